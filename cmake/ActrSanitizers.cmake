@@ -1,0 +1,13 @@
+# Applies ACTR_SANITIZE ("address;undefined" or "thread") to every target in the project.
+if(ACTR_SANITIZE)
+  set(_san_flags "")
+  foreach(s IN LISTS ACTR_SANITIZE)
+    list(APPEND _san_flags "-fsanitize=${s}")
+  endforeach()
+  if("undefined" IN_LIST ACTR_SANITIZE)
+    list(APPEND _san_flags -fno-sanitize-recover=undefined)
+  endif()
+  add_compile_options(${_san_flags} -fno-omit-frame-pointer)
+  add_link_options(${_san_flags})
+  message(STATUS "actr: sanitizers ${_san_flags}")
+endif()

@@ -1,0 +1,8 @@
+# INTERFACE target carrying the project's warning flags; linked PRIVATE by every first-party target.
+add_library(actr_warnings INTERFACE)
+target_compile_options(actr_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+if(ACTR_WARNINGS_AS_ERRORS)
+  target_compile_options(actr_warnings INTERFACE -Werror)
+endif()

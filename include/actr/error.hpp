@@ -1,0 +1,98 @@
+#pragma once
+/// @file
+/// `NetworkError` codes and the conditions that classify them. Classification is structural: a code
+/// belongs to a condition by its value (and, for Asio/system codes, by their value), never by the
+/// text of a message.
+
+#include <boost/system/error_code.hpp>
+#include <string_view>
+#include <type_traits>
+
+namespace actr {
+
+/// Every failure the transport reports. Values start at 1: zero means success in `error_code`.
+/// The first block mirrors the original's `NetworkError` variants (reference §8), the second the
+/// HEAD additions, the third codes this implementation adds.
+enum class NetworkError : int {
+  ConnectionError = 1,
+  SignalingError,
+  WebRtcError,
+  ProtocolError,
+  SerializationError,
+  DeserializationError,
+  TimeoutError,
+  AuthenticationError,
+  PermissionError,
+  ConfigurationError,
+  ResourceExhausted,
+  NetworkUnreachable,
+  ServiceDiscoveryError,
+  NatTraversalError,
+  DataChannelError,
+  BroadcastError,
+  IceError,
+  DtlsError,
+  StunTurnError,
+  WebSocketError,
+  ConnectionNotFound,
+  ConnectionClosed,
+  NotImplemented,
+  ChannelClosed,
+  SendError,
+  NoRoute,
+  InvalidOperation,
+  InvalidArgument,
+  ChannelNotFound,
+  // HEAD additions
+  CredentialExpired,
+  DataChannelClosed,
+  DataChannelNotOpen,
+  WebSocketClosed,
+  PeerConnectionClosed,
+  // this implementation
+  Cancelled,         ///< the operation was cancelled (caller, close, or last waiter leaving)
+  ShuttingDown,      ///< the owning manager is stopped; no new work is accepted
+  MessageTooLarge,   ///< above the configured maximum message size
+  QueueFull,         ///< a bounded queue refused the item (drop policy)
+  MalformedFrame,    ///< bytes on a wire that violate the framing rules
+};
+
+/// The four questions callers ask of an error. Test with `ec == NetworkCondition::Transient`.
+enum class NetworkCondition : int {
+  Transient = 1,  ///< may succeed if retried later (network blips, closed wires, timeouts)
+  Permanent,      ///< retrying the same request will fail the same way (bad input, config, auth)
+  Cancelled,      ///< someone asked the operation to stop (ours or Asio's operation_aborted)
+  ClosedLike,     ///< the wire that produced it is dead: evict it and pick another
+};
+
+/// Finer split of non-cancelled errors, as the original's HEAD `ErrorKind` (reference §8.2).
+enum class ErrorKind { Transient, Client, Corrupt, Internal, Cancelled };
+
+const boost::system::error_category& network_error_category() noexcept;
+const boost::system::error_category& network_condition_category() noexcept;
+
+inline boost::system::error_code make_error_code(NetworkError e) noexcept {
+  return {static_cast<int>(e), network_error_category()};
+}
+inline boost::system::error_condition make_error_condition(NetworkCondition c) noexcept {
+  return {static_cast<int>(c), network_condition_category()};
+}
+
+/// Classification of any error code (ours, Asio's, or the system's).
+ErrorKind kind_of(const boost::system::error_code& ec) noexcept;
+/// Shorthands for the conditions.
+bool is_transient(const boost::system::error_code& ec) noexcept;
+bool is_closed_like(const boost::system::error_code& ec) noexcept;
+bool is_cancelled(const boost::system::error_code& ec) noexcept;
+
+/// Stable lower-case name of a code ("no_route"), for logs and JSON output.
+std::string_view to_string(NetworkError e) noexcept;
+
+}  // namespace actr
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<actr::NetworkError> : std::true_type {};
+template <>
+struct is_error_condition_enum<actr::NetworkCondition> : std::true_type {};
+}  // namespace boost::system

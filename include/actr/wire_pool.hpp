@@ -1,0 +1,138 @@
+#pragma once
+/// @file
+/// `WirePool`: the wires of one destination, one slot per `WireKind`.
+
+#include <actr/backoff.hpp>
+#include <actr/connection_event.hpp>
+#include <actr/detail/clock.hpp>
+#include <actr/detail/notifier.hpp>
+#include <actr/detail/task_group.hpp>
+#include <actr/wire.hpp>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace actr {
+
+/// State of one slot. See docs/state-machines.md for the legal transitions.
+enum class SlotState : std::uint8_t {
+  Empty,       ///< no handle
+  Connecting,  ///< handle owned; a connect task with backoff is running
+  Ready,       ///< handle connected and usable; its death is observed (set_on_closed)
+  Failed,      ///< gave up or died; the handle has been (or is being) closed
+};
+std::string_view to_string(SlotState s) noexcept;
+
+struct WirePoolConfig {
+  /// Attempts and delays of the background connect. Default: 3 attempts, 0 / ~1 s / ~2 s.
+  BackoffConfig connect_backoff{.initial = std::chrono::milliseconds{1000},
+                                .max = std::chrono::milliseconds{10000},
+                                .multiplier = 2.0,
+                                .jitter = 0.2,
+                                .max_attempts = 3,
+                                .max_total = std::nullopt,
+                                .immediate_first_attempt = true};
+  std::chrono::milliseconds connect_timeout{10000};  ///< bound on one `WireHandle::connect`
+  std::chrono::milliseconds close_timeout{1000};     ///< bound on one `WireHandle::close`
+};
+
+/// What a sender needs to decide: which kinds are Ready, which are still alive (Ready or
+/// Connecting), and the version to wait on if neither helps.
+struct PoolSnapshot {
+  WireKindSet ready;
+  WireKindSet live;
+  std::uint64_t version = 0;
+  bool closed = false;
+};
+
+/// Owns the wires of one destination and connects them in the background.
+///
+/// Every state change bumps a version and wakes waiters (level-triggered, so a sender that looks
+/// after the change still sees it); Failed transitions are published too, so a sender never waits
+/// for a wire that will not come. Removals are compare-and-set on `WireIdentity`.
+/// A pool closed while a connect is in flight closes the late wire instead of publishing it.
+///
+/// Thread safety: all members may be called from any thread. Lock: one leaf mutex, never held
+/// across a co_await, a callback or an event publish.
+class WirePool : public std::enable_shared_from_this<WirePool> {
+ public:
+  static std::shared_ptr<WirePool> create(boost::asio::any_io_executor ex, Dest dest,
+                                          WirePoolConfig cfg = {},
+                                          std::shared_ptr<EventBus> events = nullptr);
+  ~WirePool();
+
+  /// Puts `h` into its kind's slot as Connecting and connects it in the background. A handle
+  /// already in the slot is closed. No-op (and `h` is closed) if the pool is closed.
+  void add_connection(std::shared_ptr<WireHandle> h);
+  /// Like `add_connection`, but only if the slot is Empty or Failed (atomic check-and-set).
+  /// Returns false and leaves `h` to the caller otherwise.
+  bool add_connection_smart(std::shared_ptr<WireHandle> h);
+
+  /// The Ready handle of `kind`, or nullptr.
+  std::shared_ptr<WireHandle> get_connection(WireKind kind) const;
+  SlotState state(WireKind kind) const;
+  PoolSnapshot snapshot() const;
+  std::uint64_t version() const noexcept { return changes_.version(); }
+  /// Waits until the pool changes after `seen` (see `detail::Notifier`).
+  boost::asio::awaitable<Result<void>> async_wait_change(std::uint64_t seen, Deadline deadline);
+
+  /// True if any kind in `kinds` is Ready or Connecting.
+  bool has_live_candidate(WireKindSet kinds) const;
+  /// True if `id.kind`'s slot is Ready with exactly this identity.
+  bool connection_matches_identity(const WireIdentity& id) const;
+  /// Ready → Failed only if the slot still holds `id`; the handle is closed in the background.
+  /// Returns false if the identity was replaced or the slot is not Ready.
+  bool mark_closed_if_same(const WireIdentity& id, Error why);
+  /// Unconditionally fails `kind`'s slot (closing its handle). Used by explicit per-kind close.
+  void mark_closed(WireKind kind, Error why);
+
+  /// Closes every handle, cancels connect tasks and waits for them, all within `close_timeout`
+  /// per handle plus the same again for the tasks. Idempotent; later calls return at once.
+  boost::asio::awaitable<void> close_all();
+  /// Synchronous last resort (destructors, cancelled closers): marks the pool closed, cancels its
+  /// tasks and drops the handles without awaiting their close. Idempotent.
+  void abort();
+  bool is_closed() const;
+
+  /// Called (outside any lock) each time a transition leaves no kind Ready or Connecting.
+  void set_on_exhausted(std::function<void()> cb);
+
+  const Dest& dest() const noexcept { return dest_; }
+  /// Connect attempts started so far, per kind (for tests and metrics).
+  std::uint32_t connect_attempts(WireKind kind) const;
+
+ private:
+  struct Slot {
+    SlotState state = SlotState::Empty;
+    std::shared_ptr<WireHandle> handle;
+    std::uint32_t attempts = 0;
+  };
+  WirePool(boost::asio::any_io_executor ex, Dest dest, WirePoolConfig cfg, std::shared_ptr<EventBus> events);
+
+  void start(std::shared_ptr<WireHandle> h);
+  boost::asio::awaitable<void> connect_loop(std::shared_ptr<WireHandle> h);
+  boost::asio::awaitable<void> close_all_impl();
+  void retire(std::shared_ptr<WireHandle> h);
+  std::vector<std::shared_ptr<WireHandle>> take_all_locked();
+  boost::asio::awaitable<void> close_handle(std::shared_ptr<WireHandle> h) const;
+  void emit(const WireIdentity& id, ConnectionState st, Error why = {});
+  bool exhausted_locked() const;
+  void after_failure(bool exhausted);
+
+  boost::asio::any_io_executor ex_;
+  const Dest dest_;
+  const WirePoolConfig cfg_;
+  std::shared_ptr<EventBus> events_;
+  detail::TaskGroup tasks_;
+  detail::Notifier changes_;
+
+  mutable std::mutex mu_;
+  std::array<Slot, kWireKindCount> slots_;
+  bool closed_ = false;
+  std::function<void()> on_exhausted_;
+};
+
+}  // namespace actr

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs every Debian package the build, tests and demo need. Non-interactive and idempotent:
+# when everything is already installed it does not touch apt at all.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config ninja-build
+  libboost1.81-dev libssl-dev
+  libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libcli11-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# libboost1.81-dev conflicts with the default 1.74 -dev packages; apt removes those (-y accepts the removal).
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,333 @@
+#include <actr/error.hpp>
+#include <actr/wire_pool.hpp>
+
+#include "detail/asio.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace actr {
+
+using namespace detail;
+
+std::string_view to_string(SlotState s) noexcept {
+  switch (s) {
+    case SlotState::Empty: return "Empty";
+    case SlotState::Connecting: return "Connecting";
+    case SlotState::Ready: return "Ready";
+    case SlotState::Failed: return "Failed";
+  }
+  return "Unknown";
+}
+
+namespace {
+std::size_t idx(WireKind k) { return static_cast<std::size_t>(k); }
+bool is_cancelled_state(asio::cancellation_state cs) { return cs.cancelled() != asio::cancellation_type::none; }
+}  // namespace
+
+std::shared_ptr<WirePool> WirePool::create(asio::any_io_executor ex, Dest dest, WirePoolConfig cfg,
+                                           std::shared_ptr<EventBus> events) {
+  return std::shared_ptr<WirePool>(new WirePool(std::move(ex), std::move(dest), cfg, std::move(events)));
+}
+
+WirePool::WirePool(asio::any_io_executor ex, Dest dest, WirePoolConfig cfg, std::shared_ptr<EventBus> events)
+    : ex_(ex), dest_(std::move(dest)), cfg_(cfg), events_(std::move(events)), tasks_(ex) {}
+
+WirePool::~WirePool() { abort(); }
+
+void WirePool::emit(const WireIdentity& id, ConnectionState st, Error why) {
+  if (events_) events_->publish(ConnectionEvent{dest_, id, st, why});
+}
+
+void WirePool::add_connection(std::shared_ptr<WireHandle> h) {
+  std::shared_ptr<WireHandle> replaced;
+  {
+    std::lock_guard lk(mu_);
+    if (!closed_) {
+      auto& slot = slots_[idx(h->kind())];
+      replaced = std::move(slot.handle);
+      slot = Slot{SlotState::Connecting, h, 0};
+    } else {
+      replaced = std::move(h);  // closed pool: the new handle is closed, never published
+    }
+  }
+  if (replaced) retire(std::move(replaced));
+  if (h) start(std::move(h));
+}
+
+bool WirePool::add_connection_smart(std::shared_ptr<WireHandle> h) {
+  {
+    std::lock_guard lk(mu_);
+    auto& slot = slots_[idx(h->kind())];
+    if (closed_ || slot.state == SlotState::Ready || slot.state == SlotState::Connecting) return false;
+    slot = Slot{SlotState::Connecting, h, 0};
+  }
+  start(std::move(h));
+  return true;
+}
+
+// Publishes Connecting and starts the connect task; the slot already holds `h`.
+void WirePool::start(std::shared_ptr<WireHandle> h) {
+  std::weak_ptr<WirePool> weak = weak_from_this();
+  h->set_on_closed([weak](const WireIdentity& id, Error why) {
+    if (auto self = weak.lock()) self->mark_closed_if_same(id, why);
+  });
+  changes_.notify();
+  emit(h->identity(), ConnectionState::Connecting);
+  auto id = tasks_.spawn("connect", [self = shared_from_this(), h]() -> asio::awaitable<void> {
+    co_await self->connect_loop(h);
+  });
+  if (id == 0) abort();  // raced with abort(): nothing may stay Connecting without a task
+}
+
+asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto cs = co_await asio::this_coro::cancellation_state;
+  auto ex = co_await asio::this_coro::executor;
+  const auto k = idx(h->kind());
+  Backoff backoff(cfg_.connect_backoff);
+  const auto started = Clock::now();
+  Error last = make_error_code(NetworkError::ConnectionError);
+
+  auto still_connecting = [&] {
+    std::lock_guard lk(mu_);
+    return !closed_ && slots_[k].handle == h && slots_[k].state == SlotState::Connecting;
+  };
+
+  for (;;) {
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    auto delay = backoff.next_delay(elapsed);
+    if (!delay || is_cancelled_state(cs)) break;
+    if (delay->count() > 0) {
+      asio::steady_timer t(ex, *delay);
+      co_await t.async_wait(use_ec);
+      if (is_cancelled_state(cs)) break;
+    }
+    if (!still_connecting()) co_return;  // replaced or closed: its new owner handles the handle
+    {
+      std::lock_guard lk(mu_);
+      ++slots_[k].attempts;
+    }
+    asio::steady_timer timeout(ex, cfg_.connect_timeout);
+    auto r = co_await (h->connect() || timeout.async_wait(use_ec));
+    Result<void> res = r.index() == 0 ? std::get<0>(r) : Result<void>(make_error_code(NetworkError::TimeoutError));
+    if (res) {
+      bool published = false;
+      {
+        std::lock_guard lk(mu_);
+        // Publish only if nobody closed the pool or replaced the handle meanwhile (H-WP-1).
+        if (!closed_ && slots_[k].handle == h && slots_[k].state == SlotState::Connecting) {
+          slots_[k].state = SlotState::Ready;
+          published = true;
+        }
+      }
+      if (published) {
+        changes_.notify();
+        emit(h->identity(), ConnectionState::Connected);
+      } else {
+        co_await close_handle(h);
+      }
+      co_return;
+    }
+    last = res.error();
+    spdlog::debug("actr: connect {} {} failed: {}", dest_.to_string(), to_string(h->kind()), last.message());
+    if (is_cancelled_state(cs)) break;
+  }
+  if (is_cancelled_state(cs)) last = make_error_code(NetworkError::Cancelled);
+
+  bool failed = false;
+  bool exhausted = false;
+  {
+    std::lock_guard lk(mu_);
+    if (slots_[k].handle == h && slots_[k].state == SlotState::Connecting) {
+      slots_[k].state = SlotState::Failed;
+      slots_[k].handle.reset();
+      failed = true;
+      exhausted = exhausted_locked();
+    }
+  }
+  if (failed) {
+    // Published, unlike the original, so waiting senders re-evaluate instead of hanging (§13 item 22).
+    changes_.notify();
+    emit(h->identity(), ConnectionState::Failed, last);
+    after_failure(exhausted);
+  }
+  co_await close_handle(h);
+}
+
+asio::awaitable<void> WirePool::close_handle(std::shared_ptr<WireHandle> h) const {
+  asio::steady_timer bound(co_await asio::this_coro::executor, cfg_.close_timeout);
+  try {
+    co_await (h->close() || bound.async_wait(use_ec));
+  } catch (const std::exception& e) {
+    spdlog::warn("actr: closing {} wire of {}: {}", to_string(h->kind()), dest_.to_string(), e.what());
+  }
+}
+
+void WirePool::retire(std::shared_ptr<WireHandle> h) {
+  auto id = tasks_.spawn("close-wire", [self = shared_from_this(), h]() -> asio::awaitable<void> {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    co_await self->close_handle(h);
+  });
+  // id == 0: the pool is shut down; dropping the last reference releases the wire's resources.
+  (void)id;
+}
+
+std::shared_ptr<WireHandle> WirePool::get_connection(WireKind kind) const {
+  std::lock_guard lk(mu_);
+  const auto& s = slots_[idx(kind)];
+  return s.state == SlotState::Ready ? s.handle : nullptr;
+}
+
+SlotState WirePool::state(WireKind kind) const {
+  std::lock_guard lk(mu_);
+  return slots_[idx(kind)].state;
+}
+
+std::uint32_t WirePool::connect_attempts(WireKind kind) const {
+  std::lock_guard lk(mu_);
+  return slots_[idx(kind)].attempts;
+}
+
+PoolSnapshot WirePool::snapshot() const {
+  PoolSnapshot snap;
+  snap.version = changes_.version();  // read before the state: see Notifier's protocol
+  std::lock_guard lk(mu_);
+  snap.closed = closed_;
+  for (std::size_t i = 0; i < kWireKindCount; ++i) {
+    auto k = static_cast<WireKind>(i);
+    if (slots_[i].state == SlotState::Ready) {
+      snap.ready.add(k);
+      snap.live.add(k);
+    } else if (slots_[i].state == SlotState::Connecting) {
+      snap.live.add(k);
+    }
+  }
+  return snap;
+}
+
+asio::awaitable<Result<void>> WirePool::async_wait_change(std::uint64_t seen, Deadline deadline) {
+  return changes_.async_wait_change(seen, deadline);
+}
+
+bool WirePool::has_live_candidate(WireKindSet kinds) const { return snapshot().live.intersects(kinds); }
+
+bool WirePool::connection_matches_identity(const WireIdentity& id) const {
+  std::lock_guard lk(mu_);
+  const auto& s = slots_[idx(id.kind)];
+  return s.state == SlotState::Ready && s.handle && s.handle->identity() == id;
+}
+
+bool WirePool::exhausted_locked() const {
+  for (const auto& s : slots_)
+    if (s.state == SlotState::Ready || s.state == SlotState::Connecting) return false;
+  return true;
+}
+
+void WirePool::after_failure(bool exhausted) {
+  if (!exhausted) return;
+  std::function<void()> cb;
+  {
+    std::lock_guard lk(mu_);
+    cb = on_exhausted_;
+  }
+  if (cb) cb();
+}
+
+bool WirePool::mark_closed_if_same(const WireIdentity& id, Error why) {
+  std::shared_ptr<WireHandle> h;
+  bool exhausted = false;
+  {
+    std::lock_guard lk(mu_);
+    auto& s = slots_[idx(id.kind)];
+    if (closed_ || s.state != SlotState::Ready || !s.handle || !(s.handle->identity() == id)) return false;
+    h = std::move(s.handle);
+    s.state = SlotState::Failed;
+    exhausted = exhausted_locked();
+  }
+  changes_.notify();
+  emit(id, ConnectionState::Closed, why);
+  retire(std::move(h));
+  after_failure(exhausted);
+  return true;
+}
+
+void WirePool::mark_closed(WireKind kind, Error why) {
+  std::shared_ptr<WireHandle> h;
+  bool exhausted = false;
+  {
+    std::lock_guard lk(mu_);
+    auto& s = slots_[idx(kind)];
+    if (closed_ || s.state == SlotState::Empty || s.state == SlotState::Failed) return;
+    h = std::move(s.handle);
+    s.state = SlotState::Failed;
+    exhausted = exhausted_locked();
+  }
+  changes_.notify();
+  if (h) {
+    emit(h->identity(), ConnectionState::Closed, why);
+    retire(std::move(h));
+  }
+  after_failure(exhausted);
+}
+
+std::vector<std::shared_ptr<WireHandle>> WirePool::take_all_locked() {
+  std::vector<std::shared_ptr<WireHandle>> hs;
+  for (auto& s : slots_) {
+    if (s.handle) hs.push_back(std::move(s.handle));
+    s = Slot{};
+  }
+  on_exhausted_ = nullptr;
+  return hs;
+}
+
+asio::awaitable<void> WirePool::close_all() {
+  try {
+    co_await close_all_impl();
+  } catch (const std::exception&) {
+    abort();  // the caller's coroutine was cancelled mid-close: finish synchronously
+  }
+}
+
+asio::awaitable<void> WirePool::close_all_impl() {
+  auto self = shared_from_this();
+  std::vector<std::shared_ptr<WireHandle>> hs;
+  {
+    std::lock_guard lk(mu_);
+    if (closed_) co_return;
+    closed_ = true;
+    hs = take_all_locked();
+  }
+  changes_.notify();
+  for (auto& h : hs) emit(h->identity(), ConnectionState::Closed);
+  tasks_.cancel_all();
+  for (auto& h : hs) co_await close_handle(h);
+  auto r = co_await tasks_.async_wait_idle(Clock::now() + cfg_.close_timeout);
+  if (!r) spdlog::warn("actr: {} pool tasks still running after close of {}", tasks_.size(), dest_.to_string());
+  tasks_.close();
+}
+
+void WirePool::abort() {
+  std::vector<std::shared_ptr<WireHandle>> hs;
+  bool was_open = false;
+  {
+    std::lock_guard lk(mu_);
+    was_open = !closed_;
+    closed_ = true;
+    hs = take_all_locked();
+  }
+  tasks_.close();
+  if (was_open) changes_.notify();
+  // hs released here: a WireHandle's destructor releases its resources without awaiting.
+}
+
+bool WirePool::is_closed() const {
+  std::lock_guard lk(mu_);
+  return closed_;
+}
+
+void WirePool::set_on_exhausted(std::function<void()> cb) {
+  std::lock_guard lk(mu_);
+  on_exhausted_ = std::move(cb);
+}
+
+}  // namespace actr
