@@ -1,0 +1,275 @@
+#include <actr/error.hpp>
+
+#include <boost/asio/error.hpp>
+#include <boost/system/errc.hpp>
+
+#include <string>
+
+namespace actr {
+namespace {
+
+namespace errc = boost::system::errc;
+using boost::system::error_code;
+using E = NetworkError;
+
+// The switches below list every enumerator and have no `default:` on purpose: adding a
+// NetworkError must trip -Wswitch here until someone decides how it is classified.
+
+bool is_ours(const error_code& ec) noexcept { return ec.category() == network_error_category(); }
+
+const char* message_of(E e) noexcept {
+  switch (e) {
+    case E::ConnectionError: return "connection error";
+    case E::SignalingError: return "signaling error";
+    case E::WebRtcError: return "WebRTC error";
+    case E::ProtocolError: return "protocol error";
+    case E::SerializationError: return "serialization error";
+    case E::DeserializationError: return "deserialization error";
+    case E::TimeoutError: return "timed out";
+    case E::AuthenticationError: return "authentication failed";
+    case E::PermissionError: return "permission denied";
+    case E::ConfigurationError: return "configuration error";
+    case E::ResourceExhausted: return "resource exhausted";
+    case E::NetworkUnreachable: return "network unreachable";
+    case E::ServiceDiscoveryError: return "service discovery error";
+    case E::NatTraversalError: return "NAT traversal error";
+    case E::DataChannelError: return "data channel error";
+    case E::BroadcastError: return "broadcast error";
+    case E::IceError: return "ICE error";
+    case E::DtlsError: return "DTLS error";
+    case E::StunTurnError: return "STUN/TURN error";
+    case E::WebSocketError: return "WebSocket error";
+    case E::ConnectionNotFound: return "connection not found";
+    case E::ConnectionClosed: return "connection closed";
+    case E::NotImplemented: return "not implemented";
+    case E::ChannelClosed: return "channel closed";
+    case E::SendError: return "send failed";
+    case E::NoRoute: return "no route";
+    case E::InvalidOperation: return "invalid operation";
+    case E::InvalidArgument: return "invalid argument";
+    case E::ChannelNotFound: return "channel not found";
+    case E::CredentialExpired: return "credential expired";
+    case E::DataChannelClosed: return "data channel closed";
+    case E::DataChannelNotOpen: return "data channel not open";
+    case E::WebSocketClosed: return "WebSocket closed";
+    case E::PeerConnectionClosed: return "peer connection closed";
+    case E::Cancelled: return "operation cancelled";
+    case E::ShuttingDown: return "shutting down";
+    case E::MessageTooLarge: return "message too large";
+    case E::QueueFull: return "queue full";
+    case E::MalformedFrame: return "malformed frame";
+  }
+  return nullptr;
+}
+
+bool ours_closed_like(E e) noexcept {
+  switch (e) {
+    case E::ConnectionClosed:
+    case E::PeerConnectionClosed:
+    case E::DataChannelClosed:
+    case E::DataChannelNotOpen:
+    case E::WebSocketClosed:
+      return true;
+    case E::ConnectionError: case E::SignalingError: case E::WebRtcError: case E::ProtocolError:
+    case E::SerializationError: case E::DeserializationError: case E::TimeoutError:
+    case E::AuthenticationError: case E::PermissionError: case E::ConfigurationError:
+    case E::ResourceExhausted: case E::NetworkUnreachable: case E::ServiceDiscoveryError:
+    case E::NatTraversalError: case E::DataChannelError: case E::BroadcastError: case E::IceError:
+    case E::DtlsError: case E::StunTurnError: case E::WebSocketError: case E::ConnectionNotFound:
+    case E::NotImplemented: case E::ChannelClosed: case E::SendError: case E::NoRoute:
+    case E::InvalidOperation: case E::InvalidArgument: case E::ChannelNotFound:
+    case E::CredentialExpired: case E::Cancelled: case E::ShuttingDown: case E::MessageTooLarge:
+    case E::QueueFull: case E::MalformedFrame:
+      return false;
+  }
+  return false;
+}
+
+bool ours_transient(E e) noexcept {
+  switch (e) {
+    case E::ConnectionError: case E::ConnectionClosed: case E::PeerConnectionClosed:
+    case E::ChannelClosed: case E::DataChannelClosed: case E::DataChannelNotOpen: case E::SendError:
+    case E::NetworkUnreachable: case E::ResourceExhausted: case E::WebSocketError:
+    case E::WebSocketClosed: case E::SignalingError: case E::WebRtcError: case E::NatTraversalError:
+    case E::IceError: case E::TimeoutError: case E::QueueFull:
+      return true;
+    case E::ProtocolError: case E::SerializationError: case E::DeserializationError:
+    case E::AuthenticationError: case E::PermissionError: case E::ConfigurationError:
+    case E::ServiceDiscoveryError: case E::DataChannelError: case E::BroadcastError:
+    case E::DtlsError: case E::StunTurnError: case E::ConnectionNotFound: case E::NotImplemented:
+    case E::NoRoute: case E::InvalidOperation: case E::InvalidArgument: case E::ChannelNotFound:
+    case E::CredentialExpired: case E::Cancelled: case E::ShuttingDown: case E::MessageTooLarge:
+    case E::MalformedFrame:
+      return false;
+  }
+  return false;
+}
+
+// Kind of a code of ours that is neither cancelled nor transient.
+ErrorKind ours_kind(E e) noexcept {
+  switch (e) {
+    case E::ConnectionNotFound: case E::ChannelNotFound: case E::NoRoute: case E::InvalidArgument:
+    case E::InvalidOperation: case E::ConfigurationError: case E::ServiceDiscoveryError:
+    case E::AuthenticationError: case E::PermissionError: case E::CredentialExpired:
+    case E::ShuttingDown: case E::MessageTooLarge:
+      return ErrorKind::Client;
+    case E::DeserializationError: case E::MalformedFrame:
+      return ErrorKind::Corrupt;
+    case E::ProtocolError: case E::SerializationError: case E::DataChannelError:
+    case E::BroadcastError: case E::DtlsError: case E::StunTurnError: case E::NotImplemented:
+      return ErrorKind::Internal;
+    case E::ConnectionError: case E::ConnectionClosed: case E::PeerConnectionClosed:
+    case E::ChannelClosed: case E::DataChannelClosed: case E::DataChannelNotOpen: case E::SendError:
+    case E::NetworkUnreachable: case E::ResourceExhausted: case E::WebSocketError:
+    case E::WebSocketClosed: case E::SignalingError: case E::WebRtcError: case E::NatTraversalError:
+    case E::IceError: case E::TimeoutError: case E::QueueFull:
+      return ErrorKind::Transient;
+    case E::Cancelled:
+      return ErrorKind::Cancelled;
+  }
+  return ErrorKind::Internal;
+}
+
+// Foreign (Asio/system) codes are compared through generic errc conditions, so both the system
+// category (what Asio's basic_errors are on POSIX) and the generic category match.
+bool foreign_closed_like(const error_code& ec) noexcept {
+  return ec == errc::connection_reset || ec == errc::broken_pipe || ec == errc::not_connected ||
+         ec == errc::connection_aborted || ec == boost::asio::error::eof;
+}
+
+bool foreign_transient(const error_code& ec) noexcept {
+  return foreign_closed_like(ec) || ec == errc::connection_refused || ec == errc::timed_out ||
+         ec == errc::host_unreachable || ec == errc::network_unreachable ||
+         ec == errc::network_down || ec == errc::network_reset ||
+         ec == errc::resource_unavailable_try_again || ec == errc::operation_would_block;
+}
+
+bool foreign_cancelled(const error_code& ec) noexcept {
+  return ec == errc::operation_canceled || ec == boost::asio::error::operation_aborted;
+}
+
+bool closed_like_impl(const error_code& ec) noexcept {
+  if (!ec.failed()) return false;
+  return is_ours(ec) ? ours_closed_like(static_cast<E>(ec.value())) : foreign_closed_like(ec);
+}
+
+bool transient_impl(const error_code& ec) noexcept {
+  if (!ec.failed()) return false;
+  return is_ours(ec) ? ours_transient(static_cast<E>(ec.value())) : foreign_transient(ec);
+}
+
+bool cancelled_impl(const error_code& ec) noexcept {
+  if (!ec.failed()) return false;
+  return is_ours(ec) ? static_cast<E>(ec.value()) == E::Cancelled : foreign_cancelled(ec);
+}
+
+// error_category's destructor is protected and non-virtual by design (categories are singletons,
+// never deleted through a base pointer); Boost silences the same warning for its own categories.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+class network_error_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "actr.network"; }
+  std::string message(int ev) const override {
+    const char* m = message_of(static_cast<E>(ev));
+    return m != nullptr ? m : "unknown actr.network error " + std::to_string(ev);
+  }
+};
+
+class network_condition_category_impl final : public boost::system::error_category {
+ public:
+  const char* name() const noexcept override { return "actr.network_condition"; }
+  std::string message(int ev) const override {
+    switch (static_cast<NetworkCondition>(ev)) {
+      case NetworkCondition::Transient: return "transient";
+      case NetworkCondition::Permanent: return "permanent";
+      case NetworkCondition::Cancelled: return "cancelled";
+      case NetworkCondition::ClosedLike: return "closed-like";
+    }
+    return "unknown actr.network_condition " + std::to_string(ev);
+  }
+  // Called by `ec == NetworkCondition::X` for codes of any category, which is what lets Asio and
+  // system codes take part in the classification.
+  bool equivalent(const error_code& ec, int cond) const noexcept override {
+    switch (static_cast<NetworkCondition>(cond)) {
+      case NetworkCondition::Transient: return transient_impl(ec);
+      case NetworkCondition::Cancelled: return cancelled_impl(ec);
+      case NetworkCondition::ClosedLike: return closed_like_impl(ec);
+      case NetworkCondition::Permanent:
+        return ec.failed() && !transient_impl(ec) && !cancelled_impl(ec);
+    }
+    return false;
+  }
+};
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+const boost::system::error_category& network_error_category() noexcept {
+  static const network_error_category_impl instance;
+  return instance;
+}
+
+const boost::system::error_category& network_condition_category() noexcept {
+  static const network_condition_category_impl instance;
+  return instance;
+}
+
+ErrorKind kind_of(const boost::system::error_code& ec) noexcept {
+  if (cancelled_impl(ec)) return ErrorKind::Cancelled;
+  if (transient_impl(ec)) return ErrorKind::Transient;
+  // Success and unknown foreign codes land in Internal: nobody can say they are the caller's fault.
+  if (!ec.failed() || !is_ours(ec)) return ErrorKind::Internal;
+  return ours_kind(static_cast<E>(ec.value()));
+}
+
+bool is_transient(const boost::system::error_code& ec) noexcept { return transient_impl(ec); }
+bool is_closed_like(const boost::system::error_code& ec) noexcept { return closed_like_impl(ec); }
+bool is_cancelled(const boost::system::error_code& ec) noexcept { return cancelled_impl(ec); }
+
+std::string_view to_string(NetworkError e) noexcept {
+  switch (e) {
+    case E::ConnectionError: return "connection_error";
+    case E::SignalingError: return "signaling_error";
+    case E::WebRtcError: return "webrtc_error";
+    case E::ProtocolError: return "protocol_error";
+    case E::SerializationError: return "serialization_error";
+    case E::DeserializationError: return "deserialization_error";
+    case E::TimeoutError: return "timeout_error";
+    case E::AuthenticationError: return "authentication_error";
+    case E::PermissionError: return "permission_error";
+    case E::ConfigurationError: return "configuration_error";
+    case E::ResourceExhausted: return "resource_exhausted";
+    case E::NetworkUnreachable: return "network_unreachable";
+    case E::ServiceDiscoveryError: return "service_discovery_error";
+    case E::NatTraversalError: return "nat_traversal_error";
+    case E::DataChannelError: return "data_channel_error";
+    case E::BroadcastError: return "broadcast_error";
+    case E::IceError: return "ice_error";
+    case E::DtlsError: return "dtls_error";
+    case E::StunTurnError: return "stun_turn_error";
+    case E::WebSocketError: return "websocket_error";
+    case E::ConnectionNotFound: return "connection_not_found";
+    case E::ConnectionClosed: return "connection_closed";
+    case E::NotImplemented: return "not_implemented";
+    case E::ChannelClosed: return "channel_closed";
+    case E::SendError: return "send_error";
+    case E::NoRoute: return "no_route";
+    case E::InvalidOperation: return "invalid_operation";
+    case E::InvalidArgument: return "invalid_argument";
+    case E::ChannelNotFound: return "channel_not_found";
+    case E::CredentialExpired: return "credential_expired";
+    case E::DataChannelClosed: return "data_channel_closed";
+    case E::DataChannelNotOpen: return "data_channel_not_open";
+    case E::WebSocketClosed: return "websocket_closed";
+    case E::PeerConnectionClosed: return "peer_connection_closed";
+    case E::Cancelled: return "cancelled";
+    case E::ShuttingDown: return "shutting_down";
+    case E::MessageTooLarge: return "message_too_large";
+    case E::QueueFull: return "queue_full";
+    case E::MalformedFrame: return "malformed_frame";
+  }
+  return "unknown";
+}
+
+}  // namespace actr

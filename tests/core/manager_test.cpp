@@ -1,0 +1,351 @@
+#include <actr/error.hpp>
+#include <actr/outproc_transport_manager.hpp>
+
+#include "support/memory_wire.hpp"
+#include "support/run_co.hpp"
+#include "test_util.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace actr;
+using namespace actr::testing;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+ManagerConfig fast_config() {
+  ManagerConfig c;
+  c.pool = fast_pool();
+  c.close_timeout = 500ms;
+  return c;
+}
+
+struct Fixture {
+  asio::io_context io;
+  std::shared_ptr<MemoryBuilder> builder = MemoryBuilder::create();
+  std::unique_ptr<OutprocTransportManager> mgr =
+      std::make_unique<OutprocTransportManager>(io.get_executor(), actor_id(0, "self"), builder, fast_config());
+  Bytes msg = bytes("payload");
+
+  // Starts a send in the background; its result lands in the returned slot.
+  std::shared_ptr<std::optional<Result<void>>> spawn_send(Dest d, std::chrono::milliseconds budget = 1h) {
+    auto out = std::make_shared<std::optional<Result<void>>>();
+    asio::co_spawn(io, [this, d, budget, out]() -> asio::awaitable<void> {
+      auto r = co_await mgr->send_with_identity(d, PayloadType::RpcReliable, msg, Clock::now() + budget);
+      *out = r ? Result<void>() : Result<void>(r.error());
+    }, asio::use_future);
+    return out;
+  }
+  template <class Pred>
+  void run_until(Pred pred) {
+    run_co(io, [&]() -> asio::awaitable<void> {
+      while (!pred()) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+    }());
+  }
+};
+}  // namespace
+
+TEST(OutprocTransportManager, NewManagerIsEmpty) {
+  Fixture f;
+  EXPECT_EQ(f.mgr->dest_count(), 0u);
+  EXPECT_TRUE(f.mgr->list_dests().empty());
+  EXPECT_FALSE(f.mgr->has_dest(Dest::shell()));
+  EXPECT_EQ(f.mgr->local_id(), actor_id(0, "self"));
+}
+
+TEST(OutprocTransportManager, SendCreatesTransportLazilyAndDelivers) {
+  Fixture f;
+  auto r = run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_TRUE(f.mgr->has_dest(actor(1)));
+  EXPECT_EQ(f.mgr->dest_count(), 1u);
+  EXPECT_EQ(f.mgr->list_dests(), std::vector<Dest>{actor(1)});
+  auto got = f.builder->inbox()->drain();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].bytes, f.msg);
+  EXPECT_EQ(got[0].dest, actor(1));
+}
+
+TEST(OutprocTransportManager, ConcurrentFirstSendsShareOneDial) {
+  Fixture f;
+  auto gate = std::make_shared<Gate>();
+  FaultPlan plan;
+  plan.builder_gate = gate;
+  f.builder->set_default_plan(plan);
+  std::vector<std::shared_ptr<std::optional<Result<void>>>> sends;
+  for (int i = 0; i < 100; ++i) sends.push_back(f.spawn_send(actor(1)));
+  actr::testing::drain(f.io);
+  EXPECT_TRUE(f.mgr->is_connecting(actor(1)));
+  gate->open();
+  f.run_until([&] { return std::all_of(sends.begin(), sends.end(), [](auto& s) { return s->has_value(); }); });
+  for (auto& s : sends) EXPECT_TRUE(**s);
+  EXPECT_EQ(f.builder->dials(actor(1)), 1u);
+  EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebRtc), 1u);
+  EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebSocket), 1u);
+  EXPECT_EQ(f.builder->inbox()->count(), 100u);
+}
+
+// A waiter that arrives after the dial finished still gets the transport (level-triggered; the
+// original's late waiter waited forever for a notification that had already fired).
+TEST(OutprocTransportManager, LateJoinerSeesFinishedDial) {
+  Fixture f;
+  auto first = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
+  ASSERT_TRUE(first);
+  auto late = run_co(f.io, f.mgr->get_or_create_transport(actor(1), Clock::now() + 50ms));
+  ASSERT_TRUE(late);
+  EXPECT_EQ(*first, *late);
+  EXPECT_EQ(f.builder->dials(actor(1)), 1u);
+}
+
+TEST(OutprocTransportManager, WaiterDeadlineDoesNotCancelSharedDialButLastWaiterLeavingDoes) {
+  Fixture f;
+  FaultPlan plan;
+  plan.builder_hang = true;
+  f.builder->set_default_plan(plan);
+  auto impatient = f.spawn_send(actor(1), 20ms);
+  auto patient = f.spawn_send(actor(1), 200ms);
+  f.run_until([&] { return impatient->has_value(); });
+  ASSERT_FALSE(**impatient);
+  EXPECT_EQ((*impatient)->error(), NetworkError::TimeoutError);
+  actr::testing::drain(f.io);
+  EXPECT_EQ(f.builder->cancelled_dials(), 0u);  // the patient waiter still wants it
+  EXPECT_TRUE(f.mgr->is_connecting(actor(1)));
+  f.run_until([&] { return patient->has_value() && f.builder->cancelled_dials() == 1; });
+  EXPECT_EQ((*patient)->error(), NetworkError::TimeoutError);
+  EXPECT_FALSE(f.mgr->has_dest(actor(1)));  // the abandoned dial left no stale slot
+  EXPECT_EQ(f.builder->dials(actor(1)), 1u);
+}
+
+TEST(OutprocTransportManager, CloseTransportDuringDialCancelsItAndDestDoesNotComeBack) {
+  Fixture f;
+  // The builder ignores cancellation and completes successfully later: the worst case.
+  auto gate = std::make_shared<Gate>();
+  FaultPlan plan;
+  plan.builder_gate = gate;
+  f.builder->set_default_plan(plan);
+  auto waiter = f.spawn_send(actor(1));
+  actr::testing::drain(f.io);
+  ASSERT_TRUE(f.mgr->is_connecting(actor(1)));
+  auto closed = run_co(f.io, f.mgr->close_transport(actor(1)));
+  EXPECT_TRUE(closed);
+  actr::testing::drain(f.io);
+  ASSERT_TRUE(waiter->has_value());
+  EXPECT_EQ((*waiter)->error(), NetworkError::ConnectionClosed);
+  EXPECT_FALSE(f.mgr->has_dest(actor(1)));
+  gate->open();  // the late dial finishes: it must not resurrect the destination (H-MGR-4)
+  f.run_until([&] { return gate->waiting.load() == 0; });
+  actr::testing::drain(f.io);
+  EXPECT_FALSE(f.mgr->has_dest(actor(1)));
+  EXPECT_EQ(f.mgr->dest_count(), 0u);
+  for (auto& w : f.builder->wires(actor(1))) EXPECT_GE(w->close_calls(), 1u);  // built, then closed
+}
+
+TEST(OutprocTransportManager, CloseTransportClosesWiresAndIsIdempotent) {
+  Fixture f;
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  EXPECT_TRUE(run_co(f.io, f.mgr->close_transport(actor(1))));
+  EXPECT_TRUE(run_co(f.io, f.mgr->close_transport(actor(1))));
+  EXPECT_FALSE(f.mgr->has_dest(actor(1)));
+  EXPECT_FALSE(f.mgr->is_closing(actor(1)));
+  for (auto& w : f.builder->wires(actor(1))) EXPECT_GE(w->close_calls(), 1u);
+  // A later send builds a fresh transport.
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  EXPECT_EQ(f.builder->dials(actor(1)), 2u);
+}
+
+TEST(OutprocTransportManager, SendsDuringCloseFailWithConnectionClosed) {
+  Fixture f;
+  auto close_gate = std::make_shared<Gate>();
+  FaultPlan plan;
+  plan.close_gate = close_gate;
+  f.builder->set_default_plan(plan);
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  bool closed = false;
+  asio::co_spawn(f.io, [&]() -> asio::awaitable<void> {
+    (void)co_await f.mgr->close_transport(actor(1));
+    closed = true;
+  }, asio::use_future);
+  actr::testing::drain(f.io);
+  ASSERT_TRUE(f.mgr->is_closing(actor(1)));
+  auto r = run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), NetworkError::ConnectionClosed);
+  close_gate->open();
+  f.run_until([&] { return closed; });
+  EXPECT_FALSE(f.mgr->is_closing(actor(1)));
+}
+
+TEST(OutprocTransportManager, CloseAllCancelsDialsClosesTransportsAndHoldsNoLock) {
+  Fixture f;
+  auto close_gate = std::make_shared<Gate>();
+  FaultPlan slow_close;
+  slow_close.close_gate = close_gate;
+  f.builder->set_plan(actor(1), slow_close);
+  FaultPlan hang;
+  hang.builder_hang = true;
+  f.builder->set_plan(actor(2), hang);
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  auto dialing = f.spawn_send(actor(2));
+  actr::testing::drain(f.io);
+  bool done = false;
+  asio::co_spawn(f.io, [&]() -> asio::awaitable<void> {
+    (void)co_await f.mgr->close_all();
+    done = true;
+  }, asio::use_future);
+  actr::testing::drain(f.io);
+  EXPECT_FALSE(done);  // stuck in actor(1)'s slow wire close...
+  // ...yet the manager is fully usable meanwhile: no lock is held across that I/O (H-MGR-7).
+  EXPECT_EQ(f.mgr->dest_count(), 0u);
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(3), PayloadType::RpcReliable, f.msg)));
+  ASSERT_TRUE(dialing->has_value());
+  EXPECT_EQ((*dialing)->error(), NetworkError::ConnectionClosed);
+  EXPECT_EQ(f.builder->cancelled_dials(), 1u);
+  close_gate->open();
+  f.run_until([&] { return done; });
+  EXPECT_TRUE(f.mgr->has_dest(actor(3)));
+}
+
+TEST(OutprocTransportManager, CloseAllIsBoundedWhenAWireNeverCloses) {
+  Fixture f;
+  FaultPlan stuck;
+  stuck.close_gate = std::make_shared<Gate>();  // never opened
+  f.builder->set_default_plan(stuck);
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  auto start = Clock::now();
+  auto r = run_co(f.io, f.mgr->close_all(), 10000ms);
+  EXPECT_TRUE(r);
+  EXPECT_LT(Clock::now() - start, 5s);
+  EXPECT_EQ(f.mgr->dest_count(), 0u);
+}
+
+// A creator destroyed mid-dial (manager destroyed) fails its waiters instead of stranding them.
+TEST(OutprocTransportManager, DestroyingManagerFailsWaitersAndLeavesNoTaskRunning) {
+  Fixture f;
+  FaultPlan hang;
+  hang.builder_hang = true;
+  f.builder->set_plan(actor(2), hang);
+  FaultPlan connect_hang;
+  connect_hang.every_connect.kind = ConnectFault::Kind::Hang;
+  f.builder->set_plan(actor(3), connect_hang);
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  auto waiter = f.spawn_send(actor(2));
+  auto get3 = f.spawn_send(actor(3), 1h);
+  auto checker = f.mgr->spawn_health_checker(10ms);
+  actr::testing::drain(f.io);
+  f.mgr.reset();
+  // Every task (dial, pool connects, health checker) ends; run() returns once no work is left.
+  f.io.restart();
+  const auto start = Clock::now();
+  f.io.run_for(5s);
+  EXPECT_TRUE(f.io.stopped()) << "work left after the manager was destroyed";
+  EXPECT_LT(Clock::now() - start, 5s);
+  ASSERT_TRUE(waiter->has_value());
+  EXPECT_FALSE(**waiter);
+  ASSERT_TRUE(get3->has_value());
+  EXPECT_FALSE(**get3);
+  EXPECT_EQ(f.builder->cancelled_dials(), 1u);
+  EXPECT_EQ(f.builder->live_wire_objects(), 0u);  // every wire released
+}
+
+TEST(OutprocTransportManager, ExhaustedTransportIsEvictedAndNextSendRedials) {
+  Fixture f;
+  FaultPlan fail;
+  fail.every_connect.kind = ConnectFault::Kind::Fail;
+  f.builder->set_default_plan(fail);
+  auto r = run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), NetworkError::NoRoute);
+  f.run_until([&] { return !f.mgr->has_dest(actor(1)); });
+  f.builder->set_default_plan({});
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  EXPECT_EQ(f.builder->dials(actor(1)), 2u);
+}
+
+TEST(OutprocTransportManager, BuilderErrorsAreTypedAndEmptyResultIsConfigurationError) {
+  Fixture f;
+  FaultPlan err;
+  err.builder_error = make_error_code(NetworkError::ServiceDiscoveryError);
+  f.builder->set_plan(actor(1), err);
+  FaultPlan none;
+  none.kinds = WireKindSet{};
+  f.builder->set_plan(actor(2), none);
+  auto r1 = run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg));
+  ASSERT_FALSE(r1);
+  EXPECT_EQ(r1.error(), NetworkError::ServiceDiscoveryError);
+  auto r2 = run_co(f.io, f.mgr->send(actor(2), PayloadType::RpcReliable, f.msg));
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error(), NetworkError::ConfigurationError);
+  EXPECT_EQ(f.mgr->dest_count(), 0u);  // failed dials leave nothing behind
+}
+
+// H-MGR-10: cleanup is identity-checked; a stale reference never removes a newer transport.
+TEST(OutprocTransportManager, StaleCloseDoesNotRemoveReplacement) {
+  Fixture f;
+  auto old_t = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
+  ASSERT_TRUE(old_t);
+  ASSERT_TRUE(run_co(f.io, f.mgr->close_transport(actor(1))));
+  auto new_t = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
+  ASSERT_TRUE(new_t);
+  EXPECT_FALSE(run_co(f.io, f.mgr->close_transport_if_current(actor(1), *old_t)));
+  EXPECT_TRUE(f.mgr->has_dest(actor(1)));
+  // The old transport's wires dying late must not evict the new transport either.
+  for (auto& w : f.builder->wires(actor(1))) w->drop();  // drops old (already closed) and new wires
+  auto again = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(run_co(f.io, f.mgr->close_transport_if_current(actor(1), *again)));
+}
+
+TEST(OutprocTransportManager, HealthCheckerRepairsFailedKindAndEvictsDeadTransport) {
+  Fixture f;
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  auto checker = f.mgr->spawn_health_checker(5ms);
+  std::shared_ptr<MemoryWire> rtc;
+  for (auto& w : f.builder->wires(actor(1)))
+    if (w->kind() == WireKind::WebRtc) rtc = w;
+  rtc->drop();
+  f.run_until([&] { return f.builder->connects(actor(1), WireKind::WebRtc) == 2; });
+  auto t = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
+  ASSERT_TRUE(t);
+  f.run_until([&] { return (*t)->pool().state(WireKind::WebRtc) == SlotState::Ready; });
+  EXPECT_EQ(f.builder->dials(actor(1)), 2u);  // one dial + one repair of the WebRTC kind only
+  EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebSocket), 1u);
+  checker.stop();
+}
+
+TEST(OutprocTransportManager, HealthCheckerSurvivesFailingRepairs) {
+  Fixture f;
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(2), PayloadType::RpcReliable, f.msg)));
+  FaultPlan err;
+  err.builder_error = make_error_code(NetworkError::SignalingError);
+  f.builder->set_plan(actor(1), err);  // every repair of actor(1) fails
+  auto checker = f.mgr->spawn_health_checker(5ms);
+  for (auto& w : f.builder->wires(actor(1)))
+    if (w->kind() == WireKind::WebRtc) w->drop();
+  f.run_until([&] { return f.builder->dials(actor(1)) >= 4; });  // it keeps trying, round after round
+  for (auto& w : f.builder->wires(actor(2)))
+    if (w->kind() == WireKind::WebRtc) w->drop();
+  f.run_until([&] { return f.builder->connects(actor(2), WireKind::WebRtc) == 2; });  // other dests still served
+}
+
+TEST(OutprocTransportManager, EventsCarrySessionIdsAndSubscriberMayCallBack) {
+  Fixture f;
+  std::vector<ConnectionEvent> events;
+  std::size_t count_seen_in_handler = 99;
+  auto sub = f.mgr->events().subscribe(f.io.get_executor(), [&](const ConnectionEvent& e) {
+    events.push_back(e);
+    count_seen_in_handler = f.mgr->dest_count();  // re-entering the manager from a handler is safe
+  });
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  actr::testing::drain(f.io);
+  ASSERT_GE(events.size(), 4u);  // Connecting + Connected for both kinds
+  for (auto& e : events) {
+    EXPECT_EQ(e.dest, actor(1));
+    EXPECT_GT(e.wire.session_id, 0u);
+  }
+  EXPECT_EQ(count_seen_in_handler, 1u);
+}

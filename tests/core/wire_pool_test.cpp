@@ -1,0 +1,161 @@
+#include <actr/dest_transport.hpp>
+#include <actr/error.hpp>
+#include <actr/wire_pool.hpp>
+
+#include "support/memory_wire.hpp"
+#include "support/run_co.hpp"
+#include "test_util.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace actr;
+using namespace actr::testing;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+std::shared_ptr<MemoryWire> make_wire(const std::shared_ptr<MemoryBuilder>& b, WireKind k, FaultPlan plan = {}) {
+  return std::make_shared<MemoryWire>(k, actor(1), b, std::move(plan), b->inbox(), false);
+}
+// Runs until the pool has no Connecting slot left.
+void settle(asio::io_context& io, WirePool& pool) {
+  run_co(io, [&]() -> asio::awaitable<void> {
+    while (pool.snapshot().live != pool.snapshot().ready)
+      (void)co_await pool.async_wait_change(pool.snapshot().version, Clock::now() + 5s);
+  }());
+}
+}  // namespace
+
+TEST(WirePool, NewPoolIsOpenAndEmpty) {
+  asio::io_context io;
+  auto pool = WirePool::create(io.get_executor(), actor(1));
+  auto s = pool->snapshot();
+  EXPECT_FALSE(s.closed);
+  EXPECT_TRUE(s.ready.empty());
+  EXPECT_FALSE(pool->has_live_candidate(WireKindSet::all()));
+}
+
+TEST(WirePool, SuccessfulConnectBecomesReadyAndPublishes) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto bus = std::make_shared<EventBus>();
+  std::vector<ConnectionState> states;
+  auto sub = bus->subscribe(io.get_executor(), [&](const ConnectionEvent& e) { states.push_back(e.state); });
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool(), bus);
+  auto w = make_wire(b, WireKind::WebSocket);
+  const auto v0 = pool->version();
+  pool->add_connection(w);
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Connecting);  // set before the task runs
+  EXPECT_TRUE(pool->has_live_candidate({WireKind::WebSocket}));
+  settle(io, *pool);
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Ready);
+  EXPECT_GT(pool->version(), v0);
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), w);
+  actr::testing::drain(io);
+  EXPECT_EQ(states, (std::vector{ConnectionState::Connecting, ConnectionState::Connected}));
+}
+
+TEST(WirePool, FailureIsPublishedAfterBackoffAttemptsAndFiresExhausted) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  FaultPlan plan;
+  plan.every_connect.kind = ConnectFault::Kind::Fail;
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  int exhausted = 0;
+  pool->set_on_exhausted([&] { ++exhausted; });
+  auto w = make_wire(b, WireKind::WebSocket, plan);
+  pool->add_connection(w);
+  settle(io, *pool);
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Failed);
+  EXPECT_EQ(pool->connect_attempts(WireKind::WebSocket), 3u);
+  EXPECT_FALSE(pool->has_live_candidate(WireKindSet::all()));
+  EXPECT_EQ(exhausted, 1);
+  actr::testing::drain(io);
+  EXPECT_GE(w->close_calls(), 1u);  // a handle that gave up is closed, not leaked
+}
+
+TEST(WirePool, RetriesUntilAnAttemptSucceeds) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  FaultPlan plan;
+  plan.connect_attempt[1] = ConnectFault{ConnectFault::Kind::Fail, make_error_code(NetworkError::ConnectionError), nullptr};
+  plan.connect_attempt[2] = ConnectFault{ConnectFault::Kind::Fail, make_error_code(NetworkError::ConnectionError), nullptr};
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  pool->add_connection(make_wire(b, WireKind::WebRtc, plan));
+  settle(io, *pool);
+  EXPECT_EQ(pool->state(WireKind::WebRtc), SlotState::Ready);
+  EXPECT_EQ(pool->connect_attempts(WireKind::WebRtc), 3u);
+}
+
+// H-WP-1: a connect that completes after the pool was closed must close its wire, not publish it.
+TEST(WirePool, LateConnectAfterCloseIsClosedNotPublished) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto gate = std::make_shared<Gate>();
+  FaultPlan plan;
+  plan.every_connect = ConnectFault{ConnectFault::Kind::Gate, {}, gate};
+  auto cfg = fast_pool();
+  cfg.close_timeout = 20ms;
+  auto pool = WirePool::create(io.get_executor(), actor(1), cfg);
+  auto w = make_wire(b, WireKind::WebSocket, plan);
+  pool->add_connection(w);
+  actr::testing::drain(io);
+  ASSERT_EQ(gate->waiting.load(), 1);
+  run_co(io, pool->close_all());  // the connect ignores cancellation; close is still bounded
+  EXPECT_TRUE(pool->is_closed());
+  const auto closes_before = w->close_calls();
+  gate->open();
+  actr::testing::drain(io);
+  EXPECT_TRUE(pool->snapshot().ready.empty());
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), nullptr);
+  EXPECT_GT(w->close_calls(), closes_before);
+}
+
+TEST(WirePool, MarkClosedIfSameChecksIdentity) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto old_wire = make_wire(b, WireKind::WebRtc);
+  pool->add_connection(old_wire);
+  settle(io, *pool);
+  auto new_wire = make_wire(b, WireKind::WebRtc);
+  pool->add_connection(new_wire);  // replaces (and closes) the old one
+  settle(io, *pool);
+  EXPECT_FALSE(pool->mark_closed_if_same(old_wire->identity(), make_error_code(NetworkError::ConnectionClosed)));
+  EXPECT_EQ(pool->state(WireKind::WebRtc), SlotState::Ready);
+  EXPECT_TRUE(pool->connection_matches_identity(new_wire->identity()));
+  // A stale death notification of the old wire must not touch the new one either.
+  old_wire->drop();
+  EXPECT_EQ(pool->get_connection(WireKind::WebRtc), new_wire);
+  EXPECT_TRUE(pool->mark_closed_if_same(new_wire->identity(), make_error_code(NetworkError::ConnectionClosed)));
+  EXPECT_EQ(pool->state(WireKind::WebRtc), SlotState::Failed);
+}
+
+TEST(WirePool, WireDeathMarksSlotFailed) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto w = make_wire(b, WireKind::WebSocket);
+  pool->add_connection(w);
+  settle(io, *pool);
+  const auto v = pool->version();
+  w->drop();
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Failed);
+  EXPECT_GT(pool->version(), v);
+}
+
+TEST(WirePool, AddConnectionSmartOnlyFillsFailedOrEmpty) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto w1 = make_wire(b, WireKind::WebSocket);
+  EXPECT_TRUE(pool->add_connection_smart(w1));
+  EXPECT_FALSE(pool->add_connection_smart(make_wire(b, WireKind::WebSocket)));  // Connecting
+  settle(io, *pool);
+  EXPECT_FALSE(pool->add_connection_smart(make_wire(b, WireKind::WebSocket)));  // Ready
+  w1->drop();
+  auto w2 = make_wire(b, WireKind::WebSocket);
+  EXPECT_TRUE(pool->add_connection_smart(w2));  // Failed
+  settle(io, *pool);
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), w2);
+}

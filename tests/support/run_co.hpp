@@ -1,0 +1,43 @@
+#pragma once
+// Drivers for coroutine tests: deterministic single-threaded runs with a wall-clock safety limit
+// (a hang fails the test instead of stalling CI), and a 2-thread pool for stress tests.
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <future>
+
+namespace actr::testing {
+
+// Runs `aw` on `io` (single thread, this one) until it completes; aborts the test binary if it
+// has not completed within `limit` — a hang is a failure, never a wait.
+template <class T>
+T run_co(boost::asio::io_context& io, boost::asio::awaitable<T> aw,
+         std::chrono::milliseconds limit = std::chrono::milliseconds{20000}) {
+  auto fut = boost::asio::co_spawn(io, std::move(aw), boost::asio::use_future);
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (fut.wait_for(std::chrono::seconds{0}) != std::future_status::ready) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      ADD_FAILURE() << "coroutine did not complete within " << limit.count() << " ms";
+      std::abort();
+    }
+    io.restart();
+    io.run_for(std::chrono::milliseconds{10});
+  }
+  return fut.get();
+}
+
+// Runs ready handlers until none is ready (timers still pending stay pending). Deterministic.
+inline void drain(boost::asio::io_context& io) {
+  io.restart();
+  while (io.poll() > 0) {
+  }
+}
+
+}  // namespace actr::testing
