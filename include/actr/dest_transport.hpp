@@ -54,8 +54,8 @@ class DestTransport : public std::enable_shared_from_this<DestTransport> {
   /// Closes one kind's wire only (e.g. WebRTC after a recovery timeout, keeping WebSocket).
   void close_connection(WireKind kind);
   /// Closes every wire; idempotent, bounded by the pool's close bounds. Senders waiting on this
-  /// transport complete with `ConnectionClosed`.
-  boost::asio::awaitable<void> close();
+  /// transport complete with `why` (default `ConnectionClosed`).
+  boost::asio::awaitable<void> close(Error why = {});
   /// Synchronous, non-awaiting close (destructors).
   void abort();
   bool is_closed() const { return pool_->is_closed(); }

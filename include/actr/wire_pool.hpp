@@ -91,11 +91,14 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
 
   /// Closes every handle, cancels connect tasks and waits for them, all within `close_timeout`
   /// per handle plus the same again for the tasks. Idempotent; later calls return at once.
-  boost::asio::awaitable<void> close_all();
+  /// `why` is what senders still waiting on the pool receive (default `ConnectionClosed`).
+  boost::asio::awaitable<void> close_all(Error why = {});
   /// Synchronous last resort (destructors, cancelled closers): marks the pool closed, cancels its
   /// tasks and drops the handles without awaiting their close. Idempotent.
   void abort();
   bool is_closed() const;
+  /// Why the pool was closed (`ConnectionClosed` unless the closer said otherwise).
+  Error close_reason() const;
 
   /// Called (outside any lock) each time a transition leaves no kind Ready or Connecting.
   void set_on_exhausted(std::function<void()> cb);
@@ -114,7 +117,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
 
   void start(std::shared_ptr<WireHandle> h);
   boost::asio::awaitable<void> connect_loop(std::shared_ptr<WireHandle> h);
-  boost::asio::awaitable<void> close_all_impl();
+  boost::asio::awaitable<void> close_all_impl(Error why);
   void retire(std::shared_ptr<WireHandle> h);
   std::vector<std::shared_ptr<WireHandle>> take_all_locked();
   boost::asio::awaitable<void> close_handle(std::shared_ptr<WireHandle> h) const;
@@ -132,6 +135,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   mutable std::mutex mu_;
   std::array<Slot, kWireKindCount> slots_;
   bool closed_ = false;
+  Error close_reason_;
   std::function<void()> on_exhausted_;
 };
 

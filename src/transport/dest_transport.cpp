@@ -63,7 +63,7 @@ asio::awaitable<Result<WireIdentity>> DestTransport::send(std::shared_ptr<DestTr
 
   for (;;) {
     const PoolSnapshot snap = pool.snapshot();
-    if (snap.closed) co_return make_error_code(NetworkError::ConnectionClosed);
+    if (snap.closed) co_return pool.close_reason();
     bool evicted = false;
     Error last_error;
     for (WireKind kind : route) {
@@ -136,7 +136,7 @@ void DestTransport::close_connection(WireKind kind) {
   pool_->mark_closed(kind, make_error_code(NetworkError::ConnectionClosed));
 }
 
-asio::awaitable<void> DestTransport::close() { co_await pool_->close_all(); }
+asio::awaitable<void> DestTransport::close(Error why) { co_await pool_->close_all(why); }
 
 void DestTransport::abort() { pool_->abort(); }
 

@@ -15,40 +15,42 @@ struct Notifier::Waiter {
   asio::experimental::concurrent_channel<void(boost::system::error_code)> ch;
 };
 
-Notifier::~Notifier() {
-  // Waiters hold their own shared_ptr; wake them so none outlives us parked.
-  notify();
-}
-
 void Notifier::notify() {
   std::vector<std::shared_ptr<Waiter>> woken;
   {
-    std::lock_guard lk(mu_);
-    version_.fetch_add(1, std::memory_order_acq_rel);
-    woken.swap(waiters_);
+    std::lock_guard lk(core_->mu);
+    core_->version.fetch_add(1, std::memory_order_acq_rel);
+    woken.swap(core_->waiters);
   }
   for (auto& w : woken) w->ch.try_send(boost::system::error_code{});
 }
 
 std::size_t Notifier::waiter_count() const {
-  std::lock_guard lk(mu_);
-  return waiters_.size();
+  std::lock_guard lk(core_->mu);
+  return core_->waiters.size();
 }
 
-void Notifier::remove(const std::shared_ptr<Waiter>& w) {
-  std::lock_guard lk(mu_);
-  auto it = std::find(waiters_.begin(), waiters_.end(), w);
-  if (it != waiters_.end()) waiters_.erase(it);
+void Notifier::Core::remove(const std::shared_ptr<Waiter>& w) {
+  std::lock_guard lk(mu);
+  auto it = std::find(waiters.begin(), waiters.end(), w);
+  if (it != waiters.end()) waiters.erase(it);
 }
 
 asio::awaitable<Result<void>> Notifier::async_wait_change(std::uint64_t seen, Deadline deadline) {
+  auto core = core_;
   auto ex = co_await asio::this_coro::executor;
   auto w = std::make_shared<Waiter>(ex);
   {
-    std::lock_guard lk(mu_);
-    if (version_.load(std::memory_order_acquire) != seen) co_return ok();
-    waiters_.push_back(w);
+    std::lock_guard lk(core->mu);
+    if (core->version.load(std::memory_order_acquire) != seen) co_return ok();
+    core->waiters.push_back(w);
   }
+  // Unlinks the waiter on every exit, including destruction of this frame while parked.
+  struct Unlink {
+    std::shared_ptr<Core> core;
+    std::shared_ptr<Waiter> w;
+    ~Unlink() { core->remove(w); }
+  } unlink{core, w};
   asio::steady_timer timer(ex, deadline);
   bool timed_out = false;
   try {
@@ -57,9 +59,8 @@ asio::awaitable<Result<void>> Notifier::async_wait_change(std::uint64_t seen, De
   } catch (const std::system_error&) {
     // The caller's coroutine was already cancelled: Asio refuses new co_awaits by throwing.
   }
-  remove(w);
   // Level-triggered: whatever woke us, a change that happened wins over timeout/cancellation.
-  if (version_.load(std::memory_order_acquire) != seen) co_return ok();
+  if (core->version.load(std::memory_order_acquire) != seen) co_return ok();
   if (timed_out) co_return make_error_code(NetworkError::TimeoutError);
   co_return make_error_code(NetworkError::Cancelled);
 }

@@ -280,21 +280,22 @@ std::vector<std::shared_ptr<WireHandle>> WirePool::take_all_locked() {
   return hs;
 }
 
-asio::awaitable<void> WirePool::close_all() {
+asio::awaitable<void> WirePool::close_all(Error why) {
   try {
-    co_await close_all_impl();
+    co_await close_all_impl(why);
   } catch (const std::exception&) {
     abort();  // the caller's coroutine was cancelled mid-close: finish synchronously
   }
 }
 
-asio::awaitable<void> WirePool::close_all_impl() {
+asio::awaitable<void> WirePool::close_all_impl(Error why) {
   auto self = shared_from_this();
   std::vector<std::shared_ptr<WireHandle>> hs;
   {
     std::lock_guard lk(mu_);
     if (closed_) co_return;
     closed_ = true;
+    close_reason_ = why ? why : make_error_code(NetworkError::ConnectionClosed);
     hs = take_all_locked();
   }
   changes_.notify();
@@ -313,11 +314,17 @@ void WirePool::abort() {
     std::lock_guard lk(mu_);
     was_open = !closed_;
     closed_ = true;
+    if (!close_reason_) close_reason_ = make_error_code(NetworkError::ConnectionClosed);
     hs = take_all_locked();
   }
   tasks_.close();
   if (was_open) changes_.notify();
   // hs released here: a WireHandle's destructor releases its resources without awaiting.
+}
+
+Error WirePool::close_reason() const {
+  std::lock_guard lk(mu_);
+  return close_reason_;
 }
 
 bool WirePool::is_closed() const {

@@ -21,6 +21,9 @@ asio::awaitable<Error> hang_until_cancelled() {
 }  // namespace
 
 asio::awaitable<void> Gate::wait() {
+  // Runs as an operand of `||` in the layers above, i.e. on its own coroutine thread: ignoring
+  // cancellation here affects nobody else.
+  co_await asio::this_coro::throw_if_cancelled(false);
   waiting.fetch_add(1);
   while (!open_.load()) {
     auto seen = n_.version();

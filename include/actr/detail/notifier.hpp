@@ -30,9 +30,9 @@ class Notifier {
   Notifier() = default;
   Notifier(const Notifier&) = delete;
   Notifier& operator=(const Notifier&) = delete;
-  ~Notifier();
+  ~Notifier() = default;
 
-  std::uint64_t version() const noexcept { return version_.load(std::memory_order_acquire); }
+  std::uint64_t version() const noexcept { return core_->version.load(std::memory_order_acquire); }
 
   /// Bumps the version and wakes every current waiter. Never blocks, never runs waiter code inline.
   void notify();
@@ -47,11 +47,15 @@ class Notifier {
 
  private:
   struct Waiter;
-  void remove(const std::shared_ptr<Waiter>& w);
-
-  mutable std::mutex mu_;
-  std::atomic<std::uint64_t> version_{0};
-  std::vector<std::shared_ptr<Waiter>> waiters_;
+  // Shared with parked waiters, so a waiter frame destroyed late (its executor shut down) can
+  // still unlink itself safely.
+  struct Core {
+    std::mutex mu;
+    std::atomic<std::uint64_t> version{0};
+    std::vector<std::shared_ptr<Waiter>> waiters;
+    void remove(const std::shared_ptr<Waiter>& w);
+  };
+  std::shared_ptr<Core> core_ = std::make_shared<Core>();
 };
 
 }  // namespace actr::detail
