@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds and runs every test: the whole suite under ASan+UBSan, then the concurrency-labelled
+# suites again under TSan. Installs its Debian packages first. Exit code 0 only if all pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup-deps.sh
+
+JOBS="${JOBS:-2}"
+GEN=(-G Ninja)
+command -v ninja >/dev/null || GEN=()
+
+echo "== ASan+UBSan build (all tests) =="
+cmake -S . -B build/asan "${GEN[@]}" -DCMAKE_BUILD_TYPE=Debug \
+  -DACTR_SANITIZE='address;undefined' -DACTR_WARNINGS_AS_ERRORS=ON -DACTR_BUILD_BENCH=ON
+cmake --build build/asan -j "$JOBS"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+ctest --test-dir build/asan --output-on-failure -j "$JOBS" --timeout 600
+
+echo "== TSan build (concurrency tests) =="
+cmake -S . -B build/tsan "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DACTR_SANITIZE=thread -DACTR_WARNINGS_AS_ERRORS=ON -DACTR_BUILD_BENCH=OFF
+cmake --build build/tsan -j "$JOBS" --target actr_core_tests actr_stress_tests
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+ctest --test-dir build/tsan -L concurrency --output-on-failure --timeout 900
