@@ -75,13 +75,15 @@ Result<ActrType> ActrType::parse(std::string_view s) {
 }
 
 std::string ActrId::to_string() const {
-  std::array<char, 32> buf{};
-  char* const begin = buf.data();
-  char* end = std::to_chars(begin, begin + buf.size(), serial_number, 16).ptr;
-  *end++ = '@';
-  end = std::to_chars(end, begin + buf.size(), realm.realm_id).ptr;
-  *end++ = '/';
-  std::string s(begin, end);
+  // 16 hex digits and 10 decimal digits always fit: to_chars cannot fail here.
+  std::array<char, 16> hex{};
+  std::array<char, 10> dec{};
+  const auto h = std::to_chars(hex.data(), hex.data() + hex.size(), serial_number, 16).ptr;
+  const auto d = std::to_chars(dec.data(), dec.data() + dec.size(), realm.realm_id).ptr;
+  std::string s(hex.data(), h);
+  s.push_back('@');
+  s.append(dec.data(), d);
+  s.push_back('/');
   s.append(type.to_string());
   return s;
 }
