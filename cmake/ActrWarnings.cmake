@@ -1,8 +1,9 @@
+# (-Wnull-dereference is left out: at -O2 it fires inside Asio's strand and shared_ptr code.)
 # INTERFACE target carrying the project's warning flags; linked PRIVATE by every first-party target.
 add_library(actr_warnings INTERFACE)
 target_compile_options(actr_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough)
+  -Woverloaded-virtual -Wimplicit-fallthrough)
 if(ACTR_WARNINGS_AS_ERRORS)
   target_compile_options(actr_warnings INTERFACE -Werror)
 endif()

@@ -1,5 +1,8 @@
 #include <actr/backoff.hpp>
 
+#include <atomic>
+#include <random>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -41,7 +44,16 @@ milliseconds capped_base(const BackoffConfig& cfg, std::uint32_t retry) {
 
 }  // namespace
 
-Backoff::Backoff(BackoffConfig cfg, std::uint64_t seed) : cfg_(cfg), rng_(seed) { validate(cfg_); }
+Backoff::Backoff(BackoffConfig cfg, std::uint64_t seed) : cfg_(cfg), rng_{seed} { validate(cfg_); }
+
+std::uint64_t Backoff::fresh_seed() noexcept {
+  static std::atomic<std::uint64_t> counter{[] {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  }()};
+  SplitMix64 mix{counter.fetch_add(1, std::memory_order_relaxed)};
+  return mix();
+}
 
 std::optional<milliseconds> Backoff::next_delay(milliseconds elapsed) {
   if (cfg_.max_attempts && attempts_ >= *cfg_.max_attempts) return std::nullopt;

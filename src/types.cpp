@@ -165,11 +165,13 @@ std::size_t hash_value(const ActrId& id) noexcept {
   return seed;
 }
 
-std::size_t hash_value(const Dest& d) noexcept {
+std::size_t hash_value(const Dest& d) noexcept { return d.hash(); }
+
+std::size_t Dest::compute_hash() const noexcept {
   // Discriminant first, then the id, as the original's hand-written Hash (reference §1.5).
   std::size_t seed = 0;
-  const ActrId* id = d.as_actor_id();
-  boost::hash_combine(seed, d.is_shell() ? 0U : d.is_local() ? 1U : 2U);
+  const ActrId* id = as_actor_id();
+  boost::hash_combine(seed, is_shell() ? 0U : is_local() ? 1U : 2U);
   if (id != nullptr) boost::hash_combine(seed, hash_value(*id));
   return seed;
 }

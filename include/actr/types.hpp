@@ -75,7 +75,7 @@ class Dest {
   static Dest shell() { return Dest{Shell{}}; }
   static Dest local() { return Dest{Local{}}; }
   static Dest actor(ActrId id) { return Dest{std::move(id)}; }
-  Dest(ActrId id) : v_(std::move(id)) {}  // NOLINT: an ActrId is a Dest, as in the original
+  Dest(ActrId id) : v_(std::move(id)), hash_(compute_hash()) {}  // NOLINT: an ActrId is a Dest, as in the original
 
   bool is_shell() const noexcept { return std::holds_alternative<Shell>(v_); }
   bool is_local() const noexcept { return std::holds_alternative<Local>(v_); }
@@ -85,14 +85,19 @@ class Dest {
 
   /// "shell", "local" or "actor:<ActrId string>".
   std::string to_string() const;
+  /// Hash of the destination, computed once at construction (a Dest is immutable), so map
+  /// lookups on the send path do not rehash three strings.
+  std::size_t hash() const noexcept { return hash_; }
 
-  friend bool operator==(const Dest&, const Dest&) = default;
-  friend auto operator<=>(const Dest&, const Dest&) = default;
+  friend bool operator==(const Dest& a, const Dest& b) noexcept { return a.hash_ == b.hash_ && a.v_ == b.v_; }
+  friend auto operator<=>(const Dest& a, const Dest& b) { return a.v_ <=> b.v_; }
 
  private:
   template <class T>
-  explicit Dest(T v) : v_(std::move(v)) {}
+  explicit Dest(T v) : v_(std::move(v)), hash_(compute_hash()) {}
+  std::size_t compute_hash() const noexcept;
   std::variant<Shell, Local, ActrId> v_;
+  std::size_t hash_ = 0;  // equal destinations have equal hashes, so comparing it is harmless
 };
 
 /// QoS class of a message; the numeric value is the WebSocket frame type byte (reference §1.2).

@@ -48,6 +48,12 @@ struct PoolSnapshot {
   bool closed = false;
 };
 
+/// A Ready wire and its lane for one `PayloadType` (the send fast path).
+struct ReadyLane {
+  std::shared_ptr<WireHandle> wire;
+  std::shared_ptr<DataLane> lane;
+};
+
 /// Owns the wires of one destination and connects them in the background.
 ///
 /// Every state change bumps a version and wakes waiters (level-triggered, so a sender that looks
@@ -73,6 +79,12 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
 
   /// The Ready handle of `kind`, or nullptr.
   std::shared_ptr<WireHandle> get_connection(WireKind kind) const;
+  /// The lane of the first Ready wire in `route_for(pt)` order, cached per slot so a send on a
+  /// connected destination takes one lock. Empty if no Ready wire yields a lane (the caller then
+  /// takes the full path, which classifies and evicts).
+  ReadyLane ready_lane(PayloadType pt);
+  /// Forgets the cached lane of `pt` on the wire `id` (after `WireHandle::invalidate_lane`).
+  void drop_cached_lane(const WireIdentity& id, PayloadType pt);
   SlotState state(WireKind kind) const;
   PoolSnapshot snapshot() const;
   std::uint64_t version() const noexcept { return changes_.version(); }
@@ -112,6 +124,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
     SlotState state = SlotState::Empty;
     std::shared_ptr<WireHandle> handle;
     std::uint32_t attempts = 0;
+    std::array<std::shared_ptr<DataLane>, kPayloadTypeCount> lanes{};  // valid only while Ready
   };
   WirePool(boost::asio::any_io_executor ex, Dest dest, WirePoolConfig cfg, std::shared_ptr<EventBus> events);
 

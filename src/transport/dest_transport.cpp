@@ -35,6 +35,7 @@ asio::awaitable<std::pair<Attempt, Result<void>>> send_on(WirePool& pool, const 
     // A WebRTC lane can die alone (one DataChannel): one fresh lane before giving up the wire.
     if (h->kind() == WireKind::WebRtc) {
       h->invalidate_lane(pt);
+      pool.drop_cached_lane(h->identity(), pt);
       auto again = h->get_lane(pt);
       if (again) {
         auto r2 = co_await (*again)->send(bytes);
@@ -46,6 +47,7 @@ asio::awaitable<std::pair<Attempt, Result<void>>> send_on(WirePool& pool, const 
   }
   if (is_closed_like(lane.error())) {
     h->invalidate_lane(pt);
+    pool.drop_cached_lane(h->identity(), pt);
     pool.mark_closed_if_same(h->identity(), lane.error());
     co_return std::pair{Attempt::Evicted, Result<void>(lane.error())};
   }

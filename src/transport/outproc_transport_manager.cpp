@@ -87,6 +87,8 @@ struct OutprocTransportManager::Impl : std::enable_shared_from_this<Impl> {
   static asio::awaitable<Result<WireIdentity>> send(std::shared_ptr<Impl> self, std::optional<Dest> dest,
                                                     std::shared_ptr<DestTransport> t, PayloadType pt,
                                                     ConstBytes bytes, Deadline deadline);
+  static asio::awaitable<Result<WireIdentity>> send_fast(std::shared_ptr<DestTransport> t, ReadyLane rl, PayloadType pt,
+                                                         ConstBytes bytes, Deadline deadline);
   static asio::awaitable<void> health_loop(std::shared_ptr<Impl> self, std::chrono::milliseconds interval);
   static asio::awaitable<void> check_once(std::shared_ptr<Impl> self);
 
@@ -247,6 +249,18 @@ asio::awaitable<Result<WireIdentity>> OutprocTransportManager::Impl::send(std::s
   co_return co_await DestTransport::send(std::move(t), pt, bytes, deadline);
 }
 
+// Fast path: one lane send on a cached Ready lane. Only a closed-like failure (the wire died
+// under us) falls back to the full path, which evicts it and picks the next wire.
+asio::awaitable<Result<WireIdentity>> OutprocTransportManager::Impl::send_fast(std::shared_ptr<DestTransport> t,
+                                                                              ReadyLane rl, PayloadType pt,
+                                                                              ConstBytes bytes, Deadline deadline) {
+  auto r = co_await rl.lane->send(bytes);
+  if (r) co_return rl.wire->identity();
+  if (!is_closed_like(r.error())) co_return r.error();
+  t->pool().drop_cached_lane(rl.wire->identity(), pt);
+  co_return co_await DestTransport::send(std::move(t), pt, bytes, deadline);
+}
+
 void OutprocTransportManager::Impl::shutdown() {
   std::vector<std::shared_ptr<DialSlot>> slots;
   std::vector<std::shared_ptr<DestTransport>> transports;
@@ -331,10 +345,26 @@ asio::awaitable<Result<WireIdentity>> OutprocTransportManager::send_with_identit
   // Not a coroutine: `dest` is only read here, before anything suspends. On the fast path
   // (transport exists) no Dest is copied.
   auto t = impl_->find_transport(dest);
+  if (t) {
+    if (auto rl = t->pool().ready_lane(pt); rl.lane) return Impl::send_fast(std::move(t), std::move(rl), pt, bytes, deadline);
+  }
   std::optional<Dest> d;
   if (!t) d = dest;
   return Impl::send(impl_, std::move(d), std::move(t), pt, bytes, deadline);
 }
+
+namespace {
+// As Impl::send_fast, for `send`: the deadline clock is read only if the fast path fails.
+asio::awaitable<Result<void>> send_fast_void(std::shared_ptr<DestTransport> t, ReadyLane rl, PayloadType pt,
+                                             ConstBytes bytes, std::chrono::milliseconds timeout) {
+  auto r = co_await rl.lane->send(bytes);
+  if (r || !is_closed_like(r.error())) co_return r;
+  t->pool().drop_cached_lane(rl.wire->identity(), pt);
+  auto full = co_await DestTransport::send(std::move(t), pt, bytes, Clock::now() + timeout);
+  if (!full) co_return full.error();
+  co_return ok();
+}
+}  // namespace
 
 namespace {
 asio::awaitable<Result<void>> drop_identity(asio::awaitable<Result<WireIdentity>> a) {
@@ -345,6 +375,11 @@ asio::awaitable<Result<void>> drop_identity(asio::awaitable<Result<WireIdentity>
 }  // namespace
 
 asio::awaitable<Result<void>> OutprocTransportManager::send(const Dest& dest, PayloadType pt, ConstBytes bytes) {
+  // Connected destination with a Ready lane: one map lookup, one pool lock, one extra frame.
+  if (auto t = impl_->find_transport(dest)) {
+    if (auto rl = t->pool().ready_lane(pt); rl.lane)
+      return send_fast_void(std::move(t), std::move(rl), pt, bytes, impl_->cfg.send_timeout);
+  }
   return drop_identity(send_with_identity(dest, pt, bytes, Clock::now() + impl_->cfg.send_timeout));
 }
 

@@ -1,4 +1,5 @@
 #include <actr/error.hpp>
+#include <actr/route_table.hpp>
 #include <actr/wire_pool.hpp>
 
 #include "detail/asio.hpp"
@@ -178,6 +179,36 @@ std::shared_ptr<WireHandle> WirePool::get_connection(WireKind kind) const {
   return s.state == SlotState::Ready ? s.handle : nullptr;
 }
 
+ReadyLane WirePool::ready_lane(PayloadType pt) {
+  const auto p = static_cast<std::size_t>(pt);
+  for (WireKind kind : route_for(pt)) {
+    std::shared_ptr<WireHandle> h;
+    {
+      std::lock_guard lk(mu_);
+      auto& s = slots_[idx(kind)];
+      if (s.state != SlotState::Ready) continue;
+      if (s.lanes[p]) return {s.handle, s.lanes[p]};
+      h = s.handle;
+    }
+    // get_lane takes the wire's own lock: never while holding ours.
+    auto lane = h->get_lane(pt);
+    if (!lane) return {};
+    {
+      std::lock_guard lk(mu_);
+      auto& s = slots_[idx(kind)];
+      if (s.state == SlotState::Ready && s.handle == h) s.lanes[p] = *lane;
+    }
+    return {std::move(h), std::move(*lane)};
+  }
+  return {};
+}
+
+void WirePool::drop_cached_lane(const WireIdentity& id, PayloadType pt) {
+  std::lock_guard lk(mu_);
+  auto& s = slots_[idx(id.kind)];
+  if (s.handle && s.handle->identity() == id) s.lanes[static_cast<std::size_t>(pt)].reset();
+}
+
 SlotState WirePool::state(WireKind kind) const {
   std::lock_guard lk(mu_);
   return slots_[idx(kind)].state;
@@ -242,6 +273,7 @@ bool WirePool::mark_closed_if_same(const WireIdentity& id, Error why) {
     if (closed_ || s.state != SlotState::Ready || !s.handle || !(s.handle->identity() == id)) return false;
     h = std::move(s.handle);
     s.state = SlotState::Failed;
+    s.lanes = {};
     exhausted = exhausted_locked();
   }
   changes_.notify();
@@ -260,6 +292,7 @@ void WirePool::mark_closed(WireKind kind, Error why) {
     if (closed_ || s.state == SlotState::Empty || s.state == SlotState::Failed) return;
     h = std::move(s.handle);
     s.state = SlotState::Failed;
+    s.lanes = {};
     exhausted = exhausted_locked();
   }
   changes_.notify();
