@@ -349,3 +349,30 @@ TEST(OutprocTransportManager, EventsCarrySessionIdsAndSubscriberMayCallBack) {
   }
   EXPECT_EQ(count_seen_in_handler, 1u);
 }
+
+// The fast path sends on a cached lane; when that lane or its wire dies, the send still lands
+// (fresh lane, then fallback to WebSocket) and the stale cache entry is not reused.
+TEST(OutprocTransportManager, FastPathRecoversWhenCachedLaneOrWireDies) {
+  Fixture f;
+  auto send = [&] {
+    return run_co(f.io, f.mgr->send_with_identity(actor(1), PayloadType::RpcReliable, f.msg, Clock::now() + 5s));
+  };
+  ASSERT_TRUE(send());
+  std::shared_ptr<MemoryWire> rtc;
+  for (auto& w : f.builder->wires(actor(1)))
+    if (w->kind() == WireKind::WebRtc) rtc = w;
+  rtc->break_lane(PayloadType::RpcReliable);
+  auto r1 = send();
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->kind, WireKind::WebRtc);
+  EXPECT_EQ(rtc->failed_sends(), 2u);  // cached lane, then the wire's own copy of it
+  auto r2 = run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg));
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(rtc->failed_sends(), 2u);  // the stale cached lane was dropped, not tried again
+  rtc->sever_silently();
+  auto r3 = send();
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->kind, WireKind::WebSocket);
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  EXPECT_EQ(f.builder->inbox()->count(), 5u);
+}

@@ -103,12 +103,16 @@ void MemoryWire::break_lane(PayloadType pt) {
 }
 
 Result<void> MemoryWire::deliver(PayloadType pt, ConstBytes bytes, std::uint64_t lane_gen) {
-  if (dead_.load(std::memory_order_acquire) || !connected_.load(std::memory_order_acquire))
+  if (dead_.load(std::memory_order_acquire) || !connected_.load(std::memory_order_acquire)) {
+    failed_sends_.fetch_add(1);
     return make_error_code(kind() == WireKind::WebRtc ? NetworkError::DataChannelClosed : NetworkError::WebSocketClosed);
+  }
   {
     std::lock_guard lk(mu_);
-    if (lane_gen <= broken_gen_[static_cast<std::size_t>(pt)])
+    if (lane_gen <= broken_gen_[static_cast<std::size_t>(pt)]) {
+      failed_sends_.fetch_add(1);
       return make_error_code(NetworkError::DataChannelClosed);
+    }
   }
   auto n = sends_.fetch_add(1) + 1;
   auto r = inbox_->deliver(Message{dest_, identity(), pt, Bytes(bytes.begin(), bytes.end())});

@@ -105,6 +105,7 @@ class MemoryWire : public WireHandle {
   const Dest& dest() const noexcept { return dest_; }
   std::uint32_t close_calls() const noexcept { return close_calls_.load(); }
   std::uint64_t sends() const noexcept { return sends_.load(); }
+  std::uint64_t failed_sends() const noexcept { return failed_sends_.load(); }
 
   // For lanes.
   Result<void> deliver(PayloadType pt, ConstBytes bytes, std::uint64_t lane_gen);
@@ -119,6 +120,7 @@ class MemoryWire : public WireHandle {
   std::atomic<bool> dead_{false};
   std::atomic<std::uint32_t> close_calls_{0};
   std::atomic<std::uint64_t> sends_{0};
+  std::atomic<std::uint64_t> failed_sends_{0};
   std::mutex mu_;
   std::shared_ptr<DataLane> lanes_[kPayloadTypeCount];
   std::uint64_t lane_gen_[kPayloadTypeCount] = {};
