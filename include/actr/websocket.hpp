@@ -1,0 +1,72 @@
+#pragma once
+/// @file
+/// The WebSocket wire (client and server side) and its inbound gate. No Beast type appears here.
+
+#include <actr/framing.hpp>
+#include <actr/types.hpp>
+#include <actr/wire.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace actr {
+
+struct WebSocketConfig {
+  std::size_t max_message_size = kDefaultMaxMessageSize;  ///< inbound and outbound payload cap
+  std::chrono::milliseconds connect_timeout{5000};        ///< TCP connect + upgrade handshake
+  /// A ping goes out after one interval without inbound traffic; a peer silent for two intervals
+  /// is declared dead (the wire reports closed, its pool reconnects). Any inbound frame counts.
+  std::chrono::milliseconds keepalive_interval{5000};
+  std::chrono::milliseconds close_timeout{500};  ///< bound on the closing handshake
+  std::size_t write_buffer_bytes = 65536;        ///< Beast's write buffer (64 KiB: one send per frame)
+  std::size_t send_queue_limit = 4096;           ///< queued messages before `send` waits for room
+};
+
+/// Where a connection's inbound frames go: the wire that received it, the frame's class, and
+/// the payload (protobuf bytes, not yet decoded). Called on the connection's strand, in order.
+using FrameHandler = std::function<void(const std::shared_ptr<WireHandle>& wire, PayloadType pt, Bytes payload)>;
+
+/// Client wire: dials `url` (ws://host:port/path) on `connect()`, sending `X-Actr-Source-ID`
+/// (lowercase hex of `local_id`'s protobuf encoding) and, if given, `X-Actr-Credential`.
+std::shared_ptr<WireHandle> make_websocket_client(boost::asio::any_io_executor ex, std::string url, ActrId local_id,
+                                                  WebSocketConfig cfg, FrameHandler on_frame,
+                                                  std::optional<std::string> credential = std::nullopt);
+
+/// Lowercase hex of `bytes` / its inverse (errors: `InvalidArgument`).
+std::string to_hex(ConstBytes bytes);
+Result<Bytes> from_hex(std::string_view hex);
+
+/// Accepts WebSocket upgrades on any path. A request without a valid `X-Actr-Source-ID` gets
+/// HTTP 400 and is closed; nothing else is disturbed. Each accepted connection becomes a
+/// connected `WireHandle` (WebSocket kind) handed to `on_peer` together with the peer's id, so
+/// replies and traffic back to that peer can use it. Frames go to `on_frame`.
+class WebSocketServer {
+ public:
+  using PeerHandler = std::function<void(const ActrId& peer, const std::shared_ptr<WireHandle>& wire)>;
+
+  WebSocketServer(boost::asio::any_io_executor ex, WebSocketConfig cfg, FrameHandler on_frame, PeerHandler on_peer);
+  ~WebSocketServer();
+  WebSocketServer(const WebSocketServer&) = delete;
+  WebSocketServer& operator=(const WebSocketServer&) = delete;
+
+  /// Binds and starts accepting. `port` 0 picks a free port. Returns the bound port.
+  Result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
+  /// Stops accepting and closes every accepted connection (bounded). Idempotent.
+  boost::asio::awaitable<void> close();
+  /// Connections rejected so far (bad handshake headers), for tests and metrics.
+  std::uint64_t rejected() const noexcept;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace actr

@@ -1,0 +1,91 @@
+#pragma once
+// Private: the WebSocket WireHandle shared by the client dialer and the server gate. Included
+// only by the Beast translation units of src/wire/websocket.
+
+#include <actr/detail/notifier.hpp>
+#include <actr/detail/task_group.hpp>
+#include <actr/websocket.hpp>
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+
+namespace actr::ws {
+
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+using Stream = beast::websocket::stream<beast::tcp_stream>;
+
+/// The live connection: stream, reader task, single writer task. Lives on `strand`; loops keep
+/// it alive until the socket closes. Separate from the handle so that dropping the last handle
+/// can shut the connection down (the handle's destructor posts `shutdown`).
+struct Conn : std::enable_shared_from_this<Conn> {
+  Conn(asio::strand<asio::any_io_executor> s, WebSocketConfig c, FrameHandler f)
+      : strand(std::move(s)), cfg(c), on_frame(std::move(f)) {}
+
+  asio::strand<asio::any_io_executor> strand;
+  const WebSocketConfig cfg;
+  const FrameHandler on_frame;
+  std::weak_ptr<WireHandle> owner;  // for on_frame and notify_closed
+  std::optional<Stream> stream;      // touched only on strand
+
+  std::mutex mu;  // guards queue, dead, dead_why
+  std::deque<Bytes> queue;
+  bool dead = false;
+  Error dead_why;
+  detail::Notifier queued;   // the writer wakes on new items
+  detail::Notifier drained;  // senders wake on room
+
+  void start();
+  asio::awaitable<void> reader();
+  asio::awaitable<void> writer();
+  /// The connection ended (error, protocol violation, or local close). First call wins.
+  /// `protocol` sends a WebSocket close frame with a policy code before closing the socket.
+  void fail(Error why, bool protocol, bool local);
+  asio::awaitable<void> close_stream(bool protocol);
+  asio::awaitable<Result<void>> send(PayloadType pt, ConstBytes payload, Deadline deadline);
+};
+
+class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
+ public:
+  struct ClientParams {
+    std::string url;
+    ActrId local_id;
+    std::optional<std::string> credential;
+  };
+
+  WsWire(asio::any_io_executor ex, WebSocketConfig cfg, FrameHandler on_frame, std::optional<ClientParams> client);
+  ~WsWire() override;
+
+  asio::awaitable<Result<void>> connect() override;
+  asio::awaitable<void> close() override;
+  bool is_connected() const noexcept override { return connected_.load(std::memory_order_acquire); }
+  Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) override;
+
+  /// Server side: adopt an accepted, already upgraded stream (call on its strand).
+  void adopt(Stream stream);
+  void died(Error why);  // from Conn::fail
+
+  std::shared_ptr<Conn> conn() const { return conn_; }
+
+ private:
+  asio::awaitable<Result<void>> dial();
+  const std::optional<ClientParams> client_;
+  std::shared_ptr<Conn> conn_;
+  std::atomic<bool> connected_{false};
+  std::atomic<bool> closed_by_us_{false};
+  std::mutex lanes_mu_;
+  std::shared_ptr<DataLane> lanes_[kPayloadTypeCount];
+};
+
+/// Options applied to every stream (timeouts, keepalive, limits, binary).
+void configure(Stream& s, const WebSocketConfig& cfg);
+/// Maps Beast/Asio errors of a live connection to NetworkError codes.
+Error map_error(const Error& ec);
+
+}  // namespace actr::ws

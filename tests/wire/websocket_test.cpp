@@ -1,0 +1,246 @@
+// The WebSocket wire and gate over real TCP on 127.0.0.1 (port 0).
+#include <actr/error.hpp>
+#include <actr/websocket.hpp>
+
+#include "core/test_util.hpp"
+#include "support/run_co.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <gtest/gtest.h>
+
+using namespace actr;
+using namespace actr::testing;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace {
+constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
+
+struct Received {
+  std::vector<std::pair<PayloadType, Bytes>> frames;
+  std::vector<ActrId> peers;
+  std::vector<std::shared_ptr<WireHandle>> wires;
+};
+
+WebSocketConfig fast_ws() {
+  WebSocketConfig c;
+  c.connect_timeout = 2000ms;
+  c.keepalive_interval = 100ms;
+  c.close_timeout = 200ms;
+  c.max_message_size = 1024;
+  return c;
+}
+
+struct Fixture {
+  asio::io_context io;
+  Received server_got, client_got;
+  WebSocketServer server{io.get_executor(), fast_ws(),
+                         [this](const std::shared_ptr<WireHandle>&, PayloadType pt, Bytes b) {
+                           server_got.frames.emplace_back(pt, std::move(b));
+                         },
+                         [this](const ActrId& id, const std::shared_ptr<WireHandle>& w) {
+                           server_got.peers.push_back(id);
+                           server_got.wires.push_back(w);
+                         }};
+  std::uint16_t port = 0;
+  Fixture() {
+    auto p = server.listen("127.0.0.1", 0);
+    EXPECT_TRUE(p);
+    port = *p;
+  }
+  ~Fixture() { run_co(io, server.close()); }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/actor"; }
+  std::shared_ptr<WireHandle> client(std::uint64_t serial = 7) {
+    return make_websocket_client(io.get_executor(), url(), actor_id(serial), fast_ws(),
+                                 [this](const std::shared_ptr<WireHandle>&, PayloadType pt, Bytes b) {
+                                   client_got.frames.emplace_back(pt, std::move(b));
+                                 });
+  }
+  template <class Pred>
+  void run_until(Pred pred) {
+    run_co(io, [&]() -> asio::awaitable<void> {
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      while (!pred()) {
+        t.expires_after(1ms);  // polls a condition set by I/O completions; the bound is run_co's
+        co_await t.async_wait(use_ec);
+      }
+    }());
+  }
+  // A raw Beast client, to send what our wire never would.
+  asio::awaitable<std::unique_ptr<websocket::stream<beast::tcp_stream>>> raw_client(std::optional<std::string> source) {
+    auto ws = std::make_unique<websocket::stream<beast::tcp_stream>>(co_await asio::this_coro::executor);
+    auto [ec] = co_await beast::get_lowest_layer(*ws).async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), use_ec);
+    EXPECT_FALSE(ec);
+    ws->set_option(websocket::stream_base::decorator([source](websocket::request_type& req) {
+      if (source) req.set("X-Actr-Source-ID", *source);
+    }));
+    auto [hec] = co_await ws->async_handshake("127.0.0.1", "/", use_ec);
+    if (hec) co_return nullptr;
+    co_return ws;
+  }
+};
+
+Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
+}  // namespace
+
+TEST(WebSocketWire, EveryPayloadClassBothWays) {
+  Fixture f;
+  auto c = f.client();
+  ASSERT_TRUE(run_co(f.io, c->connect()));
+  EXPECT_TRUE(c->is_connected());
+  const PayloadType classes[] = {PayloadType::RpcReliable, PayloadType::RpcSignal, PayloadType::StreamReliable,
+                                 PayloadType::StreamLatencyFirst};
+  for (auto pt : classes) {
+    auto lane = c->get_lane(pt);
+    ASSERT_TRUE(lane);
+    ASSERT_TRUE(run_co(f.io, (*lane)->send(text(std::string("to-server:") + std::string(to_string(pt))))));
+  }
+  f.run_until([&] { return f.server_got.frames.size() == 4 && f.server_got.wires.size() == 1; });
+  EXPECT_EQ(f.server_got.peers[0], actor_id(7));  // identified from X-Actr-Source-ID
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(f.server_got.frames[i].first, classes[i]);
+    EXPECT_EQ(f.server_got.frames[i].second, text(std::string("to-server:") + std::string(to_string(classes[i]))));
+  }
+  auto back = f.server_got.wires[0];
+  EXPECT_TRUE(back->is_connected());
+  for (auto pt : classes) ASSERT_TRUE(run_co(f.io, (*back->get_lane(pt))->send(text("to-client"))));
+  f.run_until([&] { return f.client_got.frames.size() == 4; });
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(f.client_got.frames[i].first, classes[i]);
+  EXPECT_FALSE(c->get_lane(PayloadType::MediaRtp));
+  run_co(f.io, c->close());
+  run_co(f.io, c->close());  // idempotent
+  EXPECT_FALSE(c->is_connected());
+}
+
+TEST(WebSocketGate, MissingOrBadSourceIdIsRejectedAndOthersAreServed) {
+  Fixture f;
+  auto none = run_co(f.io, f.raw_client(std::nullopt));
+  EXPECT_EQ(none, nullptr);
+  auto garbage = run_co(f.io, f.raw_client(std::string("zz-not-hex")));
+  EXPECT_EQ(garbage, nullptr);
+  auto truncated = run_co(f.io, f.raw_client(std::string("0a02")));  // hex of a truncated ActrId
+  EXPECT_EQ(truncated, nullptr);
+  EXPECT_EQ(f.server.rejected(), 3u);
+  auto c = f.client();
+  ASSERT_TRUE(run_co(f.io, c->connect()));
+  ASSERT_TRUE(run_co(f.io, (*c->get_lane(PayloadType::RpcReliable))->send(text("still served"))));
+  f.run_until([&] { return f.server_got.frames.size() == 1; });
+}
+
+TEST(WebSocketGate, BadFramesCloseOnlyThatConnection) {
+  Fixture f;
+  auto good = f.client(1);
+  ASSERT_TRUE(run_co(f.io, good->connect()));
+  const auto src = to_hex(actor_id(2).to_protobuf());
+  struct Case {
+    const char* what;
+    Bytes bytes;
+    bool as_text;
+  } cases[] = {
+      {"short header", Bytes{0, 0, 0}, false},
+      {"unknown type", Bytes{9, 0, 0, 0, 0}, false},
+      {"length mismatch", Bytes{0, 0, 0, 0, 9, 1}, false},
+      {"trailing bytes", Bytes{0, 0, 0, 0, 1, 1, 2}, false},
+      {"oversize", Bytes(2000, 0), false},
+      {"text frame", text("hello"), true},
+  };
+  for (const auto& c : cases) {
+    auto ws = run_co(f.io, f.raw_client(src));
+    ASSERT_NE(ws, nullptr) << c.what;
+    auto outcome = run_co(f.io, [&]() -> asio::awaitable<beast::error_code> {
+      ws->text(c.as_text);
+      auto [wec, n] = co_await ws->async_write(asio::buffer(c.bytes), use_ec);
+      (void)wec;
+      beast::flat_buffer buf;
+      auto [rec, m] = co_await ws->async_read(buf, use_ec);  // the server closes us
+      co_return rec;
+    }());
+    EXPECT_TRUE(outcome) << c.what << ": connection should have been closed";
+  }
+  EXPECT_EQ(f.server_got.frames.size(), 0u);
+  // The well-behaved peer is untouched.
+  ASSERT_TRUE(run_co(f.io, (*good->get_lane(PayloadType::RpcReliable))->send(text("ok"))));
+  f.run_until([&] { return f.server_got.frames.size() == 1; });
+  EXPECT_TRUE(good->is_connected());
+}
+
+TEST(WebSocketWire, PeerGoingAwayIsReportedOnce) {
+  Fixture f;
+  auto c = f.client();
+  int closed = 0;
+  Error why;
+  c->set_on_closed([&](const WireIdentity&, Error e) {
+    ++closed;
+    why = e;
+  });
+  ASSERT_TRUE(run_co(f.io, c->connect()));
+  f.run_until([&] { return f.server_got.wires.size() == 1; });
+  run_co(f.io, f.server_got.wires[0]->close());
+  f.run_until([&] { return closed == 1; });
+  EXPECT_FALSE(c->is_connected());
+  EXPECT_EQ(why, NetworkCondition::Transient);
+  auto lane = c->get_lane(PayloadType::RpcReliable);
+  ASSERT_FALSE(lane);
+  EXPECT_TRUE(is_closed_like(lane.error()));
+}
+
+// A peer that completes the upgrade and then goes silent (never reads, never answers pings) is
+// declared dead within two keepalive intervals.
+TEST(WebSocketWire, SilentPeerIsDetectedWithinTwoKeepaliveIntervals) {
+  asio::io_context io;
+  tcp::acceptor acc(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acc.local_endpoint().port();
+  std::unique_ptr<websocket::stream<beast::tcp_stream>> silent;
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    auto [ec, sock] = co_await acc.async_accept(use_ec);
+    silent = std::make_unique<websocket::stream<beast::tcp_stream>>(std::move(sock));
+    auto [aec] = co_await silent->async_accept(use_ec);  // then never reads again
+    (void)aec;
+  }, asio::use_future);
+  auto cfg = fast_ws();
+  auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(port) + "/", actor_id(3), cfg,
+                                 nullptr);
+  bool dead = false;
+  c->set_on_closed([&](const WireIdentity&, Error) { dead = true; });
+  ASSERT_TRUE(run_co(io, c->connect()));
+  const auto start = Clock::now();
+  run_co(io, [&]() -> asio::awaitable<void> {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (!dead) {
+      t.expires_after(1ms);
+      co_await t.async_wait(use_ec);
+    }
+  }());
+  const auto took = Clock::now() - start;
+  EXPECT_LE(took, 2 * cfg.keepalive_interval + 500ms);  // two intervals plus sanitizer/scheduling slack
+  EXPECT_GE(took, cfg.keepalive_interval);               // not before a ping went unanswered
+}
+
+TEST(WebSocketWire, ConnectToClosedPortFailsTyped) {
+  asio::io_context io;
+  tcp::acceptor acc(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acc.local_endpoint().port();
+  acc.close();
+  auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(port) + "/", actor_id(3),
+                                 fast_ws(), nullptr);
+  auto r = run_co(io, c->connect());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), NetworkCondition::Transient);
+  auto bad = make_websocket_client(io.get_executor(), "http://nope", actor_id(3), fast_ws(), nullptr);
+  auto r2 = run_co(io, bad->connect());
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error(), NetworkError::InvalidArgument);
+}
