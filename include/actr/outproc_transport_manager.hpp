@@ -98,6 +98,14 @@ class OutprocTransportManager {
   /// within `close_timeout`. No lock is held while closing. The manager stays usable.
   boost::asio::awaitable<Result<void>> close_all();
 
+  /// Offers a connected wire the peer opened to us (inbound gate), so replies and traffic to
+  /// that peer need no second dial. Rule: with no transport for `dest` one is created around the
+  /// wire; with a transport whose slot of that kind is Empty or Failed the wire fills it; with a
+  /// Ready/Connecting slot or a dial in flight the wire is not adopted (returns false) and the
+  /// caller keeps it as a receive-only connection. So when both sides dial each other at once,
+  /// each keeps its own outbound wire and reads on both: no connection is torn down to converge.
+  bool adopt_inbound(const Dest& dest, std::shared_ptr<WireHandle> wire);
+
   bool is_closing(const Dest& dest) const;
   std::size_t dest_count() const;
   std::vector<Dest> list_dests() const;

@@ -93,6 +93,16 @@ struct OutprocTransportManager::Impl : std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> check_once(std::shared_ptr<Impl> self);
 
   void evict_if_same(const Dest& dest, const std::shared_ptr<DestTransport>& t);
+  // When every wire of `t` is gone, remove it (if still current) so the next send dials afresh.
+  void evict_when_exhausted(const Dest& dest, const std::shared_ptr<DestTransport>& t) {
+    std::weak_ptr<Impl> weak_self = weak_from_this();
+    std::weak_ptr<DestTransport> weak_t = t;
+    t->pool().set_on_exhausted([weak_self, weak_t, dest] {
+      auto s = weak_self.lock();
+      auto tt = weak_t.lock();
+      if (s && tt) s->evict_if_same(dest, tt);
+    });
+  }
   void shutdown();
 };
 
@@ -186,13 +196,7 @@ asio::awaitable<void> OutprocTransportManager::Impl::dial(std::shared_ptr<Impl> 
   }
 
   auto transport = DestTransport::create(self->ex, slot->dest, std::move(*handles), self->cfg.pool, self->events);
-  std::weak_ptr<Impl> weak_self = self;
-  std::weak_ptr<DestTransport> weak_t = transport;
-  transport->pool().set_on_exhausted([weak_self, weak_t, dest = slot->dest] {
-    auto s = weak_self.lock();
-    auto t = weak_t.lock();
-    if (s && t) s->evict_if_same(dest, t);
-  });
+  self->evict_when_exhausted(slot->dest, transport);
 
   bool published = false;
   {
@@ -467,6 +471,26 @@ asio::awaitable<Result<void>> OutprocTransportManager::close_all() {
     for (auto& t : transports) t->abort();
   }
   co_return ok();
+}
+
+bool OutprocTransportManager::adopt_inbound(const Dest& dest, std::shared_ptr<WireHandle> wire) {
+  std::shared_ptr<DestTransport> existing;
+  {
+    std::lock_guard lk(impl_->mu);
+    if (impl_->stopped || impl_->closing.contains(dest)) return false;
+    auto it = impl_->map.find(dest);
+    if (it == impl_->map.end()) {
+      std::vector<std::shared_ptr<WireHandle>> hs{std::move(wire)};
+      auto t = DestTransport::create(impl_->ex, dest, std::move(hs), impl_->cfg.pool, impl_->events);
+      impl_->evict_when_exhausted(dest, t);
+      impl_->map.emplace(dest, std::move(t));
+      return true;
+    }
+    auto* t = std::get_if<std::shared_ptr<DestTransport>>(&it->second);
+    if (!t) return false;  // our own dial is in flight: it wins, the inbound wire only receives
+    existing = *t;
+  }
+  return existing->pool().add_connection_smart(std::move(wire));
 }
 
 bool OutprocTransportManager::is_closing(const Dest& dest) const {

@@ -244,3 +244,60 @@ TEST(WebSocketWire, ConnectToClosedPortFailsTyped) {
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error(), NetworkError::InvalidArgument);
 }
+
+#include <actr/default_wire_builder.hpp>
+#include <actr/outproc_transport_manager.hpp>
+
+// Two managers over real WebSocket: A dials B from its address book; B answers over the wire A
+// opened (adopted from its gate), without dialing: B has no address for A at all.
+TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
+  asio::io_context io;
+  const ActrId a = actor_id(0xa), b = actor_id(0xb);
+  std::vector<Bytes> at_a, at_b;
+  OutprocTransportManager* mgr_b_ptr = nullptr;
+  std::vector<std::shared_ptr<WireHandle>> receive_only;
+  WebSocketServer gate_b(io.get_executor(), fast_ws(),
+                         [&](const std::shared_ptr<WireHandle>&, PayloadType, Bytes bytes) { at_b.push_back(std::move(bytes)); },
+                         [&](const ActrId& peer, const std::shared_ptr<WireHandle>& w) {
+                           if (!mgr_b_ptr->adopt_inbound(Dest::actor(peer), w)) receive_only.push_back(w);
+                         });
+  const auto port = *gate_b.listen("127.0.0.1", 0);
+
+  DefaultWireBuilderConfig cfg_a;
+  cfg_a.url_template = "ws://127.0.0.1:" + std::to_string(port) + "/actor/{actor_id}";
+  cfg_a.ws = fast_ws();
+  auto builder_a = std::make_shared<DefaultWireBuilder>(
+      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, PayloadType, Bytes bytes) { at_a.push_back(std::move(bytes)); });
+  EXPECT_EQ(builder_a->resolve_url(Dest::actor(b)), "ws://127.0.0.1:" + std::to_string(port) + "/actor/11");
+  EXPECT_EQ(builder_a->resolve_url(Dest::shell()), std::nullopt);
+  auto builder_b = std::make_shared<DefaultWireBuilder>(io.get_executor(), b, DefaultWireBuilderConfig{}, nullptr);
+
+  ManagerConfig mc;
+  mc.send_timeout = 5s;
+  OutprocTransportManager mgr_a(io.get_executor(), a, builder_a, mc);
+  OutprocTransportManager mgr_b(io.get_executor(), b, builder_b, mc);
+  mgr_b_ptr = &mgr_b;
+
+  ASSERT_TRUE(run_co(io, mgr_a.send(Dest::actor(b), PayloadType::RpcReliable, text("hello b"))));
+  run_co(io, [&]() -> asio::awaitable<void> {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (at_b.empty() || !mgr_b.has_dest(Dest::actor(a))) {
+      t.expires_after(1ms);
+      co_await t.async_wait(use_ec);
+    }
+  }());
+  EXPECT_EQ(at_b[0], text("hello b"));
+  auto reply = run_co(io, mgr_b.send(Dest::actor(a), PayloadType::RpcReliable, text("hello a")));
+  ASSERT_TRUE(reply) << reply.error().message();
+  run_co(io, [&]() -> asio::awaitable<void> {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (at_a.empty()) {
+      t.expires_after(1ms);
+      co_await t.async_wait(use_ec);
+    }
+  }());
+  EXPECT_EQ(at_a[0], text("hello a"));
+  EXPECT_TRUE(run_co(io, mgr_a.close_all()));
+  EXPECT_TRUE(run_co(io, mgr_b.close_all()));
+  run_co(io, gate_b.close());
+}

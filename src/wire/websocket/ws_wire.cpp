@@ -227,8 +227,8 @@ void WsWire::died(Error why) {
 }
 
 asio::awaitable<Result<void>> WsWire::connect() {
-  if (!client_) co_return make_error_code(NetworkError::InvalidOperation);
-  if (connected_.load()) co_return ok();
+  if (connected_.load()) co_return ok();  // accepted (server-side) wires arrive connected
+  if (!client_) co_return make_error_code(NetworkError::WebSocketClosed);
   // The stream belongs to the connection's strand: run the dial there.
   try {
     co_return co_await asio::co_spawn(conn_->strand, dial(), asio::use_awaitable);
