@@ -29,14 +29,17 @@ struct WebSocketConfig {
   std::size_t send_queue_limit = 4096;           ///< queued messages before `send` waits for room
 };
 
-/// Where a connection's inbound frames go: the wire that received it, the frame's class, and
-/// the payload (protobuf bytes, not yet decoded). Called on the connection's strand, in order.
-using FrameHandler = std::function<void(const std::shared_ptr<WireHandle>& wire, PayloadType pt, Bytes payload)>;
+/// Where a connection's inbound frames go: the wire that received it, the peer at its other end
+/// (the dialed actor, or the id the peer presented to the gate), the frame's class, and the
+/// payload (protobuf bytes, not yet decoded). Called on the connection's strand, in order.
+using FrameHandler = std::function<void(const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt,
+                                        Bytes payload)>;
 
-/// Client wire: dials `url` (ws://host:port/path) on `connect()`, sending `X-Actr-Source-ID`
-/// (lowercase hex of `local_id`'s protobuf encoding) and, if given, `X-Actr-Credential`.
+/// Client wire to actor `remote`: dials `url` (ws://host:port/path) on `connect()`, sending
+/// `X-Actr-Source-ID` (lowercase hex of `local_id`'s protobuf encoding) and, if given,
+/// `X-Actr-Credential`.
 std::shared_ptr<WireHandle> make_websocket_client(boost::asio::any_io_executor ex, std::string url, ActrId local_id,
-                                                  WebSocketConfig cfg, FrameHandler on_frame,
+                                                  ActrId remote, WebSocketConfig cfg, FrameHandler on_frame,
                                                   std::optional<std::string> credential = std::nullopt);
 
 /// Lowercase hex of `bytes` / its inverse (errors: `InvalidArgument`).

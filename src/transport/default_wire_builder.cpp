@@ -42,7 +42,8 @@ boost::asio::awaitable<Result<std::vector<std::shared_ptr<WireHandle>>>> Default
         ws = cfg_.ws;
         credential = cfg_.credential;
       }
-      out.push_back(make_websocket_client(ex_, std::move(*url), local_id_, ws, on_frame_, std::move(credential)));
+      out.push_back(make_websocket_client(ex_, std::move(*url), local_id_, *dest.as_actor_id(), ws, on_frame_,
+                                          std::move(credential)));
     }
   }
   co_return out;

@@ -48,7 +48,7 @@ struct Fixture {
   asio::io_context io;
   Received server_got, client_got;
   WebSocketServer server{io.get_executor(), fast_ws(),
-                         [this](const std::shared_ptr<WireHandle>&, PayloadType pt, Bytes b) {
+                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) {
                            server_got.frames.emplace_back(pt, std::move(b));
                          },
                          [this](const ActrId& id, const std::shared_ptr<WireHandle>& w) {
@@ -64,8 +64,8 @@ struct Fixture {
   ~Fixture() { run_co(io, server.close()); }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/actor"; }
   std::shared_ptr<WireHandle> client(std::uint64_t serial = 7) {
-    return make_websocket_client(io.get_executor(), url(), actor_id(serial), fast_ws(),
-                                 [this](const std::shared_ptr<WireHandle>&, PayloadType pt, Bytes b) {
+    return make_websocket_client(io.get_executor(), url(), actor_id(serial), actor_id(1000), fast_ws(),
+                                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) {
                                    client_got.frames.emplace_back(pt, std::move(b));
                                  });
   }
@@ -211,8 +211,8 @@ TEST(WebSocketWire, SilentPeerIsDetectedWithinTwoKeepaliveIntervals) {
     (void)aec;
   }, asio::use_future);
   auto cfg = fast_ws();
-  auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(port) + "/", actor_id(3), cfg,
-                                 nullptr);
+  auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(port) + "/", actor_id(3), actor_id(4),
+                                 cfg, nullptr);
   bool dead = false;
   c->set_on_closed([&](const WireIdentity&, Error) { dead = true; });
   ASSERT_TRUE(run_co(io, c->connect()));
@@ -235,11 +235,11 @@ TEST(WebSocketWire, ConnectToClosedPortFailsTyped) {
   const auto port = acc.local_endpoint().port();
   acc.close();
   auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(port) + "/", actor_id(3),
-                                 fast_ws(), nullptr);
+                                 actor_id(4), fast_ws(), nullptr);
   auto r = run_co(io, c->connect());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), NetworkCondition::Transient);
-  auto bad = make_websocket_client(io.get_executor(), "http://nope", actor_id(3), fast_ws(), nullptr);
+  auto bad = make_websocket_client(io.get_executor(), "http://nope", actor_id(3), actor_id(4), fast_ws(), nullptr);
   auto r2 = run_co(io, bad->connect());
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error(), NetworkError::InvalidArgument);
@@ -257,7 +257,7 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   OutprocTransportManager* mgr_b_ptr = nullptr;
   std::vector<std::shared_ptr<WireHandle>> receive_only;
   WebSocketServer gate_b(io.get_executor(), fast_ws(),
-                         [&](const std::shared_ptr<WireHandle>&, PayloadType, Bytes bytes) { at_b.push_back(std::move(bytes)); },
+                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) { at_b.push_back(std::move(bytes)); },
                          [&](const ActrId& peer, const std::shared_ptr<WireHandle>& w) {
                            if (!mgr_b_ptr->adopt_inbound(Dest::actor(peer), w)) receive_only.push_back(w);
                          });
@@ -267,7 +267,7 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   cfg_a.url_template = "ws://127.0.0.1:" + std::to_string(port) + "/actor/{actor_id}";
   cfg_a.ws = fast_ws();
   auto builder_a = std::make_shared<DefaultWireBuilder>(
-      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, PayloadType, Bytes bytes) { at_a.push_back(std::move(bytes)); });
+      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) { at_a.push_back(std::move(bytes)); });
   EXPECT_EQ(builder_a->resolve_url(Dest::actor(b)), "ws://127.0.0.1:" + std::to_string(port) + "/actor/11");
   EXPECT_EQ(builder_a->resolve_url(Dest::shell()), std::nullopt);
   auto builder_b = std::make_shared<DefaultWireBuilder>(io.get_executor(), b, DefaultWireBuilderConfig{}, nullptr);

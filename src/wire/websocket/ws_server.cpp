@@ -116,7 +116,7 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
   auto [aec] = co_await s.async_accept(req, use_ec);
   if (aec) co_return;
   if (closed.load()) co_return;
-  wire->adopt(std::move(s));
+  wire->adopt(std::move(s), *peer);
   {
     std::lock_guard lk(mu);
     std::erase_if(wires, [](const auto& w) { return w.expired(); });

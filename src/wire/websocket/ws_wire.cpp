@@ -81,7 +81,7 @@ asio::awaitable<void> Conn::reader() {
       co_return;
     }
     auto wire = owner.lock();
-    if (on_frame && wire) on_frame(wire, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
+    if (on_frame && wire) on_frame(wire, peer, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
   }
 }
 
@@ -214,7 +214,8 @@ WsWire::~WsWire() {
   conn_->fail(make_error_code(NetworkError::ConnectionClosed), false, true);
 }
 
-void WsWire::adopt(Stream stream) {
+void WsWire::adopt(Stream stream, ActrId peer) {
+  conn_->peer = std::move(peer);
   conn_->owner = weak_from_this();
   conn_->stream.emplace(std::move(stream));
   connected_.store(true, std::memory_order_release);
@@ -262,7 +263,7 @@ asio::awaitable<Result<void>> WsWire::dial() {
   auto [hec] = co_await s.async_handshake(url->host + ":" + url->port, url->target, use_ec);
   if (hec) co_return hec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError)
                                                   : make_error_code(NetworkError::WebSocketError);
-  adopt(std::move(s));
+  adopt(std::move(s), client_->remote);
   co_return ok();
 }
 
@@ -287,10 +288,11 @@ Result<std::shared_ptr<DataLane>> WsWire::get_lane(PayloadType pt) {
 namespace actr {
 
 std::shared_ptr<WireHandle> make_websocket_client(boost::asio::any_io_executor ex, std::string url, ActrId local_id,
-                                                  WebSocketConfig cfg, FrameHandler on_frame,
+                                                  ActrId remote, WebSocketConfig cfg, FrameHandler on_frame,
                                                   std::optional<std::string> credential) {
-  return std::make_shared<ws::WsWire>(std::move(ex), cfg, std::move(on_frame),
-                                      ws::WsWire::ClientParams{std::move(url), std::move(local_id), std::move(credential)});
+  return std::make_shared<ws::WsWire>(
+      std::move(ex), cfg, std::move(on_frame),
+      ws::WsWire::ClientParams{std::move(url), std::move(local_id), std::move(remote), std::move(credential)});
 }
 
 std::string to_hex(ConstBytes bytes) {

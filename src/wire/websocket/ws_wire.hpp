@@ -31,6 +31,7 @@ struct Conn : std::enable_shared_from_this<Conn> {
   asio::strand<asio::any_io_executor> strand;
   const WebSocketConfig cfg;
   const FrameHandler on_frame;
+  ActrId peer;                       // set before the reader starts
   std::weak_ptr<WireHandle> owner;  // for on_frame and notify_closed
   std::optional<Stream> stream;      // touched only on strand
 
@@ -56,6 +57,7 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
   struct ClientParams {
     std::string url;
     ActrId local_id;
+    ActrId remote;
     std::optional<std::string> credential;
   };
 
@@ -67,8 +69,8 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
   bool is_connected() const noexcept override { return connected_.load(std::memory_order_acquire); }
   Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) override;
 
-  /// Server side: adopt an accepted, already upgraded stream (call on its strand).
-  void adopt(Stream stream);
+  /// Server side: adopt an accepted, already upgraded stream from `peer` (call on its strand).
+  void adopt(Stream stream, ActrId peer);
   void died(Error why);  // from Conn::fail
 
   std::shared_ptr<Conn> conn() const { return conn_; }
