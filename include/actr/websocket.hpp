@@ -31,9 +31,11 @@ struct WebSocketConfig {
 
 /// Where a connection's inbound frames go: the wire that received it, the peer at its other end
 /// (the dialed actor, or the id the peer presented to the gate), the frame's class, and the
-/// payload (protobuf bytes, not yet decoded). Called on the connection's strand, in order.
-using FrameHandler = std::function<void(const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt,
-                                        Bytes payload)>;
+/// payload (protobuf bytes, not yet decoded). Awaited on the connection's strand, in order: the
+/// connection reads its next frame only when the handler completes, so a handler that waits for
+/// queue room backpressures that peer (and only that peer).
+using FrameHandler = std::function<boost::asio::awaitable<void>(const std::shared_ptr<WireHandle>& wire,
+                                                                const ActrId& peer, PayloadType pt, Bytes payload)>;
 
 /// Client wire to actor `remote`: dials `url` (ws://host:port/path) on `connect()`, sending
 /// `X-Actr-Source-ID` (lowercase hex of `local_id`'s protobuf encoding) and, if given,

@@ -48,8 +48,9 @@ struct Fixture {
   asio::io_context io;
   Received server_got, client_got;
   WebSocketServer server{io.get_executor(), fast_ws(),
-                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) {
+                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<void> {
                            server_got.frames.emplace_back(pt, std::move(b));
+                           co_return;
                          },
                          [this](const ActrId& id, const std::shared_ptr<WireHandle>& w) {
                            server_got.peers.push_back(id);
@@ -65,8 +66,9 @@ struct Fixture {
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/actor"; }
   std::shared_ptr<WireHandle> client(std::uint64_t serial = 7) {
     return make_websocket_client(io.get_executor(), url(), actor_id(serial), actor_id(1000), fast_ws(),
-                                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) {
+                                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<void> {
                                    client_got.frames.emplace_back(pt, std::move(b));
+                                   co_return;
                                  });
   }
   template <class Pred>
@@ -257,7 +259,10 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   OutprocTransportManager* mgr_b_ptr = nullptr;
   std::vector<std::shared_ptr<WireHandle>> receive_only;
   WebSocketServer gate_b(io.get_executor(), fast_ws(),
-                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) { at_b.push_back(std::move(bytes)); },
+                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<void> {
+                           at_b.push_back(std::move(bytes));
+                           co_return;
+                         },
                          [&](const ActrId& peer, const std::shared_ptr<WireHandle>& w) {
                            if (!mgr_b_ptr->adopt_inbound(Dest::actor(peer), w)) receive_only.push_back(w);
                          });
@@ -267,7 +272,10 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   cfg_a.url_template = "ws://127.0.0.1:" + std::to_string(port) + "/actor/{actor_id}";
   cfg_a.ws = fast_ws();
   auto builder_a = std::make_shared<DefaultWireBuilder>(
-      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) { at_a.push_back(std::move(bytes)); });
+      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<void> {
+        at_a.push_back(std::move(bytes));
+        co_return;
+      });
   EXPECT_EQ(builder_a->resolve_url(Dest::actor(b)), "ws://127.0.0.1:" + std::to_string(port) + "/actor/11");
   EXPECT_EQ(builder_a->resolve_url(Dest::shell()), std::nullopt);
   auto builder_b = std::make_shared<DefaultWireBuilder>(io.get_executor(), b, DefaultWireBuilderConfig{}, nullptr);

@@ -81,7 +81,7 @@ asio::awaitable<void> Conn::reader() {
       co_return;
     }
     auto wire = owner.lock();
-    if (on_frame && wire) on_frame(wire, peer, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
+    if (on_frame && wire) co_await on_frame(wire, peer, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
   }
 }
 
