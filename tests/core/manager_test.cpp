@@ -107,7 +107,7 @@ TEST(OutprocTransportManager, WaiterDeadlineDoesNotCancelSharedDialButLastWaiter
   plan.builder_hang = true;
   f.builder->set_default_plan(plan);
   auto impatient = f.spawn_send(actor(1), 20ms);
-  auto patient = f.spawn_send(actor(1), 200ms);
+  auto patient = f.spawn_send(actor(1), 1500ms);  // far beyond the impatient one, even on a loaded CI box
   f.run_until([&] { return impatient->has_value(); });
   ASSERT_FALSE(**impatient);
   EXPECT_EQ((*impatient)->error(), NetworkError::TimeoutError);
