@@ -33,9 +33,10 @@ struct WebSocketConfig {
 /// (the dialed actor, or the id the peer presented to the gate), the frame's class, and the
 /// payload (protobuf bytes, not yet decoded). Awaited on the connection's strand, in order: the
 /// connection reads its next frame only when the handler completes, so a handler that waits for
-/// queue room backpressures that peer (and only that peer).
-using FrameHandler = std::function<boost::asio::awaitable<void>(const std::shared_ptr<WireHandle>& wire,
-                                                                const ActrId& peer, PayloadType pt, Bytes payload)>;
+/// queue room backpressures that peer (and only that peer). A handler that returns an error
+/// (e.g. `DeserializationError` for bad protobuf) closes that connection only.
+using FrameHandler = std::function<boost::asio::awaitable<Result<void>>(
+    const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt, Bytes payload)>;
 
 /// Client wire to actor `remote`: dials `url` (ws://host:port/path) on `connect()`, sending
 /// `X-Actr-Source-ID` (lowercase hex of `local_id`'s protobuf encoding) and, if given,

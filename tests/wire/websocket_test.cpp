@@ -48,9 +48,9 @@ struct Fixture {
   asio::io_context io;
   Received server_got, client_got;
   WebSocketServer server{io.get_executor(), fast_ws(),
-                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<void> {
+                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
                            server_got.frames.emplace_back(pt, std::move(b));
-                           co_return;
+                           co_return ok();
                          },
                          [this](const ActrId& id, const std::shared_ptr<WireHandle>& w) {
                            server_got.peers.push_back(id);
@@ -66,9 +66,9 @@ struct Fixture {
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/actor"; }
   std::shared_ptr<WireHandle> client(std::uint64_t serial = 7) {
     return make_websocket_client(io.get_executor(), url(), actor_id(serial), actor_id(1000), fast_ws(),
-                                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<void> {
+                                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
                                    client_got.frames.emplace_back(pt, std::move(b));
-                                   co_return;
+                                   co_return ok();
                                  });
   }
   template <class Pred>
@@ -259,9 +259,9 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   OutprocTransportManager* mgr_b_ptr = nullptr;
   std::vector<std::shared_ptr<WireHandle>> receive_only;
   WebSocketServer gate_b(io.get_executor(), fast_ws(),
-                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<void> {
+                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<Result<void>> {
                            at_b.push_back(std::move(bytes));
-                           co_return;
+                           co_return ok();
                          },
                          [&](const ActrId& peer, const std::shared_ptr<WireHandle>& w) {
                            if (!mgr_b_ptr->adopt_inbound(Dest::actor(peer), w)) receive_only.push_back(w);
@@ -272,9 +272,9 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   cfg_a.url_template = "ws://127.0.0.1:" + std::to_string(port) + "/actor/{actor_id}";
   cfg_a.ws = fast_ws();
   auto builder_a = std::make_shared<DefaultWireBuilder>(
-      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<void> {
+      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<Result<void>> {
         at_a.push_back(std::move(bytes));
-        co_return;
+        co_return ok();
       });
   EXPECT_EQ(builder_a->resolve_url(Dest::actor(b)), "ws://127.0.0.1:" + std::to_string(port) + "/actor/11");
   EXPECT_EQ(builder_a->resolve_url(Dest::shell()), std::nullopt);

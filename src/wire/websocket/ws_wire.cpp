@@ -81,7 +81,14 @@ asio::awaitable<void> Conn::reader() {
       co_return;
     }
     auto wire = owner.lock();
-    if (on_frame && wire) co_await on_frame(wire, peer, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
+    if (on_frame && wire) {
+      auto handled = co_await on_frame(wire, peer, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
+      if (!handled) {
+        spdlog::warn("actr: closing connection from {}: {}", peer.to_string(), handled.error().message());
+        fail(handled.error(), true, false);
+        co_return;
+      }
+    }
   }
 }
 

@@ -1,0 +1,91 @@
+#pragma once
+/// @file
+/// `Node`: actor messaging on top of `OutprocTransportManager` and the WebSocket wire — tell,
+/// call (request/response with explicit Direction), handlers, receiver-side dedup, and bounded
+/// per-class inbound queues.
+
+#include <actr/default_wire_builder.hpp>
+#include <actr/outproc_transport_manager.hpp>
+#include <actr/websocket.hpp>
+
+#include "package.pb.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace actr {
+
+struct NodeConfig {
+  ActrId id;
+  bool listen = true;
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;  ///< 0 picks a free port
+  DefaultWireBuilderConfig wires;  ///< how to reach peers (address book / URL template)
+  ManagerConfig manager;
+  std::chrono::milliseconds dedup_ttl{30000};  ///< > the 12 s RpcReliable retry window
+  std::size_t rpc_queue = 256;                 ///< RPC_RELIABLE + RPC_SIGNAL, backpressure
+  std::size_t stream_queue = 64;               ///< STREAM_RELIABLE, backpressure
+  std::size_t latency_queue = 64;              ///< STREAM_LATENCY_FIRST, drop newest when full
+  bool retry_sends = true;                     ///< per-PayloadType retry of transient send errors
+};
+
+/// One actor endpoint. Thread safety: all members may be called from any thread.
+class Node {
+ public:
+  /// Answers a request: the response payload, or an error sent back as `ErrorResponse`.
+  using RequestHandler = std::function<boost::asio::awaitable<Result<Bytes>>(ActrId from, pb::RpcEnvelope request)>;
+  using TellHandler = std::function<void(const ActrId& from, const pb::RpcEnvelope& tell)>;
+  using ChunkHandler = std::function<void(const ActrId& from, PayloadType pt, const pb::DataStream& chunk)>;
+
+  struct Stats {
+    std::uint64_t requests = 0, tells = 0, chunks = 0, responses = 0;
+    std::uint64_t duplicates = 0;      ///< retried requests answered from the dedup cache
+    std::uint64_t orphans = 0;         ///< responses nobody waited for (dropped)
+    std::uint64_t bad_direction = 0;   ///< envelopes without a valid Direction (dropped)
+    std::uint64_t latency_dropped = 0; ///< latency-first chunks dropped on a full queue
+  };
+
+  Node(boost::asio::any_io_executor ex, NodeConfig cfg);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  /// Starts the inbound gate (if `listen`) and the dispatch workers. Returns the bound port (0
+  /// if not listening).
+  Result<std::uint16_t> start();
+  /// Stops workers, closes the gate and every transport. Bounded, idempotent.
+  boost::asio::awaitable<void> stop();
+
+  void on_request(RequestHandler h);
+  void on_tell(TellHandler h);
+  void on_chunk(ChunkHandler h);
+
+  /// Request/response. Errors: `TimeoutError` after `timeout`; the remote handler's error code
+  /// (its message in the log); transport errors after the PayloadType's retries.
+  boost::asio::awaitable<Result<Bytes>> call(ActrId to, std::string route_key, Bytes payload,
+                                             std::chrono::milliseconds timeout,
+                                             PayloadType pt = PayloadType::RpcReliable);
+  /// One-way message (Direction TELL); no response is ever produced for it.
+  boost::asio::awaitable<Result<void>> tell(ActrId to, std::string route_key, Bytes payload,
+                                            PayloadType pt = PayloadType::RpcReliable);
+  /// One stream chunk on STREAM_RELIABLE or STREAM_LATENCY_FIRST.
+  boost::asio::awaitable<Result<void>> send_chunk(ActrId to, PayloadType pt, pb::DataStream chunk);
+
+  /// Adds or replaces a peer's address (e.g. from discovery).
+  void set_peer_address(const ActrId& peer, std::string url);
+  OutprocTransportManager& manager();
+  const ActrId& id() const;
+  Stats stats() const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace actr

@@ -1,0 +1,381 @@
+#include <actr/detail/async_queue.hpp>
+#include <actr/error.hpp>
+#include <actr/node.hpp>
+#include <actr/route_table.hpp>
+#include <actr/rpc_correlation.hpp>
+
+#include "detail/asio.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <unordered_map>
+
+namespace actr {
+
+using namespace detail;
+
+namespace {
+struct Inbound {
+  ActrId from;
+  PayloadType pt;
+  pb::RpcEnvelope env;   // RPC classes
+  pb::DataStream chunk;  // stream classes
+};
+
+// A request seen before: its cached response, or a notifier for the in-flight original.
+struct DedupEntry {
+  std::optional<Bytes> response;  // encoded response envelope
+  Clock::time_point completed{};
+  Notifier done;
+};
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    auto v = rng();
+    for (int i = 0; i < 16; ++i) id[static_cast<std::size_t>(half * 16 + i)] = kHex[(v >> (i * 4)) & 0xf];
+  }
+  return id;
+}
+
+Bytes encode(const google::protobuf::MessageLite& m) {
+  Bytes b(m.ByteSizeLong());
+  m.SerializeToArray(b.data(), static_cast<int>(b.size()));
+  return b;
+}
+}  // namespace
+
+struct Node::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor e, NodeConfig c)
+      : ex(e), cfg(std::move(c)), tasks(e), rpc_q(cfg.rpc_queue), stream_q(cfg.stream_queue),
+        latency_q(cfg.latency_queue) {}
+
+  asio::any_io_executor ex;
+  NodeConfig cfg;
+  std::shared_ptr<DefaultWireBuilder> builder;
+  std::unique_ptr<OutprocTransportManager> manager;
+  std::unique_ptr<WebSocketServer> gate;
+  TaskGroup tasks;
+  RpcCorrelation correlation;
+  AsyncQueue<Inbound> rpc_q, stream_q, latency_q;
+
+  std::mutex mu;  // guards handlers, dedup, receive_only, stats
+  RequestHandler on_request;
+  TellHandler on_tell;
+  ChunkHandler on_chunk;
+  std::unordered_map<std::string, std::shared_ptr<DedupEntry>> dedup;
+  std::vector<std::shared_ptr<WireHandle>> receive_only;  // inbound wires not adopted by the manager
+  Stats stats;
+
+  asio::awaitable<Result<void>> on_frame(ActrId peer, PayloadType pt, Bytes payload);
+  asio::awaitable<void> rpc_worker();
+  asio::awaitable<void> stream_worker(AsyncQueue<Inbound>& q);
+  asio::awaitable<void> handle_request(Inbound in);
+  asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);
+};
+
+asio::awaitable<Result<void>> Node::Impl::on_frame(ActrId peer, PayloadType pt, Bytes payload) {
+  Inbound in{std::move(peer), pt, {}, {}};
+  const auto far = Clock::now() + std::chrono::hours(1);
+  if (is_rpc(pt)) {
+    if (!in.env.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
+      co_return make_error_code(NetworkError::DeserializationError);
+    switch (in.env.direction()) {
+      case pb::DIRECTION_RESPONSE: {
+        const auto& id = in.env.request_id();
+        RpcCorrelation::Completion c;
+        if (in.env.has_error())
+          c = correlation.complete_error(id, RemoteError{in.env.error().code(), in.env.error().message()});
+        else
+          c = correlation.complete(id, Bytes(in.env.payload().begin(), in.env.payload().end()));
+        std::lock_guard lk(mu);
+        ++(c == RpcCorrelation::Completion::Orphan ? stats.orphans : stats.responses);
+        co_return ok();  // an orphan is dropped, never treated as a request (H-RPC-1)
+      }
+      case pb::DIRECTION_REQUEST:
+      case pb::DIRECTION_TELL:
+        co_return co_await rpc_q.push(std::move(in), far);  // full queue: this peer waits
+      default: {
+        std::lock_guard lk(mu);
+        ++stats.bad_direction;
+        co_return ok();
+      }
+    }
+  }
+  if (is_stream(pt)) {
+    if (!in.chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
+      co_return make_error_code(NetworkError::DeserializationError);
+    if (pt == PayloadType::StreamReliable) co_return co_await stream_q.push(std::move(in), far);
+    if (!latency_q.try_push(std::move(in))) {  // latency-first: drop the newest, never block
+      std::lock_guard lk(mu);
+      ++stats.latency_dropped;
+    }
+    co_return ok();
+  }
+  co_return make_error_code(NetworkError::NotImplemented);  // MEDIA_RTP does not travel on WebSocket
+}
+
+asio::awaitable<void> Node::Impl::rpc_worker() {
+  auto self = shared_from_this();
+  for (;;) {
+    auto in = co_await rpc_q.pop(Clock::now() + std::chrono::hours(24));
+    if (!in) {
+      if (in.error() == NetworkError::ChannelClosed || in.error() == NetworkCondition::Cancelled) co_return;
+      continue;
+    }
+    if (in->env.direction() == pb::DIRECTION_TELL) {
+      TellHandler h;
+      {
+        std::lock_guard lk(mu);
+        ++stats.tells;
+        h = on_tell;
+      }
+      if (h) h(in->from, in->env);
+      continue;
+    }
+    // Requests run concurrently: a slow handler must not hold up the next request.
+    (void)tasks.spawn("request", [self, r = std::move(*in)]() mutable -> asio::awaitable<void> {
+      co_await self->handle_request(std::move(r));
+    });
+  }
+}
+
+asio::awaitable<void> Node::Impl::stream_worker(AsyncQueue<Inbound>& q) {
+  auto self = shared_from_this();
+  for (;;) {
+    auto in = co_await q.pop(Clock::now() + std::chrono::hours(24));
+    if (!in) {
+      if (in.error() == NetworkError::ChannelClosed || in.error() == NetworkCondition::Cancelled) co_return;
+      continue;
+    }
+    ChunkHandler h;
+    {
+      std::lock_guard lk(mu);
+      ++stats.chunks;
+      h = on_chunk;
+    }
+    if (h) h(in->from, in->pt, in->chunk);
+  }
+}
+
+asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
+  const std::string id = in.env.request_id();
+  std::shared_ptr<DedupEntry> entry;
+  bool original = false;
+  RequestHandler handler;
+  {
+    std::lock_guard lk(mu);
+    const auto now = Clock::now();
+    // Evict completed entries past the TTL; in-flight ones are never evicted.
+    std::erase_if(dedup, [&](const auto& kv) { return kv.second->response && now - kv.second->completed > cfg.dedup_ttl; });
+    auto& e = dedup[id];
+    if (!e) {
+      e = std::make_shared<DedupEntry>();
+      original = true;
+      ++stats.requests;
+    } else {
+      ++stats.duplicates;
+    }
+    entry = e;
+    handler = on_request;
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
+  if (original) {
+    pb::RpcEnvelope resp;
+    resp.set_route_key(in.env.route_key());
+    resp.set_request_id(id);
+    resp.set_direction(pb::DIRECTION_RESPONSE);
+    resp.set_timeout_ms(0);
+    if (in.env.has_traceparent()) resp.set_traceparent(in.env.traceparent());
+    Result<Bytes> r = make_error_code(NetworkError::NotImplemented);
+    if (handler) {
+      try {
+        r = co_await handler(in.from, in.env);
+      } catch (const std::exception& e) {
+        spdlog::error("actr: request handler for {} threw: {}", in.env.route_key(), e.what());
+        r = make_error_code(NetworkError::ProtocolError);
+      }
+    }
+    if (r) {
+      resp.set_payload(r->data(), r->size());
+    } else {
+      // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
+      resp.mutable_error()->set_code(r.error().category() == network_error_category()
+                                         ? static_cast<std::uint32_t>(r.error().value())
+                                         : static_cast<std::uint32_t>(NetworkError::ProtocolError));
+      resp.mutable_error()->set_message(r.error().message());
+    }
+    {
+      std::lock_guard lk(mu);
+      entry->response = encode(resp);
+      entry->completed = Clock::now();
+    }
+    entry->done.notify();
+  } else {
+    // A retry of a request still running: wait for the original's answer, never run it twice.
+    for (;;) {
+      const auto seen = entry->done.version();
+      {
+        std::lock_guard lk(mu);
+        if (entry->response) break;
+      }
+      auto w = co_await entry->done.async_wait_change(seen, deadline);
+      if (!w) co_return;
+    }
+  }
+  Bytes bytes;
+  {
+    std::lock_guard lk(mu);
+    bytes = *entry->response;
+  }
+  auto sent = co_await send_with_retry(in.from, in.pt, std::move(bytes), deadline);
+  if (!sent) spdlog::info("actr: response to {} not delivered: {}", in.from.to_string(), sent.error().message());
+}
+
+asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes,
+                                                         Deadline deadline) {
+  const auto policy = cfg.retry_sends ? retry_policy(pt) : RetryPolicy{};
+  auto delay = policy.initial_delay;
+  const Dest dest = Dest::actor(to);
+  for (std::uint32_t attempt = 1;; ++attempt) {
+    auto r = co_await manager->send_with_identity(dest, pt, bytes, deadline);
+    if (r) co_return ok();
+    if (!is_transient(r.error()) || attempt >= policy.max_attempts || Clock::now() + delay >= deadline)
+      co_return r.error();
+    asio::steady_timer t(co_await asio::this_coro::executor, delay);
+    co_await t.async_wait(use_ec);
+    delay = std::min(delay * 2, policy.max_delay);
+  }
+}
+
+// ---- public -----------------------------------------------------------------------------------
+
+Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Impl>(ex, std::move(cfg))) {
+  std::weak_ptr<Impl> weak = impl_;
+  FrameHandler frames = [weak](const std::shared_ptr<WireHandle>&, const ActrId& peer, PayloadType pt,
+                               Bytes payload) -> asio::awaitable<Result<void>> {
+    auto self = weak.lock();
+    if (!self) co_return make_error_code(NetworkError::ShuttingDown);
+    co_return co_await self->on_frame(peer, pt, std::move(payload));
+  };
+  impl_->builder = std::make_shared<DefaultWireBuilder>(ex, impl_->cfg.id, impl_->cfg.wires, frames);
+  impl_->manager = std::make_unique<OutprocTransportManager>(ex, impl_->cfg.id, impl_->builder, impl_->cfg.manager);
+  if (impl_->cfg.listen) {
+    impl_->gate = std::make_unique<WebSocketServer>(
+        ex, impl_->cfg.wires.ws, frames, [weak](const ActrId& peer, const std::shared_ptr<WireHandle>& wire) {
+          auto self = weak.lock();
+          if (!self) return;
+          if (!self->manager->adopt_inbound(Dest::actor(peer), wire)) {
+            std::lock_guard lk(self->mu);
+            std::erase_if(self->receive_only, [](const auto& w) { return !w->is_connected(); });
+            self->receive_only.push_back(wire);
+          }
+        });
+  }
+}
+
+Node::~Node() {
+  impl_->rpc_q.close();
+  impl_->stream_q.close();
+  impl_->latency_q.close();
+  impl_->tasks.close();
+}
+
+Result<std::uint16_t> Node::start() {
+  auto self = impl_;
+  (void)self->tasks.spawn("rpc-worker", [self]() -> asio::awaitable<void> { co_await self->rpc_worker(); });
+  (void)self->tasks.spawn("stream-worker", [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->stream_q); });
+  (void)self->tasks.spawn("latency-worker",
+                          [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->latency_q); });
+  if (!self->gate) return std::uint16_t{0};
+  return self->gate->listen(self->cfg.listen_host, self->cfg.listen_port);
+}
+
+asio::awaitable<void> Node::stop() {
+  auto self = impl_;
+  self->rpc_q.close();
+  self->stream_q.close();
+  self->latency_q.close();
+  self->correlation.fail_where([](const Dest&) { return true; }, make_error_code(NetworkError::ShuttingDown));
+  self->tasks.cancel_all();
+  if (self->gate) co_await self->gate->close();
+  (void)co_await self->manager->close_all();
+  std::vector<std::shared_ptr<WireHandle>> inbound;
+  {
+    std::lock_guard lk(self->mu);
+    inbound.swap(self->receive_only);
+  }
+  for (auto& w : inbound) co_await w->close();
+  (void)co_await self->tasks.async_wait_idle(Clock::now() + std::chrono::seconds(2));
+}
+
+void Node::on_request(RequestHandler h) {
+  std::lock_guard lk(impl_->mu);
+  impl_->on_request = std::move(h);
+}
+void Node::on_tell(TellHandler h) {
+  std::lock_guard lk(impl_->mu);
+  impl_->on_tell = std::move(h);
+}
+void Node::on_chunk(ChunkHandler h) {
+  std::lock_guard lk(impl_->mu);
+  impl_->on_chunk = std::move(h);
+}
+
+asio::awaitable<Result<Bytes>> Node::call(ActrId to, std::string route_key, Bytes payload,
+                                          std::chrono::milliseconds timeout, PayloadType pt) {
+  auto self = impl_;
+  if (!is_rpc(pt) || timeout.count() <= 0) co_return make_error_code(NetworkError::InvalidArgument);
+  pb::RpcEnvelope env;
+  env.set_route_key(std::move(route_key));
+  env.set_request_id(new_request_id());
+  env.set_direction(pb::DIRECTION_REQUEST);
+  env.set_timeout_ms(timeout.count());
+  env.set_payload(payload.data(), payload.size());
+  const auto deadline = Clock::now() + timeout;
+  // Registered before sending: a fast response cannot arrive unannounced. Retries reuse the same
+  // request_id, so the receiver's dedup answers them without running the handler twice.
+  auto pending = self->correlation.register_request(env.request_id(), Dest::actor(to));
+  auto sent = co_await self->send_with_retry(to, pt, encode(env), deadline);
+  if (!sent) co_return sent.error();
+  auto r = co_await pending.wait(deadline);
+  if (!r) {
+    if (auto remote = pending.remote_error()) {
+      spdlog::debug("actr: {} answered {} with error {}: {}", to.to_string(), env.route_key(), remote->code,
+                    remote->message);
+      if (remote->code >= 1 && remote->code <= static_cast<std::uint32_t>(NetworkError::MalformedFrame))
+        co_return make_error_code(static_cast<NetworkError>(remote->code));
+    }
+    co_return r.error();
+  }
+  co_return std::move(*r);
+}
+
+asio::awaitable<Result<void>> Node::tell(ActrId to, std::string route_key, Bytes payload, PayloadType pt) {
+  if (!is_rpc(pt)) co_return make_error_code(NetworkError::InvalidArgument);
+  pb::RpcEnvelope env;
+  env.set_route_key(std::move(route_key));
+  env.set_request_id(new_request_id());
+  env.set_direction(pb::DIRECTION_TELL);
+  env.set_timeout_ms(0);
+  env.set_payload(payload.data(), payload.size());
+  co_return co_await impl_->send_with_retry(to, pt, encode(env), Clock::now() + impl_->cfg.manager.send_timeout);
+}
+
+asio::awaitable<Result<void>> Node::send_chunk(ActrId to, PayloadType pt, pb::DataStream chunk) {
+  if (!is_stream(pt)) co_return make_error_code(NetworkError::InvalidArgument);
+  co_return co_await impl_->send_with_retry(to, pt, encode(chunk), Clock::now() + impl_->cfg.manager.send_timeout);
+}
+
+void Node::set_peer_address(const ActrId& peer, std::string url) { impl_->builder->set_address(peer, std::move(url)); }
+OutprocTransportManager& Node::manager() { return *impl_->manager; }
+const ActrId& Node::id() const { return impl_->cfg.id; }
+Node::Stats Node::stats() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace actr

@@ -1,0 +1,154 @@
+// Two nodes over real WebSocket on 127.0.0.1: RPC, tells, stream chunks, errors, dedup.
+#include <actr/error.hpp>
+#include <actr/node.hpp>
+
+#include "core/test_util.hpp"
+#include "support/run_co.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+using namespace actr;
+using namespace actr::testing;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+
+namespace {
+NodeConfig config(std::uint64_t serial) {
+  NodeConfig c;
+  c.id = actor_id(serial, "node");
+  c.wires.ws.keepalive_interval = 1000ms;
+  c.manager.send_timeout = 3s;
+  return c;
+}
+
+struct Pair {
+  asio::io_context io;
+  Node a{io.get_executor(), config(1)};
+  Node b{io.get_executor(), config(2)};
+  std::atomic<int> handled{0};
+  Pair() {
+    auto pa = a.start();
+    auto pb_ = b.start();
+    EXPECT_TRUE(pa && pb_);
+    a.set_peer_address(b.id(), "ws://127.0.0.1:" + std::to_string(*pb_) + "/");
+    b.set_peer_address(a.id(), "ws://127.0.0.1:" + std::to_string(*pa) + "/");
+    b.on_request([this](ActrId, pb::RpcEnvelope req) -> asio::awaitable<Result<Bytes>> {
+      ++handled;
+      if (req.route_key() == "fail") co_return make_error_code(NetworkError::PermissionError);
+      Bytes out(req.payload().begin(), req.payload().end());
+      co_return out;
+    });
+  }
+  ~Pair() {
+    run_co(io, a.stop());
+    run_co(io, b.stop());
+  }
+  template <class Pred>
+  void run_until(Pred pred) {
+    run_co(io, [&]() -> asio::awaitable<void> {
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      while (!pred()) {
+        t.expires_after(1ms);
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
+    }());
+  }
+};
+}  // namespace
+
+TEST(Node, CallEchoesOnBothRpcClasses) {
+  Pair p;
+  for (auto pt : {PayloadType::RpcReliable, PayloadType::RpcSignal}) {
+    auto r = run_co(p.io, p.a.call(p.b.id(), "echo.Echo.Ping", bytes("ping"), 2000ms, pt));
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(*r, bytes("ping"));
+  }
+  EXPECT_EQ(p.handled.load(), 2);
+  EXPECT_EQ(p.a.stats().responses, 2u);
+}
+
+TEST(Node, HandlerErrorComesBackTypedNotAsTimeout) {
+  Pair p;
+  const auto start = Clock::now();
+  auto r = run_co(p.io, p.a.call(p.b.id(), "fail", bytes("x"), 5000ms));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), NetworkError::PermissionError);
+  EXPECT_LT(Clock::now() - start, 4000ms);
+}
+
+TEST(Node, TellsAndStreamChunksArrive) {
+  Pair p;
+  std::vector<std::string> tells;
+  std::vector<std::pair<PayloadType, std::uint64_t>> chunks;
+  p.b.on_tell([&](const ActrId& from, const pb::RpcEnvelope& t) {
+    EXPECT_EQ(from, p.a.id());
+    tells.push_back(t.payload());
+  });
+  p.b.on_chunk([&](const ActrId&, PayloadType pt, const pb::DataStream& c) { chunks.emplace_back(pt, c.sequence()); });
+  ASSERT_TRUE(run_co(p.io, p.a.tell(p.b.id(), "log.Log.Write", bytes("hello"))));
+  for (std::uint64_t i = 0; i < 5; ++i) {
+    pb::DataStream c;
+    c.set_stream_id("s");
+    c.set_sequence(i);
+    c.set_payload("chunk");
+    ASSERT_TRUE(run_co(p.io, p.a.send_chunk(p.b.id(), i % 2 ? PayloadType::StreamLatencyFirst : PayloadType::StreamReliable, c)));
+  }
+  p.run_until([&] { return tells.size() == 1 && chunks.size() == 5; });
+  EXPECT_EQ(tells[0], "hello");
+  EXPECT_EQ(p.handled.load(), 0);  // a tell never reaches the request handler
+  EXPECT_EQ(p.a.stats().orphans, 0u);  // and never produces a response
+}
+
+TEST(Node, PeerRepliesOverTheConnectionItAcceptedWithoutDialing) {
+  Pair p;
+  ASSERT_TRUE(run_co(p.io, p.a.call(p.b.id(), "echo", bytes("1"), 2000ms)));
+  // b answered a's request: it must have used a's connection, not dialed a second one.
+  EXPECT_EQ(p.b.manager().dials_started(), 0u);
+}
+
+TEST(Node, CallsToAnUnknownPeerFailTyped) {
+  Pair p;
+  auto r = run_co(p.io, p.a.call(actor_id(99, "ghost"), "echo", bytes("x"), 1000ms));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), NetworkError::ConfigurationError);
+}
+
+// §13 item 21: a retried request (same request_id) must not run the handler twice; the copy is
+// answered from the dedup cache. The caller's second response is an orphan and is dropped.
+TEST(Node, RetriedRequestRunsHandlerOnce) {
+  Pair p;
+  pb::RpcEnvelope env;
+  env.set_route_key("echo");
+  env.set_request_id("same-id");
+  env.set_direction(pb::DIRECTION_REQUEST);
+  env.set_timeout_ms(2000);
+  env.set_payload("once");
+  Bytes raw(env.ByteSizeLong());
+  env.SerializeToArray(raw.data(), static_cast<int>(raw.size()));
+  for (int i = 0; i < 2; ++i)
+    ASSERT_TRUE(run_co(p.io, p.a.manager().send(Dest::actor(p.b.id()), PayloadType::RpcReliable, raw)));
+  p.run_until([&] { return p.a.stats().orphans == 2; });  // nobody on a registered "same-id"
+  EXPECT_EQ(p.handled.load(), 1);
+  EXPECT_EQ(p.b.stats().duplicates, 1u);
+}
+
+// Bad protobuf on a live connection closes that connection only; the node keeps serving.
+TEST(Node, BadProtobufClosesOnlyThatConnection) {
+  Pair p;
+  ASSERT_TRUE(run_co(p.io, p.a.call(p.b.id(), "echo", bytes("before"), 2000ms)));
+  Bytes garbage{0xff, 0xff, 0xff, 0x01};
+  (void)run_co(p.io, p.a.manager().send(Dest::actor(p.b.id()), PayloadType::RpcReliable, garbage));
+  // The node reconnects (the pool's wire died) and serves the next call.
+  p.run_until([&] { return !p.a.manager().has_dest(Dest::actor(p.b.id())); });
+  auto r = run_co(p.io, p.a.call(p.b.id(), "echo", bytes("after"), 2000ms));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, bytes("after"));
+}
