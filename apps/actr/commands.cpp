@@ -1,0 +1,167 @@
+// `actr node` and `actr call`.
+#include "commands.hpp"
+
+#include <actr/error.hpp>
+#include <actr/node.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+namespace actr::cli {
+
+namespace asio = boost::asio;
+
+namespace {
+std::optional<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  int port = std::atoi(s.c_str() + colon + 1);
+  if (port < 0 || port > 65535) return std::nullopt;
+  return std::pair{s.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+std::optional<PayloadType> class_of(const std::string& k) {
+  if (k == "rpc" || k == "tell") return PayloadType::RpcReliable;
+  if (k == "signal") return PayloadType::RpcSignal;
+  if (k == "stream") return PayloadType::StreamReliable;
+  if (k == "latency") return PayloadType::StreamLatencyFirst;
+  return std::nullopt;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  return v[i];
+}
+}  // namespace
+
+int run_node(const NodeArgs& a) {
+  auto id = ActrId::parse(a.id);
+  auto hp = split_host_port(a.listen);
+  if (!id || !hp) {
+    std::cerr << "actr node: bad --id or --listen\n";
+    return 2;
+  }
+  NodeConfig cfg;
+  cfg.id = *id;
+  cfg.listen_host = hp->first;
+  cfg.listen_port = hp->second;
+  cfg.wires.ws.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
+  for (const auto& p : a.peers) {
+    auto eq = p.find('=');
+    auto pid = eq == std::string::npos ? Result<ActrId>(make_error_code(NetworkError::InvalidArgument))
+                                       : ActrId::parse(p.substr(0, eq));
+    if (!pid) {
+      std::cerr << "actr node: bad --peer " << p << " (want ID=URL)\n";
+      return 2;
+    }
+    cfg.wires.address_book[*pid] = p.substr(eq + 1);
+  }
+  asio::io_context io;
+  Node node(io.get_executor(), cfg);
+  std::map<std::string, std::uint64_t> counts;
+  if (a.echo) {
+    node.on_request([&](ActrId, pb::RpcEnvelope req) -> asio::awaitable<Result<Bytes>> {
+      if (req.route_key() == "actr.stats") {
+        nlohmann::json j = counts;
+        auto s = j.dump();
+        co_return Bytes(s.begin(), s.end());
+      }
+      co_return Bytes(req.payload().begin(), req.payload().end());
+    });
+    node.on_tell([&](const ActrId&, const pb::RpcEnvelope&) { ++counts["tell"]; });
+    node.on_chunk([&](const ActrId&, PayloadType pt, const pb::DataStream&) { ++counts[std::string(to_string(pt))]; });
+  }
+  auto port = node.start();
+  if (!port) {
+    std::cerr << "actr node: cannot listen on " << a.listen << ": " << port.error().message() << "\n";
+    return 1;
+  }
+  std::printf("listening on ws://%s:%u/ as %s\n", hp->first.c_str(), *port, id->to_string().c_str());
+  std::fflush(stdout);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    asio::co_spawn(io, node.stop(), [&](std::exception_ptr) { io.stop(); });
+  });
+  io.run();
+  return 0;
+}
+
+int run_call(const CallArgs& a) {
+  auto id = ActrId::parse(a.id);
+  auto to = ActrId::parse(a.to);
+  auto pt = class_of(a.klass);
+  if (!id || !to || !pt) {
+    std::cerr << "actr call: bad --id, --to or --class\n";
+    return 2;
+  }
+  NodeConfig cfg;
+  cfg.id = *id;
+  cfg.listen = false;
+  cfg.wires.address_book[*to] = a.url;
+  asio::io_context io;
+  Node node(io.get_executor(), cfg);
+  (void)node.start();
+  std::vector<double> lat_us;
+  std::map<std::string, int> errors;
+  const Bytes payload(static_cast<std::size_t>(a.size), 0x61);
+  const bool progress = a.count > 1 && !a.json;
+  auto body = [&]() -> asio::awaitable<void> {
+    auto last_print = Clock::now();
+    for (int i = 0; i < a.count; ++i) {
+      const auto t0 = Clock::now();
+      Error err;
+      if (a.klass == "tell") {
+        auto r = co_await node.tell(*to, "actr.cli", payload);
+        if (!r) err = r.error();
+      } else if (is_rpc(*pt)) {
+        auto r = co_await node.call(*to, "actr.cli.Echo", payload, std::chrono::milliseconds(a.timeout_ms), *pt);
+        if (!r) err = r.error();
+      } else {
+        pb::DataStream c;
+        c.set_stream_id("cli");
+        c.set_sequence(static_cast<std::uint64_t>(i));
+        c.set_payload(payload.data(), payload.size());
+        auto r = co_await node.send_chunk(*to, *pt, c);
+        if (!r) err = r.error();
+      }
+      if (err) ++errors[std::string(to_string(static_cast<NetworkError>(err.value())))];
+      else lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (progress && Clock::now() - last_print > std::chrono::milliseconds(250)) {
+        std::fprintf(stderr, "\r%d/%d ok=%zu errors=%d", i + 1, a.count, lat_us.size(), a.count - static_cast<int>(lat_us.size()) - (a.count - i - 1));
+        last_print = Clock::now();
+      }
+    }
+    if (progress) std::fprintf(stderr, "\r%d/%d done%20s\n", a.count, a.count, "");
+    co_await node.stop();
+  };
+  asio::co_spawn(io, body(), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  io.run();
+  nlohmann::json j;
+  j["count"] = a.count;
+  j["ok"] = lat_us.size();
+  j["errors"] = errors;
+  j["p50_us"] = percentile(lat_us, 0.5);
+  j["p99_us"] = percentile(lat_us, 0.99);
+  if (a.json) {
+    std::cout << j.dump() << "\n";
+  } else {
+    std::printf("count %d  ok %zu  p50 %.0f us  p99 %.0f us\n", a.count, lat_us.size(), percentile(lat_us, 0.5),
+                percentile(lat_us, 0.99));
+    for (auto& [k, v] : errors) std::printf("  error %-24s %d\n", k.c_str(), v);
+  }
+  return lat_us.size() == static_cast<std::size_t>(a.count) ? 0 : 1;
+}
+
+}  // namespace actr::cli

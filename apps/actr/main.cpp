@@ -1,0 +1,50 @@
+// The `actr` command: run a node, make calls, and the demo. Thin: everything real is in the library.
+#include "commands.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+
+int main(int argc, char** argv) {
+  // A network daemon must survive a peer (or a reader of its output) going away.
+  std::signal(SIGPIPE, SIG_IGN);
+  // Logs go to stderr: stdout carries the command's data (and `actr node`'s "listening" line).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("actr"));
+  CLI::App app{"actr: actor transport over WebSocket (actr-transport)"};
+  app.require_subcommand(1);
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+  app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
+
+  actr::cli::NodeArgs node;
+  auto* n = app.add_subcommand("node", "Run a node until SIGINT/SIGTERM");
+  n->add_option("--id", node.id, "this node's ActrId, e.g. 1@101/acme:echo:1.0.0")->required();
+  n->add_option("--listen", node.listen, "HOST:PORT to accept peers on")->required();
+  n->add_option("--peer", node.peers, "ID=URL of a peer (repeatable)");
+  n->add_flag("--echo", node.echo, "answer every request with its own payload; count stream chunks");
+  n->add_option("--keepalive-ms", node.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
+
+  actr::cli::CallArgs call;
+  auto* c = app.add_subcommand("call", "Send requests to a node and report latency");
+  c->add_option("--id", call.id, "the caller's ActrId")->capture_default_str();
+  c->add_option("--to", call.to, "ActrId of the node to call")->required();
+  c->add_option("--url", call.url, "ws://HOST:PORT/ of that node")->required();
+  c->add_option("--count", call.count, "number of calls")->capture_default_str();
+  c->add_option("--size", call.size, "payload bytes")->capture_default_str();
+  c->add_option("--timeout-ms", call.timeout_ms, "per call")->capture_default_str();
+  c->add_option("--class", call.klass, "rpc, signal, stream, latency, tell")->capture_default_str();
+  c->add_flag("--json", call.json, "print the summary as JSON");
+
+  actr::cli::DemoArgs demo;
+  auto* d = app.add_subcommand("demo", "Start nodes as processes, exercise every payload class, kill and restart one");
+  d->add_option("--calls", demo.calls, "calls per phase")->capture_default_str();
+  d->add_flag("--json", demo.json, "print the results as JSON");
+
+  CLI11_PARSE(app, argc, argv);
+  if (n->parsed()) return actr::cli::run_node(node);
+  if (c->parsed()) return actr::cli::run_call(call);
+  if (d->parsed()) return actr::cli::run_demo(demo, argv[0]);
+  return 2;
+}
