@@ -37,6 +37,17 @@ int main(int argc, char** argv) {
   c->add_option("--class", call.klass, "rpc, signal, stream, latency, tell")->capture_default_str();
   c->add_flag("--json", call.json, "print the summary as JSON");
 
+  actr::cli::CallArgs send;
+  send.klass = "tell";
+  auto* s = app.add_subcommand("send", "Send one-way messages (tells or stream chunks) to a node");
+  s->add_option("--id", send.id, "the sender's ActrId")->capture_default_str();
+  s->add_option("--to", send.to, "ActrId of the node")->required();
+  s->add_option("--url", send.url, "ws://HOST:PORT/ of that node")->required();
+  s->add_option("--count", send.count, "number of messages")->capture_default_str();
+  s->add_option("--size", send.size, "payload bytes")->capture_default_str();
+  s->add_option("--class", send.klass, "tell, stream, latency")->capture_default_str();
+  s->add_flag("--json", send.json, "print the summary as JSON");
+
   actr::cli::DemoArgs demo;
   auto* d = app.add_subcommand("demo", "Start nodes as processes, exercise every payload class, kill and restart one");
   d->add_option("--calls", demo.calls, "calls per phase")->capture_default_str();
@@ -45,6 +56,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (n->parsed()) return actr::cli::run_node(node);
   if (c->parsed()) return actr::cli::run_call(call);
+  if (s->parsed()) return actr::cli::run_call(send);
   if (d->parsed()) return actr::cli::run_demo(demo, argv[0]);
   return 2;
 }
