@@ -139,7 +139,8 @@ int run_call(const CallArgs& a) {
       if (err) ++errors[std::string(to_string(static_cast<NetworkError>(err.value())))];
       else lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
       if (progress && Clock::now() - last_print > std::chrono::milliseconds(250)) {
-        std::fprintf(stderr, "\r%d/%d ok=%zu errors=%d", i + 1, a.count, lat_us.size(), a.count - static_cast<int>(lat_us.size()) - (a.count - i - 1));
+        std::fprintf(stderr, "\r%d/%d ok=%zu errors=%zu", i + 1, a.count, lat_us.size(),
+                     static_cast<std::size_t>(i + 1) - lat_us.size());
         last_print = Clock::now();
       }
     }

@@ -24,6 +24,6 @@ struct DemoArgs {
 
 int run_node(const NodeArgs& a);
 int run_call(const CallArgs& a);
-int run_demo(const DemoArgs& a, const char* self_path);
+int run_demo(const DemoArgs& a);
 
 }  // namespace actr::cli

@@ -57,6 +57,6 @@ int main(int argc, char** argv) {
   if (n->parsed()) return actr::cli::run_node(node);
   if (c->parsed()) return actr::cli::run_call(call);
   if (s->parsed()) return actr::cli::run_call(send);
-  if (d->parsed()) return actr::cli::run_demo(demo, argv[0]);
+  if (d->parsed()) return actr::cli::run_demo(demo);
   return 2;
 }

@@ -67,6 +67,8 @@ class InprocTransportManager {
  private:
   using Queue = detail::AsyncQueue<pb::RpcEnvelope>;
   Result<std::shared_ptr<Queue>> lane_for(PayloadType pt, const std::optional<std::string>& channel);
+  boost::asio::awaitable<Result<void>> push(PayloadType pt, std::optional<std::string> channel,
+                                            pb::RpcEnvelope env, Deadline deadline);
 
   const InprocConfig cfg_;
   RpcCorrelation correlation_;

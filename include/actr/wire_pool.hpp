@@ -137,6 +137,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   void emit(const WireIdentity& id, ConnectionState st, Error why = {});
   bool exhausted_locked() const;
   void after_failure(bool exhausted);
+  bool fail_slot(WireKind kind, const WireIdentity* expected, Error why);
 
   boost::asio::any_io_executor ex_;
   const Dest dest_;

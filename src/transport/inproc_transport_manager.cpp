@@ -36,6 +36,18 @@ Result<std::shared_ptr<InprocTransportManager::Queue>> InprocTransportManager::l
   return make_error_code(NetworkError::InvalidArgument);
 }
 
+boost::asio::awaitable<Result<void>> InprocTransportManager::push(PayloadType pt,
+                                                                  std::optional<std::string> channel,
+                                                                  pb::RpcEnvelope env, Deadline deadline) {
+  auto lane = lane_for(pt, channel);
+  if (!lane) co_return lane.error();
+  auto pushed = co_await (*lane)->push(std::move(env), deadline);
+  if (!pushed) co_return pushed.error();
+  // recv() multiplexes the two RPC lanes on one notifier.
+  if (lane->get() == reliable_.get() || lane->get() == signal_.get()) rpc_readable_.notify();
+  co_return ok();
+}
+
 boost::asio::awaitable<Result<Bytes>> InprocTransportManager::send_request(PayloadType pt,
                                                                            std::optional<std::string> channel,
                                                                            pb::RpcEnvelope env) {
@@ -46,11 +58,8 @@ boost::asio::awaitable<Result<Bytes>> InprocTransportManager::send_request(Paylo
   // Registered before the send so a fast response cannot arrive unannounced; the guard removes
   // it on every exit below.
   auto pending = correlation_.register_request(env.request_id(), Dest::local());
-  auto lane = lane_for(pt, channel);
-  if (!lane) co_return lane.error();
-  auto pushed = co_await (*lane)->push(std::move(env), deadline);
+  auto pushed = co_await push(pt, std::move(channel), std::move(env), deadline);
   if (!pushed) co_return pushed.error();
-  if (lane->get() == reliable_.get() || lane->get() == signal_.get()) rpc_readable_.notify();
   co_return co_await pending.wait(deadline);
 }
 
@@ -61,12 +70,7 @@ boost::asio::awaitable<Result<void>> InprocTransportManager::send_message(Payloa
   if (env.direction() == pb::DIRECTION_RESPONSE) {
     co_return send_response(std::move(env));
   }
-  auto lane = lane_for(pt, channel);
-  if (!lane) co_return lane.error();
-  auto pushed = co_await (*lane)->push(std::move(env), deadline);
-  if (!pushed) co_return pushed.error();
-  if (lane->get() == reliable_.get() || lane->get() == signal_.get()) rpc_readable_.notify();
-  co_return ok();
+  co_return co_await push(pt, std::move(channel), std::move(env), deadline);
 }
 
 Result<void> InprocTransportManager::send_response(pb::RpcEnvelope response) {

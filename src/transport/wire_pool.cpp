@@ -264,32 +264,16 @@ void WirePool::after_failure(bool exhausted) {
   if (cb) cb();
 }
 
-bool WirePool::mark_closed_if_same(const WireIdentity& id, Error why) {
-  std::shared_ptr<WireHandle> h;
-  bool exhausted = false;
-  {
-    std::lock_guard lk(mu_);
-    auto& s = slots_[idx(id.kind)];
-    if (closed_ || s.state != SlotState::Ready || !s.handle || !(s.handle->identity() == id)) return false;
-    h = std::move(s.handle);
-    s.state = SlotState::Failed;
-    s.lanes = {};
-    exhausted = exhausted_locked();
-  }
-  changes_.notify();
-  emit(id, ConnectionState::Closed, why);
-  retire(std::move(h));
-  after_failure(exhausted);
-  return true;
-}
-
-void WirePool::mark_closed(WireKind kind, Error why) {
+// Moves a live slot to Failed (only if it still holds `expected`, when given), then — outside the
+// lock — publishes, reports, closes the handle and checks for exhaustion.
+bool WirePool::fail_slot(WireKind kind, const WireIdentity* expected, Error why) {
   std::shared_ptr<WireHandle> h;
   bool exhausted = false;
   {
     std::lock_guard lk(mu_);
     auto& s = slots_[idx(kind)];
-    if (closed_ || s.state == SlotState::Empty || s.state == SlotState::Failed) return;
+    if (closed_ || s.state == SlotState::Empty || s.state == SlotState::Failed) return false;
+    if (expected && (s.state != SlotState::Ready || !s.handle || !(s.handle->identity() == *expected))) return false;
     h = std::move(s.handle);
     s.state = SlotState::Failed;
     s.lanes = {};
@@ -301,7 +285,12 @@ void WirePool::mark_closed(WireKind kind, Error why) {
     retire(std::move(h));
   }
   after_failure(exhausted);
+  return true;
 }
+
+bool WirePool::mark_closed_if_same(const WireIdentity& id, Error why) { return fail_slot(id.kind, &id, why); }
+
+void WirePool::mark_closed(WireKind kind, Error why) { (void)fail_slot(kind, nullptr, why); }
 
 std::vector<std::shared_ptr<WireHandle>> WirePool::take_all_locked() {
   std::vector<std::shared_ptr<WireHandle>> hs;

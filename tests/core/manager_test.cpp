@@ -40,12 +40,7 @@ struct Fixture {
     }, asio::use_future);
     return out;
   }
-  template <class Pred>
-  void run_until(Pred pred) {
-    run_co(io, [&]() -> asio::awaitable<void> {
-      while (!pred()) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-    }());
-  }
+
 };
 }  // namespace
 
@@ -81,7 +76,7 @@ TEST(OutprocTransportManager, ConcurrentFirstSendsShareOneDial) {
   actr::testing::drain(f.io);
   EXPECT_TRUE(f.mgr->is_connecting(actor(1)));
   gate->open();
-  f.run_until([&] { return std::all_of(sends.begin(), sends.end(), [](auto& s) { return s->has_value(); }); });
+  run_until(f.io, [&] { return std::all_of(sends.begin(), sends.end(), [](auto& s) { return s->has_value(); }); });
   for (auto& s : sends) EXPECT_TRUE(**s);
   EXPECT_EQ(f.builder->dials(actor(1)), 1u);
   EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebRtc), 1u);
@@ -108,13 +103,13 @@ TEST(OutprocTransportManager, WaiterDeadlineDoesNotCancelSharedDialButLastWaiter
   f.builder->set_default_plan(plan);
   auto impatient = f.spawn_send(actor(1), 20ms);
   auto patient = f.spawn_send(actor(1), 1500ms);  // far beyond the impatient one, even on a loaded CI box
-  f.run_until([&] { return impatient->has_value(); });
+  run_until(f.io, [&] { return impatient->has_value(); });
   ASSERT_FALSE(**impatient);
   EXPECT_EQ((*impatient)->error(), NetworkError::TimeoutError);
   actr::testing::drain(f.io);
   EXPECT_EQ(f.builder->cancelled_dials(), 0u);  // the patient waiter still wants it
   EXPECT_TRUE(f.mgr->is_connecting(actor(1)));
-  f.run_until([&] { return patient->has_value() && f.builder->cancelled_dials() == 1; });
+  run_until(f.io, [&] { return patient->has_value() && f.builder->cancelled_dials() == 1; });
   EXPECT_EQ((*patient)->error(), NetworkError::TimeoutError);
   EXPECT_FALSE(f.mgr->has_dest(actor(1)));  // the abandoned dial left no stale slot
   EXPECT_EQ(f.builder->dials(actor(1)), 1u);
@@ -137,7 +132,7 @@ TEST(OutprocTransportManager, CloseTransportDuringDialCancelsItAndDestDoesNotCom
   EXPECT_EQ((*waiter)->error(), NetworkError::ConnectionClosed);
   EXPECT_FALSE(f.mgr->has_dest(actor(1)));
   gate->open();  // the late dial finishes: it must not resurrect the destination (H-MGR-4)
-  f.run_until([&] { return gate->waiting.load() == 0; });
+  run_until(f.io, [&] { return gate->waiting.load() == 0; });
   actr::testing::drain(f.io);
   EXPECT_FALSE(f.mgr->has_dest(actor(1)));
   EXPECT_EQ(f.mgr->dest_count(), 0u);
@@ -175,7 +170,7 @@ TEST(OutprocTransportManager, SendsDuringCloseFailWithConnectionClosed) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), NetworkError::ConnectionClosed);
   close_gate->open();
-  f.run_until([&] { return closed; });
+  run_until(f.io, [&] { return closed; });
   EXPECT_FALSE(f.mgr->is_closing(actor(1)));
 }
 
@@ -205,7 +200,7 @@ TEST(OutprocTransportManager, CloseAllCancelsDialsClosesTransportsAndHoldsNoLock
   EXPECT_EQ((*dialing)->error(), NetworkError::ConnectionClosed);
   EXPECT_EQ(f.builder->cancelled_dials(), 1u);
   close_gate->open();
-  f.run_until([&] { return done; });
+  run_until(f.io, [&] { return done; });
   EXPECT_TRUE(f.mgr->has_dest(actor(3)));
 }
 
@@ -259,7 +254,7 @@ TEST(OutprocTransportManager, ExhaustedTransportIsEvictedAndNextSendRedials) {
   auto r = run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), NetworkError::NoRoute);
-  f.run_until([&] { return !f.mgr->has_dest(actor(1)); });
+  run_until(f.io, [&] { return !f.mgr->has_dest(actor(1)); });
   f.builder->set_default_plan({});
   ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
   EXPECT_EQ(f.builder->dials(actor(1)), 2u);
@@ -307,10 +302,10 @@ TEST(OutprocTransportManager, HealthCheckerRepairsFailedKindAndEvictsDeadTranspo
   for (auto& w : f.builder->wires(actor(1)))
     if (w->kind() == WireKind::WebRtc) rtc = w;
   rtc->drop();
-  f.run_until([&] { return f.builder->connects(actor(1), WireKind::WebRtc) == 2; });
+  run_until(f.io, [&] { return f.builder->connects(actor(1), WireKind::WebRtc) == 2; });
   auto t = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
   ASSERT_TRUE(t);
-  f.run_until([&] { return (*t)->pool().state(WireKind::WebRtc) == SlotState::Ready; });
+  run_until(f.io, [&] { return (*t)->pool().state(WireKind::WebRtc) == SlotState::Ready; });
   EXPECT_EQ(f.builder->dials(actor(1)), 2u);  // one dial + one repair of the WebRTC kind only
   EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebSocket), 1u);
   checker.stop();
@@ -326,10 +321,10 @@ TEST(OutprocTransportManager, HealthCheckerSurvivesFailingRepairs) {
   auto checker = f.mgr->spawn_health_checker(5ms);
   for (auto& w : f.builder->wires(actor(1)))
     if (w->kind() == WireKind::WebRtc) w->drop();
-  f.run_until([&] { return f.builder->dials(actor(1)) >= 4; });  // it keeps trying, round after round
+  run_until(f.io, [&] { return f.builder->dials(actor(1)) >= 4; });  // it keeps trying, round after round
   for (auto& w : f.builder->wires(actor(2)))
     if (w->kind() == WireKind::WebRtc) w->drop();
-  f.run_until([&] { return f.builder->connects(actor(2), WireKind::WebRtc) == 2; });  // other dests still served
+  run_until(f.io, [&] { return f.builder->connects(actor(2), WireKind::WebRtc) == 2; });  // other dests still served
 }
 
 TEST(OutprocTransportManager, EventsCarrySessionIdsAndSubscriberMayCallBack) {

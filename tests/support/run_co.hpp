@@ -33,6 +33,22 @@ T run_co(boost::asio::io_context& io, boost::asio::awaitable<T> aw,
   return fut.get();
 }
 
+// Runs handlers one at a time until `pred()` holds, re-checking after every handler: it waits on
+// events (I/O, timers, posts), never on a fixed sleep. Aborts the test binary past `limit`.
+template <class Pred>
+void run_until(boost::asio::io_context& io, Pred pred,
+               std::chrono::milliseconds limit = std::chrono::milliseconds{20000}) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up) {
+      ADD_FAILURE() << "condition not reached within " << limit.count() << " ms";
+      std::abort();
+    }
+    io.restart();
+    io.run_one_for(std::chrono::milliseconds{10});
+  }
+}
+
 // Runs ready handlers until none is ready (timers still pending stay pending). Deterministic.
 inline void drain(boost::asio::io_context& io) {
   io.restart();

@@ -51,16 +51,7 @@ struct Pair {
     run_co(io, a.stop());
     run_co(io, b.stop());
   }
-  template <class Pred>
-  void run_until(Pred pred) {
-    run_co(io, [&]() -> asio::awaitable<void> {
-      asio::steady_timer t(co_await asio::this_coro::executor);
-      while (!pred()) {
-        t.expires_after(1ms);
-        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
-    }());
-  }
+
 };
 }  // namespace
 
@@ -101,7 +92,7 @@ TEST(Node, TellsAndStreamChunksArrive) {
     c.set_payload("chunk");
     ASSERT_TRUE(run_co(p.io, p.a.send_chunk(p.b.id(), i % 2 ? PayloadType::StreamLatencyFirst : PayloadType::StreamReliable, c)));
   }
-  p.run_until([&] { return tells.size() == 1 && chunks.size() == 5; });
+  run_until(p.io, [&] { return tells.size() == 1 && chunks.size() == 5; });
   EXPECT_EQ(tells[0], "hello");
   EXPECT_EQ(p.handled.load(), 0);  // a tell never reaches the request handler
   EXPECT_EQ(p.a.stats().orphans, 0u);  // and never produces a response
@@ -135,7 +126,7 @@ TEST(Node, RetriedRequestRunsHandlerOnce) {
   env.SerializeToArray(raw.data(), static_cast<int>(raw.size()));
   for (int i = 0; i < 2; ++i)
     ASSERT_TRUE(run_co(p.io, p.a.manager().send(Dest::actor(p.b.id()), PayloadType::RpcReliable, raw)));
-  p.run_until([&] { return p.a.stats().orphans == 2; });  // nobody on a registered "same-id"
+  run_until(p.io, [&] { return p.a.stats().orphans == 2; });  // nobody on a registered "same-id"
   EXPECT_EQ(p.handled.load(), 1);
   EXPECT_EQ(p.b.stats().duplicates, 1u);
 }
@@ -147,7 +138,7 @@ TEST(Node, BadProtobufClosesOnlyThatConnection) {
   Bytes garbage{0xff, 0xff, 0xff, 0x01};
   (void)run_co(p.io, p.a.manager().send(Dest::actor(p.b.id()), PayloadType::RpcReliable, garbage));
   // The node reconnects (the pool's wire died) and serves the next call.
-  p.run_until([&] { return !p.a.manager().has_dest(Dest::actor(p.b.id())); });
+  run_until(p.io, [&] { return !p.a.manager().has_dest(Dest::actor(p.b.id())); });
   auto r = run_co(p.io, p.a.call(p.b.id(), "echo", bytes("after"), 2000ms));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(*r, bytes("after"));

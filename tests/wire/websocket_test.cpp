@@ -71,16 +71,7 @@ struct Fixture {
                                    co_return ok();
                                  });
   }
-  template <class Pred>
-  void run_until(Pred pred) {
-    run_co(io, [&]() -> asio::awaitable<void> {
-      asio::steady_timer t(co_await asio::this_coro::executor);
-      while (!pred()) {
-        t.expires_after(1ms);  // polls a condition set by I/O completions; the bound is run_co's
-        co_await t.async_wait(use_ec);
-      }
-    }());
-  }
+
   // A raw Beast client, to send what our wire never would.
   asio::awaitable<std::unique_ptr<websocket::stream<beast::tcp_stream>>> raw_client(std::optional<std::string> source) {
     auto ws = std::make_unique<websocket::stream<beast::tcp_stream>>(co_await asio::this_coro::executor);
@@ -110,7 +101,7 @@ TEST(WebSocketWire, EveryPayloadClassBothWays) {
     ASSERT_TRUE(lane);
     ASSERT_TRUE(run_co(f.io, (*lane)->send(text(std::string("to-server:") + std::string(to_string(pt))))));
   }
-  f.run_until([&] { return f.server_got.frames.size() == 4 && f.server_got.wires.size() == 1; });
+  run_until(f.io, [&] { return f.server_got.frames.size() == 4 && f.server_got.wires.size() == 1; });
   EXPECT_EQ(f.server_got.peers[0], actor_id(7));  // identified from X-Actr-Source-ID
   for (std::size_t i = 0; i < 4; ++i) {
     EXPECT_EQ(f.server_got.frames[i].first, classes[i]);
@@ -119,7 +110,7 @@ TEST(WebSocketWire, EveryPayloadClassBothWays) {
   auto back = f.server_got.wires[0];
   EXPECT_TRUE(back->is_connected());
   for (auto pt : classes) ASSERT_TRUE(run_co(f.io, (*back->get_lane(pt))->send(text("to-client"))));
-  f.run_until([&] { return f.client_got.frames.size() == 4; });
+  run_until(f.io, [&] { return f.client_got.frames.size() == 4; });
   for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(f.client_got.frames[i].first, classes[i]);
   EXPECT_FALSE(c->get_lane(PayloadType::MediaRtp));
   run_co(f.io, c->close());
@@ -139,7 +130,7 @@ TEST(WebSocketGate, MissingOrBadSourceIdIsRejectedAndOthersAreServed) {
   auto c = f.client();
   ASSERT_TRUE(run_co(f.io, c->connect()));
   ASSERT_TRUE(run_co(f.io, (*c->get_lane(PayloadType::RpcReliable))->send(text("still served"))));
-  f.run_until([&] { return f.server_got.frames.size() == 1; });
+  run_until(f.io, [&] { return f.server_got.frames.size() == 1; });
 }
 
 TEST(WebSocketGate, BadFramesCloseOnlyThatConnection) {
@@ -175,7 +166,7 @@ TEST(WebSocketGate, BadFramesCloseOnlyThatConnection) {
   EXPECT_EQ(f.server_got.frames.size(), 0u);
   // The well-behaved peer is untouched.
   ASSERT_TRUE(run_co(f.io, (*good->get_lane(PayloadType::RpcReliable))->send(text("ok"))));
-  f.run_until([&] { return f.server_got.frames.size() == 1; });
+  run_until(f.io, [&] { return f.server_got.frames.size() == 1; });
   EXPECT_TRUE(good->is_connected());
 }
 
@@ -189,9 +180,9 @@ TEST(WebSocketWire, PeerGoingAwayIsReportedOnce) {
     why = e;
   });
   ASSERT_TRUE(run_co(f.io, c->connect()));
-  f.run_until([&] { return f.server_got.wires.size() == 1; });
+  run_until(f.io, [&] { return f.server_got.wires.size() == 1; });
   run_co(f.io, f.server_got.wires[0]->close());
-  f.run_until([&] { return closed == 1; });
+  run_until(f.io, [&] { return closed == 1; });
   EXPECT_FALSE(c->is_connected());
   EXPECT_EQ(why, NetworkCondition::Transient);
   auto lane = c->get_lane(PayloadType::RpcReliable);
@@ -219,13 +210,7 @@ TEST(WebSocketWire, SilentPeerIsDetectedWithinTwoKeepaliveIntervals) {
   c->set_on_closed([&](const WireIdentity&, Error) { dead = true; });
   ASSERT_TRUE(run_co(io, c->connect()));
   const auto start = Clock::now();
-  run_co(io, [&]() -> asio::awaitable<void> {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    while (!dead) {
-      t.expires_after(1ms);
-      co_await t.async_wait(use_ec);
-    }
-  }());
+  run_until(io, [&] { return dead; });
   const auto took = Clock::now() - start;
   EXPECT_LE(took, 2 * cfg.keepalive_interval + 500ms);  // two intervals plus sanitizer/scheduling slack
   EXPECT_GE(took, cfg.keepalive_interval);               // not before a ping went unanswered
@@ -287,23 +272,11 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   mgr_b_ptr = &mgr_b;
 
   ASSERT_TRUE(run_co(io, mgr_a.send(Dest::actor(b), PayloadType::RpcReliable, text("hello b"))));
-  run_co(io, [&]() -> asio::awaitable<void> {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    while (at_b.empty() || !mgr_b.has_dest(Dest::actor(a))) {
-      t.expires_after(1ms);
-      co_await t.async_wait(use_ec);
-    }
-  }());
+  run_until(io, [&] { return !at_b.empty() && mgr_b.has_dest(Dest::actor(a)); });
   EXPECT_EQ(at_b[0], text("hello b"));
   auto reply = run_co(io, mgr_b.send(Dest::actor(a), PayloadType::RpcReliable, text("hello a")));
   ASSERT_TRUE(reply) << reply.error().message();
-  run_co(io, [&]() -> asio::awaitable<void> {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    while (at_a.empty()) {
-      t.expires_after(1ms);
-      co_await t.async_wait(use_ec);
-    }
-  }());
+  run_until(io, [&] { return !at_a.empty(); });
   EXPECT_EQ(at_a[0], text("hello a"));
   EXPECT_TRUE(run_co(io, mgr_a.close_all()));
   EXPECT_TRUE(run_co(io, mgr_b.close_all()));
@@ -327,7 +300,7 @@ TEST(WebSocketWire, NoFdLeakOver500ConnectDisconnectCycles) {
     auto c = f.client();
     ASSERT_TRUE(run_co(f.io, c->connect()));
     run_co(f.io, c->close());
-    f.run_until([&] { return f.server_got.wires.size() == 1 && !f.server_got.wires[0]->is_connected(); });
+    run_until(f.io, [&] { return f.server_got.wires.size() == 1 && !f.server_got.wires[0]->is_connected(); });
   }
   f.server_got.wires.clear();
   actr::testing::drain(f.io);
@@ -337,11 +310,11 @@ TEST(WebSocketWire, NoFdLeakOver500ConnectDisconnectCycles) {
     ASSERT_TRUE(run_co(f.io, c->connect())) << "cycle " << i;
     run_co(f.io, c->close());
   }
-  f.run_until([&] {
+  run_until(f.io, [&] {
     return std::all_of(f.server_got.wires.begin(), f.server_got.wires.end(), [](auto& w) { return !w->is_connected(); });
   });
   f.server_got.wires.clear();
   // Closing handshakes finish on the loop; give them a bounded chance to release sockets.
-  f.run_until([&] { return open_fds() <= before; });
+  run_until(f.io, [&] { return open_fds() <= before; });
   EXPECT_LE(open_fds(), before);
 }

@@ -3,7 +3,6 @@
 // only by the Beast translation units of src/wire/websocket.
 
 #include <actr/detail/notifier.hpp>
-#include <actr/detail/task_group.hpp>
 #include <actr/websocket.hpp>
 
 #include <boost/asio/strand.hpp>
