@@ -72,12 +72,21 @@ asio::awaitable<void> WebSocketServer::Impl::accept_loop() {
 
 asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire> wire, tcp::socket sock) {
   auto self = shared_from_this();
-  beast::tcp_stream ts(std::move(sock));
-  ts.expires_after(cfg.connect_timeout);  // a client that never finishes its request is dropped
+  beast::tcp_stream tcp_layer(std::move(sock));
+  tcp_layer.expires_after(cfg.connect_timeout);  // a client that never finishes its handshakes is dropped
+  auto ns = cfg.tls ? ws::NetStream(std::move(tcp_layer), cfg.tls->ctx) : ws::NetStream(std::move(tcp_layer));
+  if (auto* t = ns.tls()) {
+    auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::server, use_ec);
+    if (tec) {
+      rejected.fetch_add(1);
+      spdlog::info("actr: TLS handshake from a client failed: {}", tec.message());
+      co_return;
+    }
+  }
   beast::flat_buffer buf;
   http::request_parser<http::empty_body> parser;
   parser.header_limit(16 * 1024);
-  auto [rec, n] = co_await http::async_read(ts, buf, parser, use_ec);
+  auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
   if (rec) co_return;
   auto req = parser.release();
 
@@ -87,10 +96,10 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
     res.set(http::field::connection, "close");
     res.body() = std::move(why);
     res.prepare_payload();
-    co_await http::async_write(ts, res, use_ec);
+    co_await http::async_write(ns, res, use_ec);
     beast::error_code ignored;
-    ts.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    ts.socket().close(ignored);
+    ns.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    ns.close_socket();
   };
   if (!websocket::is_upgrade(req)) {
     co_await reject(http::status::bad_request, "WebSocket upgrade required\n");
@@ -109,9 +118,9 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
     co_await reject(http::status::bad_request, "missing or malformed X-Actr-Source-ID\n");
     co_return;
   }
-  ts.expires_never();
-  ts.socket().set_option(tcp::no_delay(true));
-  ws::Stream s(std::move(ts));
+  ns.lowest().expires_never();
+  ns.lowest().socket().set_option(tcp::no_delay(true));
+  ws::Stream s(std::move(ns));
   ws::configure(s, cfg);
   auto [aec] = co_await s.async_accept(req, use_ec);
   if (aec) co_return;
