@@ -27,3 +27,16 @@ int run_call(const CallArgs& a);
 int run_demo(const DemoArgs& a);
 
 }  // namespace actr::cli
+
+namespace actr::cli {
+struct BenchArgs {
+  double seconds = 2;
+  std::vector<std::string> sizes{"64", "1k", "64k"};
+  std::vector<std::string> modes{"oneway", "echo", "rtt"};
+  std::vector<std::string> impls{"actr", "wire", "beast", "tcp"};
+  std::string placement = "same";  ///< same | split | free
+  std::size_t window = 64;
+  bool json = false;
+};
+int run_bench_ws(const BenchArgs& a);
+}  // namespace actr::cli

@@ -76,7 +76,8 @@ Result<Bytes> from_hex(std::string_view hex);
 /// Accepts WebSocket upgrades on any path. A request without a valid `X-Actr-Source-ID` gets
 /// HTTP 400 and is closed; nothing else is disturbed. Each accepted connection becomes a
 /// connected `WireHandle` (WebSocket kind) handed to `on_peer` together with the peer's id, so
-/// replies and traffic back to that peer can use it. Frames go to `on_frame`.
+/// replies and traffic back to that peer can use it. Frames go to `on_frame`. An accepted
+/// connection stays open until it ends or the server closes, whether or not `on_peer` keeps it.
 class WebSocketServer {
  public:
   using PeerHandler = std::function<void(const ActrId& peer, const std::shared_ptr<WireHandle>& wire)>;

@@ -16,6 +16,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -43,13 +44,22 @@ class NetStream {
   using executor_type = tcp_stream::executor_type;
 
   explicit NetStream(tcp_stream&& s) : tcp_(std::move(s)) {}
+  /// Plain TCP, set-up over: drops tcp_stream's per-operation timer bookkeeping from the data
+  /// path (the WebSocket stream has its own idle timer). TLS keeps its tcp_stream.
+  void go_raw() {
+    if (tcp_) {
+      sock_.emplace(tcp_->release_socket());
+      tcp_.reset();
+    }
+  }
   NetStream(tcp_stream&& s, boost::asio::ssl::context& ctx) : tls_(std::in_place, std::move(s), ctx) {}
   NetStream(NetStream&&) = default;
   NetStream& operator=(NetStream&&) = delete;
 
-  executor_type get_executor() noexcept { return lowest().get_executor(); }
-  /// The TCP layer (timeouts for the handshake phases, socket options, close).
+  executor_type get_executor() noexcept { return sock_ ? sock_->get_executor() : lowest().get_executor(); }
+  /// The TCP layer with its timer, for the set-up phases (before `go_raw`).
   tcp_stream& lowest() noexcept { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *tcp_; }
+  boost::asio::ip::tcp::socket& socket() noexcept { return sock_ ? *sock_ : lowest().socket(); }
   /// The TLS layer, or null for plain TCP.
   tls_stream* tls() noexcept { return tls_ ? &*tls_ : nullptr; }
 
@@ -57,7 +67,9 @@ class NetStream {
   auto async_read_some(const MutableBuffers& b, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& bufs) {
-          if (tls_)
+          if (sock_)
+            sock_->async_read_some(bufs, std::move(handler));
+          else if (tls_)
             tls_->async_read_some(bufs, std::move(handler));
           else
             tcp_->async_read_some(bufs, std::move(handler));
@@ -77,6 +89,8 @@ class NetStream {
             boost::asio::buffer_copy(boost::asio::buffer(pending_.data() + at, n), bufs);
             boost::asio::post(get_executor(),
                               boost::asio::append(std::move(handler), boost::system::error_code{}, n));
+          } else if (sock_) {
+            sock_->async_write_some(bufs, std::move(handler));
           } else if (tls_) {
             tls_->async_write_some(bufs, std::move(handler));
           } else {
@@ -101,7 +115,10 @@ class NetStream {
     while (!pending_.empty() && !ec) {
       inflight_.swap(pending_);
       std::size_t n = 0;
-      if (tls_)
+      if (sock_)
+        std::tie(ec, n) = co_await boost::asio::async_write(*sock_, boost::asio::buffer(inflight_),
+                                                            boost::asio::as_tuple(boost::asio::use_awaitable));
+      else if (tls_)
         std::tie(ec, n) = co_await boost::asio::async_write(*tls_, boost::asio::buffer(inflight_),
                                                             boost::asio::as_tuple(boost::asio::use_awaitable));
       else
@@ -117,7 +134,7 @@ class NetStream {
 
   void close_socket() noexcept {
     boost::system::error_code ignored;
-    lowest().socket().close(ignored);
+    socket().close(ignored);
   }
 
   // Beast customisation points (found by ADL): how a WebSocket closes the layer beneath it.
@@ -127,7 +144,7 @@ class NetStream {
     if (s.tls_)
       boost::beast::teardown(role, *s.tls_, ec);
     else
-      boost::beast::websocket::teardown(role, s.tcp_->socket(), ec);
+      boost::beast::websocket::teardown(role, s.socket(), ec);
   }
 
   template <class TeardownHandler>
@@ -135,11 +152,12 @@ class NetStream {
     if (s.tls_)
       boost::beast::async_teardown(role, *s.tls_, std::forward<TeardownHandler>(handler));
     else
-      boost::beast::websocket::async_teardown(role, s.tcp_->socket(), std::forward<TeardownHandler>(handler));
+      boost::beast::websocket::async_teardown(role, s.socket(), std::forward<TeardownHandler>(handler));
   }
 
  private:
   std::optional<tcp_stream> tcp_;
+  std::optional<boost::asio::ip::tcp::socket> sock_;
   std::optional<tls_stream> tls_;
   bool corked_ = false;
   bool flushing_ = false;

@@ -38,7 +38,9 @@ struct WebSocketServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<bool> closed{false};
   std::mutex mu;  // guards wires
-  std::vector<std::weak_ptr<ws::WsWire>> wires;
+  // Accepted connections stay open until they end or the server closes, whether or not anyone
+  // took the wire from `on_peer`. Ended ones are swept at the next accept.
+  std::vector<std::shared_ptr<ws::WsWire>> wires;
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> upgrade(std::shared_ptr<ws::WsWire> wire, tcp::socket sock);
@@ -120,6 +122,7 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
   }
   ns.lowest().expires_never();
   ns.lowest().socket().set_option(tcp::no_delay(true));
+  ns.go_raw();
   ws::Stream s(std::move(ns));
   ws::configure(s, cfg);
   auto [aec] = co_await s.async_accept(req, use_ec);
@@ -128,7 +131,7 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
   wire->adopt(std::move(s), *peer);
   {
     std::lock_guard lk(mu);
-    std::erase_if(wires, [](const auto& w) { return w.expired(); });
+    std::erase_if(wires, [](const auto& w) { return !w->is_connected(); });
     wires.push_back(wire);
   }
   if (on_peer) on_peer(*peer, wire);
@@ -172,9 +175,7 @@ asio::awaitable<void> WebSocketServer::close() {
   std::vector<std::shared_ptr<ws::WsWire>> live;
   {
     std::lock_guard lk(impl->mu);
-    for (auto& w : impl->wires)
-      if (auto s = w.lock()) live.push_back(std::move(s));
-    impl->wires.clear();
+    live.swap(impl->wires);
   }
   for (auto& w : live) co_await w->close();
 }

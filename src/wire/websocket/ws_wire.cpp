@@ -336,6 +336,7 @@ asio::awaitable<Result<void>> WsWire::dial() {
     }
   }
   s.next_layer().lowest().expires_never();  // the websocket stream's own timeouts take over
+  s.next_layer().go_raw();
   configure(s, cfg);
   const auto source = to_hex(client_->local_id.to_protobuf());
   const auto credential = client_->credential;
