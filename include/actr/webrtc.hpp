@@ -74,7 +74,8 @@ struct WebRtcConfig {
   std::size_t max_inbound_queue_bytes = 64u << 20;
   /// A send waits while a DataChannel holds more than this many unsent bytes…
   std::size_t send_high_water = 1u << 20;
-  /// …for at most this long (`TimeoutError`).
+  /// …for at most this long at a time (`TimeoutError`): a stall bound, so a 16 MiB message on a
+  /// slow link is not cut short while it keeps moving.
   std::chrono::milliseconds send_timeout{10000};
   std::size_t max_pending_candidates = 256;  ///< remote candidates buffered per wire
 };

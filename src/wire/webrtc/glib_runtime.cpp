@@ -111,8 +111,9 @@ WebRtcRuntime::~WebRtcRuntime() = default;
 std::shared_ptr<WebRtcRuntime> WebRtcRuntime::create() { return std::shared_ptr<WebRtcRuntime>(new WebRtcRuntime()); }
 
 std::shared_ptr<WebRtcRuntime> WebRtcRuntime::process_default() {
-  // Created on first use, destroyed (loop stopped, thread joined) at static destruction.
-  static std::shared_ptr<WebRtcRuntime> rt = create();
+  // Created on first use, destroyed (loop stopped, thread joined) at static destruction. The
+  // logger registry is touched first so that it is destroyed after us (the shutdown job logs).
+  static std::shared_ptr<WebRtcRuntime> rt = (spdlog::default_logger(), create());
   return rt;
 }
 

@@ -275,7 +275,10 @@ GstBusSyncReply on_bus(GstBus*, GstMessage* m, gpointer d) {
     ev.text = std::move(what);
     ctx(d).bridge->emit(std::move(ev));
   }
-  return GST_BUS_DROP;  // nothing accumulates on the bus
+  // Nothing accumulates on the bus. A sync handler that drops a message owns it (GstBusSyncHandler
+  // contract): without this unref every message, and the elements it refers to, would leak.
+  gst_message_unref(m);
+  return GST_BUS_DROP;
 }
 
 void on_local_set(GstPromise* p, gpointer d) {

@@ -61,10 +61,10 @@ asio::awaitable<Result<void>> Impl::send(PayloadType pt, ConstBytes bytes) {
   if (n > kDcMaxFragments) co_return make_error_code(NetworkError::MessageTooLarge);
   const auto i = lane_index(pt);
   const std::uint32_t msg_id = next_msg_id[i].fetch_add(1, std::memory_order_relaxed);
-  const auto deadline = Clock::now() + cfg.send_timeout;
   Bytes frag;
   for (std::size_t k = 0; k < n; ++k) {
     std::shared_ptr<rtc::DataChannelRef> ch;
+    const auto deadline = Clock::now() + cfg.send_timeout;  // bounds a stall, not the whole message
     for (;;) {  // wait for room in the channel's send buffer (GStreamer cannot block us)
       const auto seen = room[i].version();
       {
