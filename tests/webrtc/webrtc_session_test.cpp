@@ -139,7 +139,7 @@ TEST(WebRtcSession, StaleSignalsAndCallbacksOfAnOldSessionDoNotTouchTheNewOne) {
   ASSERT_NE(current_gen(*p.a), gen1);
   rtc::PcEvent closed;
   closed.type = rtc::PcEvent::Type::ChannelClosed;
-  p.a->impl().on_event(gen1, std::move(closed));  // as if generation 1's channel closed now
+  p.a->impl().on_event(p.a->identity().session_id, gen1, std::move(closed));  // as if generation 1's channel closed now
   const auto stale_before = p.a->stats().stale_signals;
   std::size_t old_candidates = 0;
   for (const auto& s : b_gen1_signals) {

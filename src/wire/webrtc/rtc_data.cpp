@@ -152,7 +152,7 @@ asio::awaitable<void> Impl::reader() {
         inbound.clear();  // as on a WebSocket: nothing more is read from a peer whose frame was refused
         inbound_bytes = 0;
       }
-      for (auto& f : later) f();
+      run(later);
     }
   }
 }

@@ -28,11 +28,6 @@ std::uint64_t fresh_exchange_id() {
   while (id == 0) id = Backoff::fresh_seed();
   return id;
 }
-
-void run(Impl::Later& later) {
-  for (auto& f : later) f();
-  later.clear();
-}
 }  // namespace
 
 Impl::Impl(asio::any_io_executor e, WebRtcConfig c, ActrId l, ActrId r, bool off, std::shared_ptr<PeerSignalSink> s,
@@ -79,9 +74,10 @@ std::shared_ptr<Impl::Gen> Impl::new_gen_locked(bool restart, Later& later) {
   lim.ttl = cfg.reassembly_ttl;
   for (auto& r : g->reassembly) r = Reassembler(lim);
   std::weak_ptr<Impl> weak = weak_from_this();
-  g->bridge = std::make_shared<rtc::PcBridge>([weak, id = g->id, s = strand](rtc::PcEvent&& ev) {
-    asio::post(s, [weak, id, ev = std::move(ev)]() mutable {
-      if (auto self = weak.lock()) self->on_event(id, std::move(ev));
+  // Every event carries (session, generation); on arrival both must still be current.
+  g->bridge = std::make_shared<rtc::PcBridge>([weak, sess = session, id = g->id, s = strand](rtc::PcEvent&& ev) {
+    asio::post(s, [weak, sess, id, ev = std::move(ev)]() mutable {
+      if (auto self = weak.lock()) self->on_event(sess, id, std::move(ev));
     });
   });
   rtc::PcOptions o;
@@ -247,12 +243,15 @@ asio::awaitable<void> Impl::close() {
 
 // ---- GStreamer events (on strand) ---------------------------------------------------------------
 
-void Impl::on_event(std::uint64_t gen_id, rtc::PcEvent&& ev) {
+void Impl::on_event(std::uint64_t session_id, std::uint64_t gen_id, rtc::PcEvent&& ev) {
   using T = rtc::PcEvent::Type;
   Later later;
   {
     std::lock_guard lk(mu);
-    if (phase == Phase::Closed || !gen || gen->id != gen_id) return;  // an old connection's late callback
+    if (session_id != session || phase == Phase::Closed || !gen || gen->id != gen_id) {
+      spdlog::debug("actr: webrtc[{}] ignores a late event of session {} generation {}", session, session_id, gen_id);
+      return;  // an old connection's late callback
+    }
     Gen& g = *gen;
     const auto i = lane_index(ev.pt);
     switch (ev.type) {
@@ -431,139 +430,6 @@ void Impl::on_signal(PeerSignal&& s) {
         }
         break;
     }
-  }
-  run(later);
-}
-
-// ---- recovery -----------------------------------------------------------------------------------
-
-void Impl::report_connection_lost() {
-  std::weak_ptr<Impl> weak = weak_from_this();
-  asio::post(strand, [weak] {
-    auto self = weak.lock();
-    if (!self) return;
-    Later later;
-    {
-      std::lock_guard lk(self->mu);
-      self->enter_recovery_locked(later, false);
-    }
-    run(later);
-  });
-}
-
-void Impl::enter_recovery_locked(Later& later, bool by_remote_offer) {
-  if (phase != Phase::Open) return;
-  phase = Phase::Recovering;
-  connected.store(false, std::memory_order_release);
-  const auto now = Clock::now();
-  recovery_deadline = now + cfg.recovery_timeout;
-  answerer_request_due = by_remote_offer ? now + cfg.restart_attempt_timeout : now;
-  restart_requested = false;
-  spdlog::info("actr: webrtc[{}] connection lost; recovering ({} ms at most)", session, cfg.recovery_timeout.count());
-  later.push_back([this] {
-    notify_all();
-    auto self = shared_from_this();
-    tasks.spawn("webrtc-recovery", [self]() -> asio::awaitable<void> {
-      if (self->offerer) {
-        co_await self->recover_as_offerer();
-      } else {
-        co_await self->recover_as_answerer();
-      }
-    });
-  });
-}
-
-// Waits until `done()` (checked under mu) or `until`. Returns false on cancellation.
-asio::awaitable<bool> Impl::wait_change(Deadline until, const std::function<bool()>& done) {
-  for (;;) {
-    const auto seen = changed.version();
-    {
-      std::lock_guard lk(mu);
-      if (done()) co_return true;
-    }
-    auto w = co_await changed.async_wait_change(seen, until);
-    if (!w) co_return w.error() != NetworkError::Cancelled;
-  }
-}
-
-asio::awaitable<void> Impl::recover_as_offerer() {
-  Backoff backoff(cfg.restart_backoff);
-  Deadline deadline;
-  {
-    std::lock_guard lk(mu);
-    deadline = recovery_deadline;
-  }
-  auto recovering = [this] { return phase == Phase::Recovering; };
-  Deadline last_offer{};
-  for (;;) {
-    const auto now = Clock::now();
-    if (now >= deadline) break;
-    if (last_offer != Deadline{} && now < last_offer + cfg.restart_min_interval) {
-      if (!co_await wait_change(std::min(last_offer + cfg.restart_min_interval, deadline), [&] { return !recovering(); }))
-        co_return;
-      continue;
-    }
-    Later later;
-    std::shared_ptr<Gen> g;
-    {
-      std::lock_guard lk(mu);
-      if (!recovering()) co_return;
-      restart_requested = false;
-      g = new_gen_locked(true, later);
-    }
-    run(later);
-    last_offer = Clock::now();
-    if (!invoke([pc = g->pc] { pc->start(); })) break;
-    // This attempt: until the channels open, it fails, or its time is up.
-    const auto attempt_end = std::min(last_offer + cfg.restart_attempt_timeout, deadline);
-    if (!co_await wait_change(attempt_end, [&] { return !recovering() || g->failure; })) co_return;
-    {
-      std::lock_guard lk(mu);
-      if (!recovering()) co_return;
-    }
-    // Failed or timed out: back off, unless the answerer asks for a restart now.
-    const auto delay = backoff.next_delay().value_or(cfg.restart_backoff.max);
-    if (!co_await wait_change(std::min(Clock::now() + delay, deadline),
-                              [&] { return !recovering() || restart_requested; }))
-      co_return;
-  }
-  Later later;
-  {
-    std::lock_guard lk(mu);
-    if (recovering()) {
-      spdlog::info("actr: webrtc[{}] recovery gave up after {} ms", session, cfg.recovery_timeout.count());
-      die_locked(later, make_error_code(NetworkError::PeerConnectionClosed));
-    }
-  }
-  run(later);
-}
-
-asio::awaitable<void> Impl::recover_as_answerer() {
-  for (;;) {
-    Deadline deadline, due;
-    {
-      std::lock_guard lk(mu);
-      if (phase != Phase::Recovering) co_return;
-      deadline = recovery_deadline;
-      due = answerer_request_due;
-    }
-    const auto now = Clock::now();
-    if (now >= deadline) break;
-    if (now >= due) {
-      PeerSignal s;
-      s.kind = PeerSignal::Kind::IceRestartRequest;
-      s.reason = "connection lost";
-      push_signal(std::move(s));
-      std::lock_guard lk(mu);
-      answerer_request_due = now + std::max(cfg.restart_min_interval, cfg.restart_attempt_timeout);
-      continue;
-    }
-    if (!co_await wait_change(std::min(due, deadline), [this] { return phase != Phase::Recovering; })) co_return;
-  }
-  Later later;
-  {
-    std::lock_guard lk(mu);
-    if (phase == Phase::Recovering) die_locked(later, make_error_code(NetworkError::PeerConnectionClosed));
   }
   run(later);
 }

@@ -1,6 +1,6 @@
 #pragma once
 // Private: the state of one WebRTC wire (`WebRtcWire::Impl`), shared by rtc_wire.cpp (lifecycle,
-// signaling, recovery, close) and rtc_data.cpp (lanes, fragmentation, inbound delivery).
+// signaling, close), rtc_recovery.cpp (restarts) and rtc_data.cpp (lanes, fragmentation, inbound).
 //
 // Threads and locks: `mu` guards every mutable field below (a leaf lock: nothing is called under
 // it — actions are collected in `Later` and run after unlock). GStreamer events arrive through the
@@ -55,7 +55,12 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
     PayloadType pt;
     Bytes data;
   };
+  /// Actions decided under `mu`, run after it is released.
   using Later = std::vector<std::function<void()>>;
+  static void run(Later& later) {
+    for (auto& f : later) f();
+    later.clear();
+  }
 
   Impl(boost::asio::any_io_executor ex, WebRtcConfig cfg, ActrId local, ActrId remote, bool offerer,
        std::shared_ptr<PeerSignalSink> sink, FrameHandler on_frame, std::shared_ptr<WebRtcRuntime> runtime,
@@ -63,13 +68,13 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
   ~Impl();
   void start(std::weak_ptr<WebRtcWire> owner);
 
-  // ---- rtc_wire.cpp
+  // ---- rtc_wire.cpp (and rtc_recovery.cpp)
   boost::asio::awaitable<Result<void>> connect();
   boost::asio::awaitable<void> close();
   void abandon();  // close without waiting (destructor of the handle)
   void handle_signal(PeerSignal s);
   void report_connection_lost();
-  void on_event(std::uint64_t gen_id, rtc::PcEvent&& ev);
+  void on_event(std::uint64_t session_id, std::uint64_t gen_id, rtc::PcEvent&& ev);
   void on_signal(PeerSignal&& s);
 
   std::shared_ptr<Gen> new_gen_locked(bool restart, Later& later);
@@ -82,7 +87,7 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
   boost::asio::awaitable<void> signal_sender();
   boost::asio::awaitable<void> recover_as_offerer();
   boost::asio::awaitable<void> recover_as_answerer();
-  boost::asio::awaitable<bool> wait_change(Deadline until, const std::function<bool()>& done);
+  boost::asio::awaitable<bool> wait_change(Deadline until, std::function<bool()> done);
 
   // ---- rtc_data.cpp
   Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt);
