@@ -114,6 +114,7 @@ struct WebRtcStats {
   Error last_inbound_error;            ///< why the last one was rejected
   std::uint64_t inbound_dropped = 0;   ///< latency-first messages dropped at the inbound cap
   std::uint64_t stale_signals = 0;     ///< answers, offers, candidates of an old exchange/generation
+  std::uint64_t channels_ignored = 0;  ///< DataChannels the peer opened with a label we do not map
   std::uint64_t peer_connections = 0;  ///< built so far (1 + restarts)
   std::uint64_t restarts_completed = 0;
 };

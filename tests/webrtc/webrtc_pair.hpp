@@ -8,6 +8,7 @@
 
 #include "core/test_util.hpp"
 #include "support/run_co.hpp"
+#include "wire/webrtc/glib_runtime.hpp"
 #include "wire/webrtc/rtc_wire.hpp"
 
 #include <boost/asio/io_context.hpp>

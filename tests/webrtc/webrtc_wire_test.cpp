@@ -58,6 +58,26 @@ TEST(WebRtcWire, EveryPayloadClassBothWaysOnItsOwnChannel) {
   EXPECT_EQ(p.a->stats().peer_connections, 1u);
 }
 
+TEST(WebRtcWire, AnswererIgnoresChannelsWithUnknownLabels) {
+  asio::io_context io;
+  WirePair p(io);
+  p.connect();
+  std::shared_ptr<rtc::GstPc> pc;
+  {
+    std::lock_guard lk(p.a->impl().mu);
+    pc = p.a->impl().gen->pc;
+  }
+  ASSERT_TRUE(p.a->impl().runtime->impl().invoke([pc] {
+    pc->create_extra_channel("CHAT");
+    pc->create_extra_channel("MEDIA_RTP");  // a PayloadType name, but not a DataChannel class
+  }));
+  run_until(io, [&] { return p.b->stats().channels_ignored == 2; }, 20000ms);
+  for (auto pt : kClasses) ASSERT_TRUE(send(io, p.a, pt, text(std::string(to_string(pt)))));
+  run_until(io, [&] { return p.b_in.frames.size() == 4; }, 20000ms);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(p.b_in.frames[i].data, text(std::string(to_string(p.b_in.frames[i].pt))));
+  EXPECT_TRUE(p.b->is_connected());
+}
+
 TEST(WebRtcWire, ReliableClassesKeepOrder) {
   asio::io_context io;
   WirePair p(io);

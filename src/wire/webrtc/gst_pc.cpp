@@ -33,6 +33,7 @@ struct GstPc::G {
   GstElement* webrtc = nullptr;    // our own reference
   std::vector<std::pair<PayloadType, GstWebRTCDataChannel*>> channels;  // our own references
   std::vector<std::pair<gpointer, gulong>> handlers;
+  std::vector<GstWebRTCDataChannel*> extra;  // create_extra_channel (our own references)
 
   // GLib thread only.
   bool shutdown_started = false;
@@ -187,8 +188,11 @@ void on_data_channel(GstElement*, GstWebRTCDataChannel* ch, gpointer d) {
   g_object_get(ch, "label", &label, nullptr);
   auto pt = parse_payload_type(label ? label : "");
   if (!pt || *pt == PayloadType::MediaRtp) {
-    spdlog::debug("actr: webrtc ignores a DataChannel labelled '{}'", label ? label : "");
+    PcEvent ev;
+    ev.type = PcEvent::Type::ChannelIgnored;
+    ev.text = label ? label : "";
     g_free(label);
+    g->bridge->emit(std::move(ev));
     return;
   }
   g_free(label);
@@ -313,6 +317,7 @@ GstPc::~GstPc() {
     gst_object_unref(g_->pipeline);
     if (g_->webrtc) gst_object_unref(g_->webrtc);
     for (auto& [pt, ch] : g_->channels) g_object_unref(ch);
+    for (auto* ch : g_->extra) g_object_unref(ch);
   }
 }
 
@@ -393,6 +398,18 @@ void GstPc::add_candidate(std::uint32_t mline, const std::string& candidate) {
   if (!w) return;
   const char* line = candidate.rfind("a=", 0) == 0 ? candidate.c_str() + 2 : candidate.c_str();
   g_signal_emit_by_name(w, "add-ice-candidate", static_cast<guint>(mline), line);
+  gst_object_unref(w);
+}
+
+void GstPc::create_extra_channel(const std::string& label) {
+  GstElement* w = g_->ref_webrtc();
+  if (!w) return;
+  GstWebRTCDataChannel* ch = nullptr;
+  g_signal_emit_by_name(w, "create-data-channel", label.c_str(), nullptr, &ch);
+  if (ch) {
+    std::lock_guard lk(g_->mu);
+    g_->extra.push_back(ch);  // released with the connection
+  }
   gst_object_unref(w);
 }
 
@@ -479,6 +496,7 @@ void GstPc::finish() {
   GstElement* webrtc = nullptr;
   std::vector<std::pair<PayloadType, GstWebRTCDataChannel*>> channels;
   std::vector<std::pair<gpointer, gulong>> handlers;
+  std::vector<GstWebRTCDataChannel*> extra;
   {
     std::lock_guard lk(g.mu);
     g.torn = true;
@@ -486,6 +504,7 @@ void GstPc::finish() {
     std::swap(webrtc, g.webrtc);
     channels.swap(g.channels);
     handlers.swap(g.handlers);
+    extra.swap(g.extra);
   }
   for (auto& [instance, id] : handlers) g_signal_handler_disconnect(instance, id);
   if (pipeline) {
@@ -494,6 +513,7 @@ void GstPc::finish() {
   }
   if (webrtc) gst_object_unref(webrtc);
   for (auto& [pt, ch] : channels) g_object_unref(ch);
+  for (auto* ch : extra) g_object_unref(ch);
   rt_.unregister_pc(this);
   auto callbacks = std::move(g.done);
   g.done.clear();

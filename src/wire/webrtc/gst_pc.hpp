@@ -50,6 +50,7 @@ struct PcEvent {
     ChannelClosed,         ///< pt
     ChannelMessage,        ///< pt, data
     ChannelBufferedLow,    ///< pt
+    ChannelIgnored,        ///< text = label of a channel the peer opened that maps to no data class
     ConnectionState,       ///< state
     Failure,               ///< text = what failed (negotiation, bus error, SCTP association error)
   };
@@ -99,6 +100,9 @@ class GstPc : public std::enable_shared_from_this<GstPc> {
   /// Applies the remote offer (then creates the answer) or answer.
   void apply_remote(bool is_offer, const std::string& sdp);
   void add_candidate(std::uint32_t mline, const std::string& candidate);
+  /// Opens one more in-band DataChannel labelled `label` (ordered, reliable) on a running
+  /// connection; its callbacks are not wired. For tests of what the answerer does with labels.
+  void create_extra_channel(const std::string& label);
   /// Tears the connection down and disconnects every callback. `graceful`: first lets buffered
   /// data drain (≤ 1 s) and closes the channels so the peer sees them close (≤ 200 ms), in the
   /// background on the GLib loop. Otherwise at once, telling the peer nothing. A non-graceful

@@ -305,6 +305,10 @@ void Impl::on_event(std::uint64_t session_id, std::uint64_t gen_id, rtc::PcEvent
       case T::ChannelBufferedLow:
         later.push_back([this, i] { room[i].notify(); });
         break;
+      case T::ChannelIgnored:
+        ++stats.channels_ignored;
+        spdlog::info("actr: webrtc[{}] ignores a DataChannel labelled '{}'", session, ev.text);
+        break;
       case T::ConnectionState:
         if (ev.state == rtc::PcState::Disconnected || ev.state == rtc::PcState::Failed) {
           spdlog::info("actr: webrtc[{}] connection {}", session,
