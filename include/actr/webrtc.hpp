@@ -191,7 +191,8 @@ class WebRtcWire final : public WireHandle, public std::enable_shared_from_this<
 };
 
 /// Creates an unconnected WebRTC wire from `local` to `remote`. `is_offerer` is the role the
-/// signaling server assigned. Outbound signals go to `signals` (in order, one at a time);
+/// signaling server assigned. Outbound signals go to `signals` (in order, one at a time; required:
+/// without it nothing is negotiated);
 /// inbound frames to `on_frame`. `runtime` defaults to `WebRtcRuntime::process_default()`.
 std::shared_ptr<WebRtcWire> make_webrtc_wire(boost::asio::any_io_executor ex, WebRtcConfig cfg, ActrId local,
                                              ActrId remote, bool is_offerer, std::shared_ptr<PeerSignalSink> signals,

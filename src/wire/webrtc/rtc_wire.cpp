@@ -445,6 +445,7 @@ asio::awaitable<void> Impl::signal_sender() {
       if (s.error() == NetworkError::TimeoutError) continue;
       co_return;  // closed or cancelled
     }
+    if (!sink) continue;  // no signaling: nothing can be negotiated (connect() will time out)
     auto r = co_await sink->send_signal(remote, std::move(*s));
     if (!r) spdlog::warn("actr: webrtc[{}] signal to {} not sent: {}", session, remote.to_string(), r.error().message());
   }
