@@ -8,6 +8,10 @@ PKGS=(
   libboost1.81-dev libssl-dev
   libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # WebRTC wire: GStreamer webrtcbin (plugins-bad: webrtcbin, dtls, srtp, sctp; -good: rtpmanager;
+  # -base: app/sdp; gstreamer1.0-nice: the ICE agent)
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
 )
 
 missing=()
