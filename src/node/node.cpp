@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <random>
 #include <unordered_map>
 
@@ -67,6 +68,9 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   TellHandler on_tell;
   ChunkHandler on_chunk;
   std::unordered_map<std::string, std::shared_ptr<DedupEntry>> dedup;
+  // Completed entries in completion order (monotonic clock), so expiry pops from the front
+  // instead of scanning the whole cache on every request.
+  std::deque<std::pair<Clock::time_point, std::string>> dedup_expiry;
   std::vector<std::shared_ptr<WireHandle>> receive_only;  // inbound wires not adopted by the manager
   Stats stats;
 
@@ -169,8 +173,13 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   {
     std::lock_guard lk(mu);
     const auto now = Clock::now();
-    // Evict completed entries past the TTL; in-flight ones are never evicted.
-    std::erase_if(dedup, [&](const auto& kv) { return kv.second->response && now - kv.second->completed > cfg.dedup_ttl; });
+    // Evict completed entries past the TTL (oldest first); in-flight ones are never evicted.
+    while (!dedup_expiry.empty() && now - dedup_expiry.front().first > cfg.dedup_ttl) {
+      auto it = dedup.find(dedup_expiry.front().second);
+      if (it != dedup.end() && it->second->response && it->second->completed == dedup_expiry.front().first)
+        dedup.erase(it);
+      dedup_expiry.pop_front();
+    }
     auto& e = dedup[id];
     if (!e) {
       e = std::make_shared<DedupEntry>();
@@ -212,6 +221,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       std::lock_guard lk(mu);
       entry->response = encode(resp);
       entry->completed = Clock::now();
+      dedup_expiry.emplace_back(entry->completed, id);
     }
     entry->done.notify();
   } else {
