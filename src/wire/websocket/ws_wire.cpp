@@ -41,6 +41,23 @@ Error map_error(const Error& ec) {
   return make_error_code(NetworkError::WebSocketError);
 }
 
+Result<Url> parse_url(const std::string& url) {
+  constexpr std::string_view scheme = "ws://";
+  if (url.rfind(scheme, 0) != 0) return make_error_code(NetworkError::InvalidArgument);
+  auto rest = std::string_view(url).substr(scheme.size());
+  auto slash = rest.find('/');
+  auto hostport = rest.substr(0, slash);
+  Url u;
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  auto colon = hostport.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return make_error_code(NetworkError::InvalidArgument);
+  u.host = std::string(hostport.substr(0, colon));
+  if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
+  u.port = std::string(hostport.substr(colon + 1));
+  if (u.port.empty()) return make_error_code(NetworkError::InvalidArgument);
+  return u;
+}
+
 // ---- Conn -------------------------------------------------------------------------------------
 
 void Conn::start() {
@@ -191,25 +208,6 @@ class WsLane : public DataLane {
   std::chrono::milliseconds wait_;
 };
 
-struct Url {
-  std::string host, port, target;
-};
-Result<Url> parse_url(const std::string& url) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.rfind(scheme, 0) != 0) return make_error_code(NetworkError::InvalidArgument);
-  auto rest = std::string_view(url).substr(scheme.size());
-  auto slash = rest.find('/');
-  auto hostport = rest.substr(0, slash);
-  Url u;
-  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  auto colon = hostport.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return make_error_code(NetworkError::InvalidArgument);
-  u.host = std::string(hostport.substr(0, colon));
-  if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
-  u.port = std::string(hostport.substr(colon + 1));
-  if (u.port.empty()) return make_error_code(NetworkError::InvalidArgument);
-  return u;
-}
 }  // namespace
 
 WsWire::WsWire(asio::any_io_executor ex, WebSocketConfig cfg, FrameHandler on_frame, std::optional<ClientParams> client)

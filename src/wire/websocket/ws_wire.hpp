@@ -89,4 +89,11 @@ void configure(Stream& s, const WebSocketConfig& cfg);
 /// Maps Beast/Asio errors of a live connection to NetworkError codes.
 Error map_error(const Error& ec);
 
+/// A ws:// URL split for resolve + handshake (IPv6 brackets removed from `host`).
+struct Url {
+  std::string host, port, target;
+};
+/// Parses ws://host:port[/path] (port required). Errors: `InvalidArgument`.
+Result<Url> parse_url(const std::string& url);
+
 }  // namespace actr::ws
