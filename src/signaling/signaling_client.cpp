@@ -212,7 +212,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
     } else if (env->has_envelope_error()) {
       const auto code = signaling_error_from_wire(env->envelope_error().code());
       if (code == SignalingErrc::NotRegistered) rereg.notify();  // e.g. expired: register again
-      spdlog::info("actr: signaling error for '{}': {}", env->reply_for(), env->envelope_error().message());
+      spdlog::debug("actr: signaling error for '{}': {}", env->reply_for(), env->envelope_error().message());
       if (!errors.try_push(SignalingErrorEvent{env->reply_for(), code, env->envelope_error().message()}))
         dropped.fetch_add(1);
     }  // anything else is a late reply to a request that gave up
