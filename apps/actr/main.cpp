@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
 
   actr::cli::SignalArgs sig;
   auto* g = app.add_subcommand("signal", "Run the signaling and discovery server until SIGINT/SIGTERM");
-  g->add_option("--listen", sig.listen, "HOST:PORT to accept clients on (port 0 picks one; printed as 'listening HOST:PORT')")
+  g->add_option("--listen", sig.listen, "HOST:PORT to accept clients on (port 0 picks one; stdout gets 'listening HOST:PORT')")
       ->required();
   g->add_option("--ttl-ms", sig.ttl_ms, "a registration expires after this much silence")->capture_default_str();
   g->add_option("--heartbeat-ms", sig.heartbeat_ms, "heartbeat cadence suggested to clients")->capture_default_str();

@@ -40,7 +40,8 @@ int run_signal(const SignalArgs& a) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {
     const auto st = server.stats();
-    spdlog::info("actr signal: stopping ({} connections, {} registered, {} relayed, {} errors sent, {} slow clients dropped)",
+    spdlog::info("actr signal: stopping ({} connections, {} registered, {} relayed, {} errors sent, {} slow "
+                 "clients dropped)",
                  st.connections, st.registered, st.relayed, st.errors_sent, st.slow_dropped);
     asio::co_spawn(io, server.close(), [&](std::exception_ptr) { io.stop(); });
   });
