@@ -17,6 +17,7 @@ using namespace actr;
 using namespace actr::testing;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 
 namespace {
 
@@ -306,6 +307,14 @@ TEST(SignalingServer, MalformedBytesAndTextFramesGetTypedErrorsAndKeepTheConnect
   auto reg = run_co(net.io, raw.register_as(actor_id(3), "late"));
   EXPECT_EQ(reg.reply_for(), "late");
   EXPECT_TRUE(reg.server_to_actr().register_response().has_success());
+
+  // An oversized frame ends only the connection that sent it.
+  auto big = run_co(net.io, RawPeer::connect(net.port));
+  run_co(net.io, big.send(Bytes(70 * 1024, 0x0a)));
+  beast::flat_buffer buf;
+  auto [rec, n] = run_co(net.io, big.ws->async_read(buf, sig_use_ec));
+  EXPECT_TRUE(rec);
+  run_until(net.io, [&] { return net.server->stats().connections == 3; });
 
   ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("unaffected", 1))));
   auto got = run_co(net.io, b.next_signal(in(2000ms)));
