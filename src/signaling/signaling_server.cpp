@@ -352,7 +352,8 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
       return;
     case pb::ActrToSignaling::kUnregisterRequest: {
       std::lock_guard lk(mu);
-      entries.erase(*src);
+      auto e = entries.find(*src);
+      if (e != entries.end() && e->second.session == s) entries.erase(e);  // unless taken over meanwhile
       by_session.erase(s->id);
       spdlog::info("actr signal: {} unregistered", src->to_string());
       return;  // fire and forget, as actr

@@ -270,6 +270,34 @@ TEST(SignalingServer, UnknownTargetAndUnregisteredSenderGetTypedErrors) {
   EXPECT_EQ(got->signal.sdp, "still fine");
 }
 
+TEST(SignalingServer, SameClientTakesItsIdOverWithItsCredential) {
+  Net net;
+  auto old_conn = run_co(net.io, RawPeer::connect(net.port));
+  ASSERT_TRUE(run_co(net.io, old_conn.register_as(actor_id(1))).server_to_actr().register_response().has_success());
+
+  // A new connection of the same client (it has the credential) wins over the old one, which
+  // the server still thinks is open (half-open after a network change).
+  auto fresh = run_co(net.io, RawPeer::connect(net.port));
+  auto e = envelope("again");
+  auto* req = e.mutable_peer_to_server()->mutable_register_request();
+  fill(req->mutable_actr_id(), actor_id(1));
+  *req->mutable_previous_credential() = old_conn.credential;
+  auto reply = run_co(net.io, fresh.request(e));
+  ASSERT_TRUE(reply.server_to_actr().register_response().has_success());
+  EXPECT_NE(reply.server_to_actr().register_response().success().credential().encrypted_token(),
+            old_conn.credential.encrypted_token());  // a new credential per registration
+
+  auto pushed = run_co(net.io, old_conn.read());  // the old connection is told, then closed
+  EXPECT_EQ(pushed.envelope_error().code(), static_cast<std::uint32_t>(SignalingErrc::NotRegistered));
+  EXPECT_FALSE(pushed.has_reply_for());
+  beast::flat_buffer buf;
+  auto [ec, n] = run_co(net.io, old_conn.ws->async_read(buf, sig_use_ec));
+  EXPECT_TRUE(ec);
+  EXPECT_TRUE(net.server->is_registered(actor_id(1)));
+  auto& b = net.client(actor_id(2));
+  EXPECT_TRUE(run_co(net.io, b.discover(actor_id(1))));
+}
+
 TEST(SignalingServer, MalformedBytesAndTextFramesGetTypedErrorsAndKeepTheConnection) {
   Net net;
   auto& a = net.client(actor_id(1));
