@@ -387,7 +387,7 @@ TEST(SignalingServer, SlowClientIsDroppedNotTheServer) {
 
 TEST(SignalingServer, RegistrationExpiresWithoutHeartbeatAndHeartbeatsKeepIt) {
   auto cfg = fast_server();
-  cfg.registration_ttl = 400ms;
+  cfg.registration_ttl = 600ms;
   cfg.heartbeat_interval = 50ms;
   Net net(cfg);
   auto& a = net.client(actor_id(1));  // heartbeats every 50 ms (the server's suggestion)
@@ -402,7 +402,7 @@ TEST(SignalingServer, RegistrationExpiresWithoutHeartbeatAndHeartbeatsKeepIt) {
 
   // The heartbeating one lives on across several TTLs.
   const auto pongs = a.pongs();
-  run_until(net.io, [&] { return a.pongs() >= pongs + 30; });  // 30 × 50 ms > 3 × TTL
+  run_until(net.io, [&] { return a.pongs() >= pongs + 40; });  // 40 × 50 ms > 3 × TTL
   EXPECT_TRUE(net.server->is_registered(actor_id(1)));
   EXPECT_EQ(net.server->stats().expired, 1u);
 }
