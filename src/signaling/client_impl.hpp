@@ -82,6 +82,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   detail::Notifier rereg;    // the server says we are not registered (any more)
   std::atomic<SignalingState> state{SignalingState::Disconnected};
   std::atomic<std::uint64_t> registrations{0}, dropped{0}, pongs{0}, next_env{1};
+  std::atomic<Clock::rep> last_inbound{0};  // when the current link last delivered anything
 
   mutable std::mutex mu;  // guards everything below; a leaf: no await, send or callback under it
   bool closed = false;

@@ -69,6 +69,11 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
 asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueue<FirstAttempt>> first) {
   auto self = shared_from_this();
   co_await asio::this_coro::throw_if_cancelled(false);
+  std::string where;
+  {
+    std::lock_guard lk(mu);
+    where = url;
+  }
   auto r = co_await attach();
   (void)first->try_push(FirstAttempt::of(r ? Error{} : r.error()));
   if (!r) co_return;
@@ -90,13 +95,13 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
       co_return;
     }
     set_state(SignalingState::Reconnecting);
-    spdlog::info("actr: signaling link to {} lost; reconnecting", url);
+    spdlog::info("actr: signaling link to {} lost; reconnecting", where);
     Backoff backoff(cfg.reconnect_backoff);
     const auto since = Clock::now();
     for (;;) {
       auto delay = backoff.next_delay(std::chrono::duration_cast<milliseconds>(Clock::now() - since));
       if (!delay) {
-        spdlog::warn("actr: signaling reconnect to {} gave up after {} attempts", url, backoff.attempts());
+        spdlog::warn("actr: signaling reconnect to {} gave up after {} attempts", where, backoff.attempts());
         set_state(SignalingState::Disconnected);
         co_return;
       }
@@ -110,7 +115,7 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
       if (a) break;
       const bool stop_after = co_await was_cancelled();
       if (stop_after || is_closed()) co_return;
-      spdlog::info("actr: signaling reconnect to {} failed: {}", url, a.error().message());
+      spdlog::info("actr: signaling reconnect to {} failed: {}", where, a.error().message());
     }
   }
 }
@@ -150,8 +155,11 @@ asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
       const bool stop_ping = co_await was_cancelled();
       if (stop_ping) co_return;
       if (!r) {
-        if (r.error() == NetworkError::TimeoutError) {
-          spdlog::warn("actr: signaling server did not answer a heartbeat; reconnecting");
+        // As actr: the link is dead when *nothing* arrived for a whole request timeout; a late
+        // pong on a busy link is not a reason to drop it.
+        const auto heard = Clock::time_point(Clock::duration(last_inbound.load()));
+        if (r.error() == NetworkError::TimeoutError && Clock::now() - heard >= cfg.request_timeout) {
+          spdlog::warn("actr: nothing from the signaling server for {} ms; reconnecting", cfg.request_timeout.count());
           l->abort();
         }
         continue;

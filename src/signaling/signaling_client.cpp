@@ -81,6 +81,7 @@ asio::awaitable<Result<void>> SignalingClient::Impl::do_register(Identity want, 
 // ---- inbound (on the link's strand) ------------------------------------------------------------
 
 void SignalingClient::Impl::on_message(std::uint64_t ep, const Bytes& data, bool binary) {
+  last_inbound.store(Clock::now().time_since_epoch().count());
   if (!binary) {
     spdlog::warn("actr: signaling server sent a text frame; ignored");
     return;
