@@ -40,3 +40,16 @@ int run_signal(const SignalArgs& a);
 std::optional<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& s);
 
 }  // namespace actr::cli
+
+namespace actr::cli {
+struct BenchArgs {
+  double seconds = 2;
+  std::vector<std::string> sizes{"64", "1k", "64k"};
+  std::vector<std::string> modes{"oneway", "echo", "rtt"};
+  std::vector<std::string> impls{"actr", "wire", "beast", "tcp"};
+  std::string placement = "same";  ///< same | split | free
+  std::size_t window = 64;
+  bool json = false;
+};
+int run_bench_ws(const BenchArgs& a);
+}  // namespace actr::cli

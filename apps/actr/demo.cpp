@@ -1,6 +1,7 @@
 // `actr demo`: the main job. Starts echo nodes as separate processes on loopback, sends every
 // payload class to them over WebSocket, SIGKILLs one and restarts it, and prints what happened.
 #include "commands.hpp"
+#include "process.hpp"
 
 #include <actr/error.hpp>
 #include <actr/node.hpp>
@@ -11,10 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -27,53 +25,14 @@ namespace asio = boost::asio;
 
 namespace {
 
-// A child `actr node --echo` process. Killed (and reaped) on destruction.
-struct Child {
-  pid_t pid = -1;
-  std::uint16_t port = 0;
-  ~Child() { kill_now(); }
-  void kill_now() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      pid = -1;
-    }
-  }
-};
-
-std::vector<pid_t> g_children;  // for the Ctrl-C path
-
-bool spawn_node(Child& c, const char* self, const std::string& id, std::uint16_t port) {
-  int fds[2];
-  if (::pipe(fds) != 0) return false;
+// A child `actr node --echo` process on `port` (0: any); its bound port, or 0 on failure.
+std::uint16_t spawn_node(ChildProcess& c, const std::string& id, std::uint16_t port) {
   const std::string listen = "127.0.0.1:" + std::to_string(port);
-  pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    ::dup2(fds[1], STDOUT_FILENO);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    ::execl(self, self, "--log-level", "error", "node", "--id", id.c_str(), "--listen", listen.c_str(), "--echo", "--keepalive-ms", "500",
-            static_cast<char*>(nullptr));
-    std::_Exit(127);
-  }
-  ::close(fds[1]);
-  c.pid = pid;
-  g_children.push_back(pid);
-  // Read "listening on ws://127.0.0.1:PORT/ ..." with a deadline.
-  std::string line;
-  pollfd p{fds[0], POLLIN, 0};
-  while (line.find('\n') == std::string::npos && ::poll(&p, 1, 5000) > 0) {
-    char buf[256];
-    auto n = ::read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    line.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  auto pos = line.find("127.0.0.1:");
-  if (pos == std::string::npos) return false;
-  c.port = static_cast<std::uint16_t>(std::atoi(line.c_str() + pos + 10));
-  return c.port != 0;
+  if (!c.spawn({"--log-level", "error", "node", "--id", id, "--listen", listen, "--echo", "--keepalive-ms", "500"}))
+    return 0;
+  auto line = c.read_line_with("listening on", std::chrono::seconds(5));  // "listening on ws://127.0.0.1:PORT/ ..."
+  auto pos = line ? line->find("127.0.0.1:") : std::string::npos;
+  return pos == std::string::npos ? 0 : static_cast<std::uint16_t>(std::atoi(line->c_str() + pos + 10));
 }
 
 struct Row {
@@ -94,17 +53,16 @@ std::string err_name(const Error& e) { return std::string(to_string(static_cast<
 }  // namespace
 
 int run_demo(const DemoArgs& a) {
-  // Children run this very binary, whatever path or name it was started by.
-  const std::string self = "/proc/self/exe";
   const std::string id_a = "a1@101/acme:echo:1.0.0";
   const std::string id_b = "b2@101/acme:echo:1.0.0";
-  Child node_a, node_b;
-  if (!spawn_node(node_a, self.c_str(), id_a, 0) || !spawn_node(node_b, self.c_str(), id_b, 0)) {
+  ChildProcess node_a, node_b;
+  std::uint16_t port_a = spawn_node(node_a, id_a, 0), port_b = spawn_node(node_b, id_b, 0);
+  if (port_a == 0 || port_b == 0) {
     std::cerr << "actr demo: could not start the node processes\n";
     return 1;
   }
   std::printf("started node A (pid %d) on ws://127.0.0.1:%u/ and node B (pid %d) on ws://127.0.0.1:%u/\n",
-              node_a.pid, node_a.port, node_b.pid, node_b.port);
+              node_a.pid(), port_a, node_b.pid(), port_b);
   std::fflush(stdout);
 
   asio::io_context io;
@@ -115,15 +73,15 @@ int run_demo(const DemoArgs& a) {
   cfg.manager.send_timeout = std::chrono::milliseconds(2000);
   cfg.manager.pool.connect_backoff.initial = std::chrono::milliseconds(100);
   const ActrId a_id = *ActrId::parse(id_a), b_id = *ActrId::parse(id_b);
-  cfg.wires.address_book[a_id] = "ws://127.0.0.1:" + std::to_string(node_a.port) + "/";
-  cfg.wires.address_book[b_id] = "ws://127.0.0.1:" + std::to_string(node_b.port) + "/";
+  cfg.wires.address_book[a_id] = "ws://127.0.0.1:" + std::to_string(port_a) + "/";
+  cfg.wires.address_book[b_id] = "ws://127.0.0.1:" + std::to_string(port_b) + "/";
   Node client(io.get_executor(), cfg);
   (void)client.start();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (ec) return;
-    for (auto p : g_children) ::kill(p, SIGKILL);
+    for (auto p : live_children()) ::kill(p, SIGKILL);
     std::_Exit(130);
   });
 
@@ -180,7 +138,7 @@ int run_demo(const DemoArgs& a) {
     co_await run_class("2 A killed", "RPC_RELIABLE", b_id, a.calls);
     // Restart A on the same port; the next sends dial it again.
     const auto restart = Clock::now();
-    if (!spawn_node(node_a, self.c_str(), id_a, node_a.port)) {
+    if (spawn_node(node_a, id_a, port_a) == 0) {
       std::cerr << "actr demo: could not restart node A\n";
     }
     for (int i = 0; i < 200; ++i) {

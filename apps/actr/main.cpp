@@ -1,4 +1,6 @@
-// The `actr` command: run a node, make calls, the demo, and the signaling server. Thin: everything real is in the library.
+// The `actr` command: run a node, make calls, the demo, benchmarks, and the signaling server.
+// Thin: everything real is in the library.
+#include "bench.hpp"
 #include "commands.hpp"
 
 #include <CLI/CLI.hpp>
@@ -64,7 +66,39 @@ int main(int argc, char** argv) {
   d->add_option("--calls", demo.calls, "calls per phase")->capture_default_str();
   d->add_flag("--json", demo.json, "print the results as JSON");
 
+  auto* b = app.add_subcommand("bench", "Benchmarks against raw baselines");
+  b->require_subcommand(1);
+  actr::cli::BenchArgs bench;
+  auto* bw = b->add_subcommand("ws", "WebSocket: one-way, echo (window) and round trip for each size, side by side "
+                                     "with a raw Beast and a raw TCP peer, in pinned processes on loopback");
+  bw->add_option("--seconds", bench.seconds, "per cell")->capture_default_str();
+  bw->add_option("--sizes", bench.sizes, "message sizes (64, 1k, 64k ...)")->delimiter(',')->capture_default_str();
+  bw->add_option("--modes", bench.modes, "oneway, echo, rtt")->delimiter(',')->capture_default_str();
+  bw->add_option("--impls", bench.impls, "actr (Node: full stack), wire (WebSocket wire alone), beast, tcp")->delimiter(',')->capture_default_str();
+  bw->add_option("--placement", bench.placement, "same (both on CPU0), split (server CPU1, client CPU0), free")
+      ->capture_default_str();
+  bw->add_option("--window", bench.window, "echo: messages in flight")->capture_default_str();
+  bw->add_flag("--json", bench.json, "print the results as JSON");
+  actr::cli::bench::PeerArgs peer;
+  auto* bp = b->add_subcommand("peer", "One side of one benchmark cell (used by `bench ws`)");
+  bp->group("");  // internal
+  bp->add_option("--impl", peer.impl);
+  bp->add_option("--role", peer.role);
+  bp->add_option("--mode", peer.mode);
+  bp->add_option("--port", peer.port);
+  bp->add_option("--size", peer.size);
+  bp->add_option("--window", peer.window);
+  bp->add_option("--seconds", peer.seconds);
+  bp->add_option("--cpu", peer.cpu);
+
   CLI11_PARSE(app, argc, argv);
+  if (bw->parsed()) return actr::cli::run_bench_ws(bench);
+  if (bp->parsed()) {
+    if (peer.impl == "actr" || peer.impl == "wire") return actr::cli::bench::run_actr_peer(peer);
+    if (peer.impl == "beast") return actr::cli::bench::run_beast_peer(peer);
+    if (peer.impl == "tcp") return actr::cli::bench::run_tcp_peer(peer);
+    return 2;
+  }
   if (n->parsed()) return actr::cli::run_node(node);
   if (c->parsed()) return actr::cli::run_call(call);
   if (s->parsed()) return actr::cli::run_call(send);

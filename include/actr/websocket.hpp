@@ -18,6 +18,24 @@
 
 namespace actr {
 
+/// An OpenSSL context for `wss://`: built by `make_tls_client_context` (dialing side) or
+/// `make_tls_server_context` (the gate). Opaque; shared by every connection that uses it.
+class TlsContext;
+
+struct TlsClientOptions {
+  /// Trusted CA certificates (PEM text). Empty: the system's default trust store.
+  std::string ca_pem;
+  /// Verify the server's certificate chain and host name (RFC 6125). Turn off only for tests.
+  bool verify_peer = true;
+};
+struct TlsServerOptions {
+  std::string certificate_chain_pem;  ///< the server's certificate (and intermediates), PEM
+  std::string private_key_pem;        ///< its private key, PEM
+};
+/// Errors: `ConfigurationError` for unreadable PEM or a key that does not match the certificate.
+Result<std::shared_ptr<TlsContext>> make_tls_client_context(const TlsClientOptions& options);
+Result<std::shared_ptr<TlsContext>> make_tls_server_context(const TlsServerOptions& options);
+
 struct WebSocketConfig {
   std::size_t max_message_size = kDefaultMaxMessageSize;  ///< inbound and outbound payload cap
   std::chrono::milliseconds connect_timeout{5000};        ///< TCP connect + upgrade handshake
@@ -27,6 +45,12 @@ struct WebSocketConfig {
   std::chrono::milliseconds close_timeout{500};  ///< bound on the closing handshake
   std::size_t write_buffer_bytes = 65536;        ///< Beast's write buffer (64 KiB: one send per frame)
   std::size_t send_queue_limit = 4096;           ///< queued messages before `send` waits for room
+  /// The single writer packs queued frames up to this size into one socket write (0: one write per
+  /// frame). Larger frames go out on their own, without a copy.
+  std::size_t coalesce_bytes = 64 * 1024;
+  /// TLS. Client side: used for `wss://` URLs (null: a default context that verifies against the
+  /// system trust store). Server side: when set, the gate accepts only TLS (`wss://`).
+  std::shared_ptr<TlsContext> tls;
 };
 
 /// Where a connection's inbound frames go: the wire that received it, the peer at its other end
@@ -38,7 +62,7 @@ struct WebSocketConfig {
 using FrameHandler = std::function<boost::asio::awaitable<Result<void>>(
     const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt, Bytes payload)>;
 
-/// Client wire to actor `remote`: dials `url` (ws://host:port/path) on `connect()`, sending
+/// Client wire to actor `remote`: dials `url` (ws://host:port/path or wss://…) on `connect()`, sending
 /// `X-Actr-Source-ID` (lowercase hex of `local_id`'s protobuf encoding) and, if given,
 /// `X-Actr-Credential`.
 std::shared_ptr<WireHandle> make_websocket_client(boost::asio::any_io_executor ex, std::string url, ActrId local_id,
@@ -52,7 +76,8 @@ Result<Bytes> from_hex(std::string_view hex);
 /// Accepts WebSocket upgrades on any path. A request without a valid `X-Actr-Source-ID` gets
 /// HTTP 400 and is closed; nothing else is disturbed. Each accepted connection becomes a
 /// connected `WireHandle` (WebSocket kind) handed to `on_peer` together with the peer's id, so
-/// replies and traffic back to that peer can use it. Frames go to `on_frame`.
+/// replies and traffic back to that peer can use it. Frames go to `on_frame`. An accepted
+/// connection stays open until it ends or the server closes, whether or not `on_peer` keeps it.
 class WebSocketServer {
  public:
   using PeerHandler = std::function<void(const ActrId& peer, const std::shared_ptr<WireHandle>& wire)>;

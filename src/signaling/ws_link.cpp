@@ -1,16 +1,19 @@
 // The signaling link: a WebSocket connection carrying whole binary messages, with one reader,
 // one writer and a bounded queue. Client dial and server upgrade. The Beast translation unit of
-// src/signaling (the stream options and URL parsing are shared with the WebSocket wire).
+// src/signaling (URL parsing and error mapping are shared with the WebSocket wire).
 #include "signaling/ws_link.hpp"
 
 #include <actr/detail/notifier.hpp>
 #include <actr/error.hpp>
 
 #include "detail/asio.hpp"
-#include "wire/websocket/ws_wire.hpp"
+#include "wire/websocket/ws_common.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/error.hpp>
+#include <boost/beast/websocket/stream.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -27,13 +30,18 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-WebSocketConfig ws_config(const LinkConfig& c) {
-  WebSocketConfig w;
-  w.max_message_size = c.max_message_size;
-  w.connect_timeout = c.handshake_timeout;
-  w.keepalive_interval = c.keepalive_interval;
-  w.close_timeout = c.close_timeout;
-  return w;
+using Stream = websocket::stream<beast::tcp_stream>;
+
+// Beast pings after half the idle timeout without inbound data and fails the read at the full
+// timeout: one interval to ping, two intervals of silence to declare the peer dead.
+void configure(Stream& s, const LinkConfig& c) {
+  websocket::stream_base::timeout t;
+  t.handshake_timeout = c.handshake_timeout;
+  t.idle_timeout = 2 * c.keepalive_interval;
+  t.keep_alive_pings = true;
+  s.set_option(t);
+  s.binary(true);
+  s.read_message_max(c.max_message_size);
 }
 
 void report(const char* what, std::exception_ptr e) {
@@ -47,7 +55,7 @@ void report(const char* what, std::exception_ptr e) {
 
 class BeastLink final : public Link, public std::enable_shared_from_this<BeastLink> {
  public:
-  BeastLink(ws::Stream s, LinkConfig cfg)
+  BeastLink(Stream s, LinkConfig cfg)
       : ex_(s.get_executor()), cfg_(cfg), stream_(std::move(s)), close_timer_(ex_) {}
 
   void start(OnMessage on_message, OnClosed on_closed) override {
@@ -193,7 +201,7 @@ class BeastLink final : public Link, public std::enable_shared_from_this<BeastLi
 
   asio::any_io_executor ex_;
   const LinkConfig cfg_;
-  ws::Stream stream_;                // on ex_ only
+  Stream stream_;                    // on ex_ only
   asio::steady_timer close_timer_;  // on ex_ only
   OnMessage on_message_;             // set before start; reset on ex_ after death
   OnClosed on_closed_;
@@ -212,11 +220,12 @@ class BeastLink final : public Link, public std::enable_shared_from_this<BeastLi
 asio::awaitable<Result<std::shared_ptr<Link>>> dial_link(std::string url, LinkConfig cfg) {
   auto u = ws::parse_url(url);
   if (!u) co_return u.error();
+  if (u->tls) co_return make_error_code(NetworkError::ConfigurationError);  // wss:// not supported here yet
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   auto [rec, endpoints] = co_await resolver.async_resolve(u->host, u->port, use_ec);
   if (rec) co_return make_error_code(NetworkError::ConnectionError);
-  ws::Stream s(ex);
+  Stream s(ex);
   auto& tcp_layer = beast::get_lowest_layer(s);
   tcp_layer.expires_after(cfg.handshake_timeout);
   auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_ec);
@@ -227,7 +236,7 @@ asio::awaitable<Result<std::shared_ptr<Link>>> dial_link(std::string url, LinkCo
   tcp_layer.expires_never();  // the websocket stream's own timeouts take over
   boost::system::error_code nodelay_ec;
   tcp_layer.socket().set_option(tcp::no_delay(true), nodelay_ec);  // best effort
-  ws::configure(s, ws_config(cfg));
+  configure(s, cfg);
   auto [hec] = co_await s.async_handshake(u->host + ":" + u->port, u->target, use_ec);
   if (hec) {
     co_return hec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError)
@@ -239,8 +248,8 @@ asio::awaitable<Result<std::shared_ptr<Link>>> dial_link(std::string url, LinkCo
 asio::awaitable<Result<std::shared_ptr<Link>>> accept_link(tcp::socket sock, LinkConfig cfg) {
   boost::system::error_code nodelay_ec;
   sock.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
-  ws::Stream s(std::move(sock));
-  ws::configure(s, ws_config(cfg));  // handshake_timeout bounds reading the upgrade request too
+  Stream s(std::move(sock));
+  configure(s, cfg);  // handshake_timeout bounds reading the upgrade request too
   auto [ec] = co_await s.async_accept(use_ec);
   if (ec) {
     co_return ec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError)

@@ -38,7 +38,9 @@ struct WebSocketServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<bool> closed{false};
   std::mutex mu;  // guards wires
-  std::vector<std::weak_ptr<ws::WsWire>> wires;
+  // Accepted connections stay open until they end or the server closes, whether or not anyone
+  // took the wire from `on_peer`. Ended ones are swept at the next accept.
+  std::vector<std::shared_ptr<ws::WsWire>> wires;
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> upgrade(std::shared_ptr<ws::WsWire> wire, tcp::socket sock);
@@ -72,12 +74,21 @@ asio::awaitable<void> WebSocketServer::Impl::accept_loop() {
 
 asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire> wire, tcp::socket sock) {
   auto self = shared_from_this();
-  beast::tcp_stream ts(std::move(sock));
-  ts.expires_after(cfg.connect_timeout);  // a client that never finishes its request is dropped
+  beast::tcp_stream tcp_layer(std::move(sock));
+  tcp_layer.expires_after(cfg.connect_timeout);  // a client that never finishes its handshakes is dropped
+  auto ns = cfg.tls ? ws::NetStream(std::move(tcp_layer), cfg.tls->ctx) : ws::NetStream(std::move(tcp_layer));
+  if (auto* t = ns.tls()) {
+    auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::server, use_ec);
+    if (tec) {
+      rejected.fetch_add(1);
+      spdlog::info("actr: TLS handshake from a client failed: {}", tec.message());
+      co_return;
+    }
+  }
   beast::flat_buffer buf;
   http::request_parser<http::empty_body> parser;
   parser.header_limit(16 * 1024);
-  auto [rec, n] = co_await http::async_read(ts, buf, parser, use_ec);
+  auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
   if (rec) co_return;
   auto req = parser.release();
 
@@ -87,10 +98,10 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
     res.set(http::field::connection, "close");
     res.body() = std::move(why);
     res.prepare_payload();
-    co_await http::async_write(ts, res, use_ec);
+    co_await http::async_write(ns, res, use_ec);
     beast::error_code ignored;
-    ts.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    ts.socket().close(ignored);
+    ns.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    ns.close_socket();
   };
   if (!websocket::is_upgrade(req)) {
     co_await reject(http::status::bad_request, "WebSocket upgrade required\n");
@@ -109,9 +120,10 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
     co_await reject(http::status::bad_request, "missing or malformed X-Actr-Source-ID\n");
     co_return;
   }
-  ts.expires_never();
-  ts.socket().set_option(tcp::no_delay(true));
-  ws::Stream s(std::move(ts));
+  ns.lowest().expires_never();
+  ns.lowest().socket().set_option(tcp::no_delay(true));
+  ns.go_raw();
+  ws::Stream s(std::move(ns));
   ws::configure(s, cfg);
   auto [aec] = co_await s.async_accept(req, use_ec);
   if (aec) co_return;
@@ -119,7 +131,7 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
   wire->adopt(std::move(s), *peer);
   {
     std::lock_guard lk(mu);
-    std::erase_if(wires, [](const auto& w) { return w.expired(); });
+    std::erase_if(wires, [](const auto& w) { return !w->is_connected(); });
     wires.push_back(wire);
   }
   if (on_peer) on_peer(*peer, wire);
@@ -163,9 +175,7 @@ asio::awaitable<void> WebSocketServer::close() {
   std::vector<std::shared_ptr<ws::WsWire>> live;
   {
     std::lock_guard lk(impl->mu);
-    for (auto& w : impl->wires)
-      if (auto s = w.lock()) live.push_back(std::move(s));
-    impl->wires.clear();
+    live.swap(impl->wires);
   }
   for (auto& w : live) co_await w->close();
 }

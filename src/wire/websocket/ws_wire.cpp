@@ -7,6 +7,7 @@
 #include "detail/asio.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/error.hpp>
 
@@ -39,23 +40,6 @@ Error map_error(const Error& ec) {
   if (ec == beast::error::timeout) return make_error_code(NetworkError::TimeoutError);
   if (is_closed_like(ec) || ec == asio::error::operation_aborted) return make_error_code(NetworkError::WebSocketClosed);
   return make_error_code(NetworkError::WebSocketError);
-}
-
-Result<Url> parse_url(const std::string& url) {
-  constexpr std::string_view scheme = "ws://";
-  if (url.rfind(scheme, 0) != 0) return make_error_code(NetworkError::InvalidArgument);
-  auto rest = std::string_view(url).substr(scheme.size());
-  auto slash = rest.find('/');
-  auto hostport = rest.substr(0, slash);
-  Url u;
-  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
-  auto colon = hostport.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return make_error_code(NetworkError::InvalidArgument);
-  u.host = std::string(hostport.substr(0, colon));
-  if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
-  u.port = std::string(hostport.substr(colon + 1));
-  if (u.port.empty()) return make_error_code(NetworkError::InvalidArgument);
-  return u;
 }
 
 // ---- Conn -------------------------------------------------------------------------------------
@@ -112,6 +96,7 @@ asio::awaitable<void> Conn::reader() {
 asio::awaitable<void> Conn::writer() {
   auto self = shared_from_this();
   std::deque<Bytes> batch;
+  auto& net = stream->next_layer();
   for (;;) {
     const auto seen = queued.version();
     {
@@ -124,16 +109,43 @@ asio::awaitable<void> Conn::writer() {
       continue;
     }
     drained.notify();
-    // Everything queued goes out back to back: one writer, no lock held across the writes.
+    // Everything queued goes out back to back, small frames packed into as few socket writes as
+    // possible (the cork absorbs Beast's per-frame writes); no lock is held across the writes.
     for (auto& m : batch) {
+      if (m.size() <= cfg.coalesce_bytes) {
+        net.cork();
+      } else {
+        const bool flushed = co_await flush();  // earlier frames first; a big frame goes on its own
+        if (!flushed) co_return;
+      }
       auto [ec, n] = co_await stream->async_write(asio::buffer(m), use_ec);
       if (ec) {
         fail(map_error(ec), false, false);
         co_return;
       }
+      if (net.pending_bytes() >= cfg.coalesce_bytes) {
+        const bool flushed = co_await flush();
+        if (!flushed) co_return;
+      }
+      std::lock_guard lk(mu);
+      if (dead) break;
     }
     batch.clear();
+    const bool flushed = co_await flush();
+    if (!flushed) co_return;
   }
+}
+
+asio::awaitable<bool> Conn::flush() {
+  auto& net = stream->next_layer();
+  if (net.pending_bytes() == 0) {
+    net.uncork();
+    co_return true;
+  }
+  const auto ec = co_await net.flush();
+  if (!ec) co_return true;
+  fail(map_error(ec), false, false);
+  co_return false;
 }
 
 void Conn::fail(Error why, bool protocol, bool local) {
@@ -142,6 +154,7 @@ void Conn::fail(Error why, bool protocol, bool local) {
     if (dead) return;
     dead = true;
     dead_why = why;
+    spdlog::debug("actr: websocket connection with {} ended: {}", peer.to_string(), why.message());
     queue.clear();
   }
   queued.notify();
@@ -161,11 +174,17 @@ asio::awaitable<void> Conn::close_stream(bool protocol) {
     t.idle_timeout = websocket::stream_base::none();
     t.keep_alive_pings = false;
     stream->set_option(t);
+    // Frames the writer already packed go out before the close frame (or, if the writer is
+    // flushing right now, the close frame joins its flush).
+    auto& net = stream->next_layer();
+    if (net.pending_bytes() > 0)
+      (void)co_await net.flush();
+    else
+      net.uncork();
     const auto code = protocol ? websocket::close_code::policy_error : websocket::close_code::normal;
     (void)co_await stream->async_close(code, use_ec);
   }
-  beast::error_code ignored;
-  beast::get_lowest_layer(*stream).socket().close(ignored);
+  stream->next_layer().close_socket();
 }
 
 asio::awaitable<Result<void>> Conn::send(PayloadType pt, ConstBytes payload, Deadline deadline) {
@@ -210,6 +229,50 @@ class WsLane : public DataLane {
 
 }  // namespace
 
+Result<Url> parse_url(const std::string& url) {
+  Url u;
+  std::string_view rest(url);
+  if (rest.rfind("ws://", 0) == 0) {
+    rest.remove_prefix(5);
+  } else if (rest.rfind("wss://", 0) == 0) {
+    rest.remove_prefix(6);
+    u.tls = true;
+  } else {
+    return make_error_code(NetworkError::InvalidArgument);
+  }
+  auto slash = rest.find('/');
+  auto hostport = rest.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  auto colon = hostport.rfind(':');
+  if (colon != std::string_view::npos && hostport.find(']', colon) != std::string_view::npos)
+    colon = std::string_view::npos;  // "[::1]" without a port
+  u.host = std::string(hostport.substr(0, colon));
+  u.port = colon == std::string_view::npos ? (u.tls ? "443" : "80") : std::string(hostport.substr(colon + 1));
+  if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
+  if (u.host.empty() || u.port.empty()) return make_error_code(NetworkError::InvalidArgument);
+  return u;
+}
+
+namespace {
+
+// OpenSSL's SSL_set_tlsext_host_name is a macro with a C cast.
+bool set_sni(SSL* ssl, const std::string& host) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
+#pragma GCC diagnostic pop
+}
+
+// wss:// without a configured context verifies against the system trust store.
+std::shared_ptr<TlsContext> default_client_tls() {
+  static const auto ctx = [] {
+    auto c = make_tls_client_context({});
+    return c ? *c : nullptr;
+  }();
+  return ctx;
+}
+}  // namespace
+
 WsWire::WsWire(asio::any_io_executor ex, WebSocketConfig cfg, FrameHandler on_frame, std::optional<ClientParams> client)
     : WireHandle(WireKind::WebSocket), client_(std::move(client)),
       conn_(std::make_shared<Conn>(asio::make_strand(ex), cfg, std::move(on_frame))) {}
@@ -251,13 +314,29 @@ asio::awaitable<Result<void>> WsWire::dial() {
   tcp::resolver resolver(conn_->strand);
   auto [rec, endpoints] = co_await resolver.async_resolve(url->host, url->port, use_ec);
   if (rec) co_return make_error_code(NetworkError::ConnectionError);
-  Stream s(conn_->strand);
-  auto& tcp_layer = beast::get_lowest_layer(s);
+  beast::tcp_stream tcp_layer(conn_->strand);
   tcp_layer.expires_after(cfg.connect_timeout);
   auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_ec);
   if (cec) co_return cec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError) : Error(cec);
-  tcp_layer.expires_never();  // the websocket stream's own timeouts take over
   tcp_layer.socket().set_option(tcp::no_delay(true));
+  // TCP connect and the TLS handshake run under the connect timeout (tcp_stream's timer); the
+  // upgrade under the websocket stream's handshake timeout.
+  auto tls = url->tls ? (cfg.tls ? cfg.tls : default_client_tls()) : nullptr;
+  if (url->tls && !tls) co_return make_error_code(NetworkError::ConfigurationError);
+  auto s = tls ? Stream(std::move(tcp_layer), tls->ctx) : Stream(std::move(tcp_layer));
+  if (auto* t = s.next_layer().tls()) {
+    // SNI plus host name verification (RFC 6125) when verifying at all.
+    if (!set_sni(t->native_handle(), url->host)) co_return make_error_code(NetworkError::ConfigurationError);
+    if (tls->verify_peer) t->set_verify_callback(asio::ssl::host_name_verification(url->host));
+    auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::client, use_ec);
+    if (tec) {
+      spdlog::info("actr: TLS handshake with {} failed: {}", client_->url, tec.message());
+      co_return tec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError)
+                                             : make_error_code(NetworkError::ConnectionError);
+    }
+  }
+  s.next_layer().lowest().expires_never();  // the websocket stream's own timeouts take over
+  s.next_layer().go_raw();
   configure(s, cfg);
   const auto source = to_hex(client_->local_id.to_protobuf());
   const auto credential = client_->credential;

@@ -5,8 +5,11 @@
 #include <actr/detail/notifier.hpp>
 #include <actr/websocket.hpp>
 
+#include "net_stream.hpp"
+#include "tls_context.hpp"
+#include "ws_common.hpp"
+
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include <atomic>
@@ -18,7 +21,9 @@ namespace actr::ws {
 
 namespace beast = boost::beast;
 namespace asio = boost::asio;
-using Stream = beast::websocket::stream<beast::tcp_stream>;
+using Stream = beast::websocket::stream<NetStream>;
+
+
 
 /// The live connection: stream, reader task, single writer task. Lives on `strand`; loops keep
 /// it alive until the socket closes. Separate from the handle so that dropping the last handle
@@ -44,6 +49,8 @@ struct Conn : std::enable_shared_from_this<Conn> {
   void start();
   asio::awaitable<void> reader();
   asio::awaitable<void> writer();
+  /// Writes the frames packed so far; false (and the connection failed) on a socket error.
+  asio::awaitable<bool> flush();
   /// The connection ended (error, protocol violation, or local close). First call wins.
   /// `protocol` sends a WebSocket close frame with a policy code before closing the socket.
   void fail(Error why, bool protocol, bool local);
@@ -86,14 +93,5 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
 
 /// Options applied to every stream (timeouts, keepalive, limits, binary).
 void configure(Stream& s, const WebSocketConfig& cfg);
-/// Maps Beast/Asio errors of a live connection to NetworkError codes.
-Error map_error(const Error& ec);
-
-/// A ws:// URL split for resolve + handshake (IPv6 brackets removed from `host`).
-struct Url {
-  std::string host, port, target;
-};
-/// Parses ws://host:port[/path] (port required). Errors: `InvalidArgument`.
-Result<Url> parse_url(const std::string& url);
 
 }  // namespace actr::ws
