@@ -116,8 +116,10 @@ class SignalingClient : public PeerSignalSink {
   boost::asio::awaitable<Result<void>> connect(std::string url);
 
   /// Registers `id` (and the ws:// address where its node listens, if any) and remembers both
-  /// for re-registration after reconnects. Errors: `SignalingErrc` from the server,
-  /// `ConnectionClosed`, `TimeoutError`.
+  /// for re-registration after reconnects. Registering the same id again refreshes the address.
+  /// Errors: `SignalingErrc` from the server (e.g. `AlreadyRegistered`), `ConnectionClosed`
+  /// (link down), `TimeoutError`, `InvalidOperation` (a different id is registered on this
+  /// client), `ShuttingDown` after close.
   boost::asio::awaitable<Result<void>> register_actor(ActrId id, std::optional<std::string> ws_address = std::nullopt);
 
   /// Sends `UnregisterRequest` (fire and forget) and forgets the identity. No re-registration
