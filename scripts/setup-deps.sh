@@ -8,6 +8,10 @@ PKGS=(
   libboost1.81-dev libssl-dev
   libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # WebRTC wire: GStreamer webrtcbin (plugins-bad: webrtcbin, dtls, srtp, sctp; -good: rtpmanager;
+  # -base: app/sdp; gstreamer1.0-nice: the ICE agent)
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
 )
 
 missing=()
@@ -17,15 +21,24 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+# Node.js runs the interop tests' independent peers (npm packages); any node >= 18 will do.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then missing+=(nodejs npm); fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup-deps: all ${#PKGS[@]} packages present"
-  exit 0
+else
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "setup-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # libboost1.81-dev conflicts with the default 1.74 -dev packages; apt removes those (-y accepts the removal).
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-echo "setup-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# libboost1.81-dev conflicts with the default 1.74 -dev packages; apt removes those (-y accepts the removal).
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# npm packages of the interop tests, pinned by tests/interop/package-lock.json.
+INTEROP="$(dirname "$0")/../tests/interop"
+if [ ! -d "$INTEROP/node_modules" ] || [ "$INTEROP/package-lock.json" -nt "$INTEROP/node_modules/.package-lock.json" ]; then
+  echo "setup-deps: npm ci in tests/interop"
+  (cd "$INTEROP" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -8,12 +8,15 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 
 using namespace actr;
 using namespace actr::testing;
@@ -142,4 +145,61 @@ TEST(Node, BadProtobufClosesOnlyThatConnection) {
   auto r = run_co(p.io, p.a.call(p.b.id(), "echo", bytes("after"), 2000ms));
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(*r, bytes("after"));
+}
+
+// One slow class never starves another: while the latency-first handler is stuck, its queue
+// fills and drops the newest; requests and reliable stream chunks keep flowing. The receiving
+// node runs on two threads so its stuck handler holds only one of them.
+TEST(Node, StuckLatencyClassDropsNewestAndStarvesNobody) {
+  asio::thread_pool server_threads(2);
+  auto server_cfg = config(2);
+  server_cfg.latency_queue = 8;
+  Node b(server_threads.get_executor(), server_cfg);
+  auto port = b.start();
+  ASSERT_TRUE(port);
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<int> latency_seen{0}, reliable_seen{0};
+  b.on_chunk([&](const ActrId&, PayloadType pt, const pb::DataStream&) {
+    if (pt == PayloadType::StreamReliable) {
+      ++reliable_seen;
+      return;
+    }
+    // The first latency-first chunk blocks its worker (bounded, so a failing test cannot hang).
+    if (latency_seen.fetch_add(1) == 0) (void)released.wait_for(20s);
+  });
+  b.on_request([](ActrId, pb::RpcEnvelope req) -> asio::awaitable<Result<Bytes>> {
+    co_return Bytes(req.payload().begin(), req.payload().end());
+  });
+
+  asio::io_context io;
+  Node a(io.get_executor(), config(1));
+  ASSERT_TRUE(a.start());
+  a.set_peer_address(b.id(), "ws://127.0.0.1:" + std::to_string(*port) + "/");
+  auto chunk = [](std::uint64_t seq) {
+    pb::DataStream c;
+    c.set_stream_id("s");
+    c.set_sequence(seq);
+    c.set_payload("x");
+    return c;
+  };
+  constexpr int kLatency = 40;
+  for (int i = 0; i < kLatency; ++i)
+    ASSERT_TRUE(run_co(io, a.send_chunk(b.id(), PayloadType::StreamLatencyFirst, chunk(static_cast<std::uint64_t>(i)))));
+  // Delivered in order behind them on the same connection: once this call is answered, every
+  // latency chunk has been queued or dropped.
+  auto r = run_co(io, a.call(b.id(), "echo", bytes("still served"), 5000ms));
+  ASSERT_TRUE(r) << r.error().message();
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(run_co(io, a.send_chunk(b.id(), PayloadType::StreamReliable, chunk(static_cast<std::uint64_t>(i)))));
+  run_until(io, [&] { return reliable_seen.load() == 20; });
+  EXPECT_EQ(latency_seen.load(), 1);  // still stuck in the first one
+  const auto dropped = b.stats().latency_dropped;
+  EXPECT_GE(dropped, static_cast<std::uint64_t>(kLatency - 1 - 8));  // queue of 8 behind the stuck one
+  release.set_value();
+  run_until(io, [&] { return static_cast<std::uint64_t>(latency_seen.load()) + dropped == kLatency; });
+  run_co(io, a.stop());
+  std::promise<void> stopped;
+  asio::co_spawn(server_threads, b.stop(), [&](std::exception_ptr) { stopped.set_value(); });
+  ASSERT_EQ(stopped.get_future().wait_for(10s), std::future_status::ready);
 }

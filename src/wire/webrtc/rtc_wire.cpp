@@ -1,0 +1,490 @@
+// The WebRTC wire, Asio side: connect, signaling (offer/answer with exchange ids, trickle ICE by
+// generation), recovery by restart, idempotent bounded close. GStreamer work is posted to the GLib
+// thread (`invoke`); GStreamer events come back posted onto `strand` (`on_event`).
+#include "wire/webrtc/rtc_wire.hpp"
+
+#include "wire/webrtc/glib_runtime.hpp"
+
+#include <actr/backoff.hpp>
+#include <actr/error.hpp>
+
+#include "detail/asio.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace actr {
+
+using namespace detail;
+using Impl = WebRtcWire::Impl;
+using Phase = Impl::Phase;
+
+namespace {
+constexpr auto kForever = std::chrono::hours(24);
+
+std::uint64_t fresh_exchange_id() {
+  std::uint64_t id = 0;
+  while (id == 0) id = Backoff::fresh_seed();
+  return id;
+}
+}  // namespace
+
+Impl::Impl(asio::any_io_executor e, WebRtcConfig c, ActrId l, ActrId r, bool off, std::shared_ptr<PeerSignalSink> s,
+           FrameHandler f, std::shared_ptr<WebRtcRuntime> rt, std::uint64_t sess)
+    : ex(e), strand(asio::make_strand(e)), cfg(std::move(c)), local(std::move(l)), remote(std::move(r)), offerer(off),
+      sink(std::move(s)), runtime(std::move(rt)), session(sess), tasks(e), on_frame(std::move(f)),
+      gate(cfg.max_pending_candidates) {}
+
+Impl::~Impl() {
+  // Normally done by close()/abandon(); never leave a bridge that could post to this object.
+  if (gen) retire(gen, true);
+  if (close_bridge) close_bridge->shut();
+}
+
+void Impl::start(std::weak_ptr<WebRtcWire> o) {
+  owner = std::move(o);
+  auto self = shared_from_this();
+  tasks.spawn("webrtc-signals", [self]() -> asio::awaitable<void> { co_await self->signal_sender(); });
+  tasks.spawn("webrtc-reader", [self]() -> asio::awaitable<void> { co_await self->reader(); });
+}
+
+bool Impl::invoke(std::function<void()> fn) { return runtime->impl().invoke(std::move(fn)); }
+
+void Impl::push_signal(PeerSignal s) {
+  if (!signals.try_push(std::move(s))) spdlog::warn("actr: webrtc[{}] outbound signal dropped (queue full or closed)", session);
+}
+
+void Impl::notify_all() {
+  changed.notify();
+  inbound_ready.notify();
+  for (auto& r : room) r.notify();
+}
+
+// ---- generations --------------------------------------------------------------------------------
+
+std::shared_ptr<Impl::Gen> Impl::new_gen_locked(bool restart, Later& later) {
+  auto g = std::make_shared<Gen>();
+  g->id = next_gen++;
+  g->restart = restart;
+  if (offerer) g->exchange_id = fresh_exchange_id();
+  ReassemblyLimits lim;
+  lim.max_message_size = cfg.max_message_size;
+  lim.max_buffered_bytes = cfg.max_reassembly_bytes;
+  lim.ttl = cfg.reassembly_ttl;
+  for (auto& r : g->reassembly) r = Reassembler(lim);
+  std::weak_ptr<Impl> weak = weak_from_this();
+  // Every event carries (session, generation); on arrival both must still be current.
+  g->bridge = std::make_shared<rtc::PcBridge>([weak, sess = session, id = g->id, s = strand](rtc::PcEvent&& ev) {
+    asio::post(s, [weak, sess, id, ev = std::move(ev)]() mutable {
+      if (auto self = weak.lock()) self->on_event(sess, id, std::move(ev));
+    });
+  });
+  rtc::PcOptions o;
+  o.offerer = offerer;
+  o.ice_servers = cfg.ice_servers;
+  o.relay_only = cfg.relay_only;
+  o.local_addresses = cfg.local_addresses;
+  o.buffered_low_threshold = cfg.send_high_water / 2;
+  g->pc = std::make_shared<rtc::GstPc>(runtime->impl(), std::move(o), g->bridge);
+  if (auto old = std::exchange(gen, g)) later.push_back([this, old] { retire(old, false); });
+  gate.retire_current();
+  ++stats.peer_connections;
+  spdlog::debug("actr: webrtc[{}] peer connection generation {} ({})", session, g->id, restart ? "restart" : "first");
+  return g;
+}
+
+void Impl::retire(const std::shared_ptr<Gen>& g, bool graceful) {
+  g->bridge->shut();  // from here on none of its callbacks reaches us
+  if (!invoke([pc = g->pc, graceful] { pc->shutdown(graceful, nullptr); })) {
+    // The runtime is shut down: it already tore down every peer connection.
+  }
+}
+
+// ---- connect ------------------------------------------------------------------------------------
+
+asio::awaitable<Result<void>> Impl::connect() {
+  auto self = shared_from_this();
+  Later later;
+  std::shared_ptr<Gen> started;
+  {
+    std::lock_guard lk(mu);
+    if (phase == Phase::Closed) co_return make_error_code(NetworkError::PeerConnectionClosed);
+    if (phase == Phase::Open) co_return ok();
+    if (phase == Phase::Idle && offerer) {
+      phase = Phase::Connecting;
+      started = new_gen_locked(false, later);
+    }
+  }
+  run(later);
+  if (started && !invoke([pc = started->pc] { pc->start(); })) {
+    std::lock_guard lk(mu);
+    started->failure = make_error_code(NetworkError::WebRtcError);
+  }
+  const auto deadline = Clock::now() + cfg.connect_timeout;
+  for (;;) {
+    const auto seen = changed.version();
+    Error failed;
+    {
+      std::lock_guard lk(mu);
+      if (phase == Phase::Open) co_return ok();
+      if (phase == Phase::Closed) co_return make_error_code(NetworkError::PeerConnectionClosed);
+      if (phase == Phase::Connecting && gen && gen->failure) {  // this attempt failed: tear it down
+        failed = gen->failure;
+        later.push_back([this, g = std::exchange(gen, nullptr)] { retire(g, false); });
+        phase = Phase::Idle;
+      }
+    }
+    if (failed) {
+      run(later);
+      co_return failed;
+    }
+    auto w = co_await changed.async_wait_change(seen, deadline);
+    if (!w) {
+      {
+        std::lock_guard lk(mu);
+        if (phase == Phase::Connecting) {  // give the attempt up; connect() may be called again
+          phase = Phase::Idle;
+          if (gen) later.push_back([this, g = std::exchange(gen, nullptr)] { retire(g, false); });
+        }
+      }
+      run(later);
+      co_return w.error();
+    }
+  }
+}
+
+// ---- close --------------------------------------------------------------------------------------
+
+void Impl::abandon() {
+  std::shared_ptr<Gen> g;
+  {
+    std::lock_guard lk(mu);
+    if (closing) return;
+    closing = true;
+    phase = Phase::Closed;
+    connected.store(false, std::memory_order_release);
+    g = std::exchange(gen, nullptr);
+    on_frame = nullptr;
+    inbound.clear();
+    inbound_bytes = 0;
+    torn_down = true;
+  }
+  notify_all();
+  signals.close();
+  tasks.close();
+  if (g) retire(g, true);
+}
+
+asio::awaitable<void> Impl::close() {
+  auto self = shared_from_this();
+  std::shared_ptr<Gen> g;
+  bool first = false;
+  {
+    std::lock_guard lk(mu);
+    if (!closing) {
+      first = true;
+      closing = true;
+      phase = Phase::Closed;  // reported before the slow part: lanes and connect() fail from now on
+      connected.store(false, std::memory_order_release);
+      g = std::exchange(gen, nullptr);
+      on_frame = nullptr;  // callbacks cleared
+      inbound.clear();
+      inbound_bytes = 0;
+      if (g) {
+        std::weak_ptr<Impl> weak = weak_from_this();
+        close_bridge = std::make_shared<rtc::PcBridge>([weak, s = strand](rtc::PcEvent&&) {
+          asio::post(s, [weak] {
+            auto me = weak.lock();
+            if (!me) return;
+            {
+              std::lock_guard lk2(me->mu);
+              me->torn_down = true;
+            }
+            me->teardown_done.notify();
+          });
+        });
+      } else {
+        torn_down = true;
+      }
+    }
+  }
+  if (first) {
+    notify_all();
+    signals.close();
+    tasks.close();
+    if (g) {
+      g->bridge->shut();
+      auto done = close_bridge;
+      if (!invoke([pc = g->pc, done] { pc->shutdown(true, [done] { done->emit(rtc::PcEvent{}); }); })) {
+        std::lock_guard lk(mu);
+        torn_down = true;
+      }
+    }
+  }
+  // Bounded: the pipeline may take longer to stop; it finishes on the GLib thread regardless.
+  const auto deadline = Clock::now() + cfg.close_timeout;
+  for (;;) {
+    const auto seen = teardown_done.version();
+    {
+      std::lock_guard lk(mu);
+      if (torn_down) break;
+    }
+    auto w = co_await teardown_done.async_wait_change(seen, deadline);
+    if (!w) break;
+  }
+  std::shared_ptr<rtc::PcBridge> cb;
+  {
+    std::lock_guard lk(mu);
+    cb = close_bridge;
+  }
+  if (cb) cb->shut();
+}
+
+// ---- GStreamer events (on strand) ---------------------------------------------------------------
+
+void Impl::on_event(std::uint64_t session_id, std::uint64_t gen_id, rtc::PcEvent&& ev) {
+  using T = rtc::PcEvent::Type;
+  Later later;
+  {
+    std::lock_guard lk(mu);
+    if (session_id != session || phase == Phase::Closed || !gen || gen->id != gen_id) {
+      spdlog::debug("actr: webrtc[{}] ignores a late event of session {} generation {}", session, session_id, gen_id);
+      return;  // an old connection's late callback
+    }
+    Gen& g = *gen;
+    const auto i = lane_index(ev.pt);
+    switch (ev.type) {
+      case T::LocalDescription: {
+        g.local_ufrag = rtc::sdp_ice_ufrag(ev.text).value_or("");
+        PeerSignal s;
+        s.kind = !offerer ? PeerSignal::Kind::Answer
+                          : (g.restart ? PeerSignal::Kind::IceRestartOffer : PeerSignal::Kind::Offer);
+        s.sdp = std::move(ev.text);
+        s.sdp_exchange_id = g.exchange_id;
+        later.push_back([this, s = std::move(s)]() mutable { push_signal(std::move(s)); });
+        break;
+      }
+      case T::LocalCandidate: {
+        PeerSignal s;
+        s.kind = PeerSignal::Kind::IceCandidate;
+        s.candidate = std::move(ev.text);
+        s.sdp_mline_index = ev.mline;
+        s.username_fragment = g.local_ufrag;
+        later.push_back([this, s = std::move(s)]() mutable { push_signal(std::move(s)); });
+        break;
+      }
+      case T::RemoteDescriptionSet:
+        break;
+      case T::ChannelAdded:
+        g.channels[i] = std::move(ev.channel);
+        break;
+      case T::ChannelOpen:
+        g.open[i] = true;
+        if (std::all_of(g.open.begin(), g.open.end(), [](bool b) { return b; }) &&
+            (phase == Phase::Connecting || phase == Phase::Recovering)) {
+          if (phase == Phase::Recovering) ++stats.restarts_completed;
+          phase = Phase::Open;
+          connected.store(true, std::memory_order_release);
+          spdlog::debug("actr: webrtc[{}] open (generation {})", session, g.id);
+          later.push_back([this] { notify_all(); });
+        }
+        break;
+      case T::ChannelClosed:
+        if (phase == Phase::Open) {
+          spdlog::info("actr: webrtc[{}] peer closed {}", session, to_string(ev.pt));
+          die_locked(later, make_error_code(NetworkError::DataChannelClosed));
+        } else if (!g.failure) {
+          g.failure = make_error_code(NetworkError::DataChannelClosed);
+          later.push_back([this] { changed.notify(); });
+        }
+        break;
+      case T::ChannelMessage:
+        on_message_locked(later, g, ev);
+        break;
+      case T::ChannelBufferedLow:
+        later.push_back([this, i] { room[i].notify(); });
+        break;
+      case T::ChannelIgnored:
+        ++stats.channels_ignored;
+        spdlog::info("actr: webrtc[{}] ignores a DataChannel labelled '{}'", session, ev.text);
+        break;
+      case T::ConnectionState:
+        if (ev.state == rtc::PcState::Disconnected || ev.state == rtc::PcState::Failed) {
+          spdlog::info("actr: webrtc[{}] connection {}", session,
+                       ev.state == rtc::PcState::Failed ? "failed" : "disconnected");
+          if (phase == Phase::Open) {
+            enter_recovery_locked(later, false);
+          } else if (!g.failure) {
+            g.failure = make_error_code(NetworkError::IceError);
+            later.push_back([this] { changed.notify(); });
+          }
+        } else if (ev.state == rtc::PcState::Closed && phase == Phase::Open) {
+          die_locked(later, make_error_code(NetworkError::PeerConnectionClosed));
+        }
+        break;
+      case T::Failure:
+        spdlog::info("actr: webrtc[{}] {}", session, ev.text);
+        if (phase == Phase::Open) {
+          die_locked(later, make_error_code(NetworkError::PeerConnectionClosed));
+        } else if (!g.failure) {
+          g.failure = make_error_code(NetworkError::WebRtcError);
+          later.push_back([this] { changed.notify(); });
+        }
+        break;
+    }
+  }
+  run(later);
+}
+
+void Impl::die_locked(Later& later, Error why) {
+  if (phase == Phase::Closed) return;
+  phase = Phase::Closed;
+  connected.store(false, std::memory_order_release);
+  auto g = std::exchange(gen, nullptr);
+  const bool report = !closing;
+  later.push_back([this, g, why, report] {
+    if (g) retire(g, true);
+    notify_all();
+    signals.close();
+    if (report) {
+      if (auto w = owner.lock()) w->died(why);
+    }
+  });
+}
+
+// ---- signals from the peer (on strand) ----------------------------------------------------------
+
+void Impl::handle_signal(PeerSignal s) {
+  std::weak_ptr<Impl> weak = weak_from_this();
+  asio::post(strand, [weak, s = std::move(s)]() mutable {
+    if (auto self = weak.lock()) self->on_signal(std::move(s));
+  });
+}
+
+void Impl::on_signal(PeerSignal&& s) {
+  using K = PeerSignal::Kind;
+  Later later;
+  {
+    std::lock_guard lk(mu);
+    auto stale = [&](const char* why) {
+      ++stats.stale_signals;
+      spdlog::debug("actr: webrtc[{}] dropped a signal: {}", session, why);
+    };
+    if (phase == Phase::Closed) return stale("wire closed");
+    switch (s.kind) {
+      case K::Offer:
+      case K::IceRestartOffer: {
+        if (offerer) return stale("offer to the offerer");
+        if (gen && s.sdp_exchange_id != 0 && s.sdp_exchange_id == gen->exchange_id) return stale("duplicate offer");
+        if (s.kind == K::Offer && (phase == Phase::Open || phase == Phase::Recovering))
+          return stale("plain offer to a connected wire");
+        if (phase == Phase::Open) enter_recovery_locked(later, true);
+        if (phase == Phase::Idle) phase = Phase::Connecting;
+        auto g = new_gen_locked(false, later);
+        g->exchange_id = s.sdp_exchange_id;
+        auto flush = gate.activate(rtc::sdp_ice_ufrag(s.sdp).value_or(""));
+        later.push_back([this, g, sdp = std::move(s.sdp), flush = std::move(flush)] {
+          const bool posted = invoke([pc = g->pc, sdp, flush] {
+            pc->start();
+            pc->apply_remote(true, sdp);
+            for (const auto& c : flush) pc->add_candidate(c.mline, c.line);
+          });
+          if (!posted) {
+            std::lock_guard lk2(mu);
+            g->failure = make_error_code(NetworkError::WebRtcError);
+          }
+        });
+        break;
+      }
+      case K::Answer: {
+        if (!offerer) return stale("answer to the answerer");
+        if (!gen || gen->answer_applied || s.sdp_exchange_id != gen->exchange_id ||
+            (phase != Phase::Connecting && phase != Phase::Recovering))
+          return stale("answer to no pending offer");
+        gen->answer_applied = true;
+        auto flush = gate.activate(rtc::sdp_ice_ufrag(s.sdp).value_or(""));
+        later.push_back([this, pc = gen->pc, sdp = std::move(s.sdp), flush = std::move(flush)] {
+          (void)invoke([pc, sdp, flush] {
+            pc->apply_remote(false, sdp);
+            for (const auto& c : flush) pc->add_candidate(c.mline, c.line);
+          });
+        });
+        break;
+      }
+      case K::IceCandidate: {
+        rtc::RemoteCandidate c{s.sdp_mline_index.value_or(0), std::move(s.candidate), s.username_fragment.value_or("")};
+        const auto verdict = gate.offer(c);
+        if (verdict == rtc::CandidateGate::Verdict::Apply && gen) {
+          later.push_back([this, pc = gen->pc, c = std::move(c)] {
+            (void)invoke([pc, c] { pc->add_candidate(c.mline, c.line); });
+          });
+        } else if (verdict == rtc::CandidateGate::Verdict::Stale || verdict == rtc::CandidateGate::Verdict::Rejected) {
+          return stale("candidate of an old ICE generation, or without a username fragment");
+        }
+        break;
+      }
+      case K::IceRestartRequest:
+        if (!offerer) return stale("restart request to the answerer");
+        if (phase == Phase::Open) {
+          enter_recovery_locked(later, false);
+        } else if (phase == Phase::Recovering) {
+          restart_requested = true;
+          later.push_back([this] { changed.notify(); });
+        }
+        break;
+    }
+  }
+  run(later);
+}
+
+asio::awaitable<void> Impl::signal_sender() {
+  for (;;) {
+    auto s = co_await signals.pop(Clock::now() + kForever);
+    if (!s) {
+      if (s.error() == NetworkError::TimeoutError) continue;
+      co_return;  // closed or cancelled
+    }
+    if (!sink) continue;  // no signaling: nothing can be negotiated (connect() will time out)
+    auto r = co_await sink->send_signal(remote, std::move(*s));
+    if (!r) spdlog::warn("actr: webrtc[{}] signal to {} not sent: {}", session, remote.to_string(), r.error().message());
+  }
+}
+
+// ---- the handle ---------------------------------------------------------------------------------
+
+WebRtcWire::WebRtcWire() : WireHandle(WireKind::WebRtc) {}
+WebRtcWire::~WebRtcWire() {
+  if (impl_) impl_->abandon();
+}
+asio::awaitable<Result<void>> WebRtcWire::connect() { return impl_->connect(); }
+asio::awaitable<void> WebRtcWire::close() { return impl_->close(); }
+bool WebRtcWire::is_connected() const noexcept { return impl_->connected.load(std::memory_order_acquire); }
+Result<std::shared_ptr<DataLane>> WebRtcWire::get_lane(PayloadType pt) { return impl_->get_lane(pt); }
+void WebRtcWire::handle_signal(PeerSignal signal) { impl_->handle_signal(std::move(signal)); }
+void WebRtcWire::report_connection_lost() { impl_->report_connection_lost(); }
+const ActrId& WebRtcWire::local() const noexcept { return impl_->local; }
+const ActrId& WebRtcWire::remote() const noexcept { return impl_->remote; }
+bool WebRtcWire::is_offerer() const noexcept { return impl_->offerer; }
+
+WebRtcStats WebRtcWire::stats() const {
+  std::lock_guard lk(impl_->mu);
+  WebRtcStats s = impl_->stats;
+  s.messages_sent = impl_->messages_sent.load();
+  s.fragments_sent = impl_->fragments_sent.load();
+  return s;
+}
+
+std::shared_ptr<WebRtcWire> make_webrtc_wire(asio::any_io_executor ex, WebRtcConfig cfg, ActrId local, ActrId remote,
+                                             bool is_offerer, std::shared_ptr<PeerSignalSink> signals,
+                                             FrameHandler on_frame, std::shared_ptr<WebRtcRuntime> runtime) {
+  if (!runtime) runtime = WebRtcRuntime::process_default();
+  std::shared_ptr<WebRtcWire> w(new WebRtcWire());
+  w->impl_ = std::make_shared<WebRtcWire::Impl>(std::move(ex), std::move(cfg), std::move(local), std::move(remote),
+                                                is_offerer, std::move(signals), std::move(on_frame),
+                                                std::move(runtime), w->identity().session_id);
+  w->impl_->start(w);
+  return w;
+}
+
+}  // namespace actr
