@@ -21,7 +21,6 @@ namespace actr::cli {
 
 namespace asio = boost::asio;
 
-namespace {
 std::optional<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& s) {
   auto colon = s.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
@@ -29,6 +28,8 @@ std::optional<std::pair<std::string, std::uint16_t>> split_host_port(const std::
   if (port < 0 || port > 65535) return std::nullopt;
   return std::pair{s.substr(0, colon), static_cast<std::uint16_t>(port)};
 }
+
+namespace {
 
 std::optional<PayloadType> class_of(const std::string& k) {
   if (k == "rpc" || k == "tell") return PayloadType::RpcReliable;

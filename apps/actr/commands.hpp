@@ -1,6 +1,8 @@
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace actr::cli {
@@ -17,6 +19,13 @@ struct CallArgs {
   int count = 1, size = 64, timeout_ms = 2000;
   bool json = false;
 };
+struct SignalArgs {
+  std::string listen;
+  int ttl_ms = 15000;        // registration expires after this much silence
+  int heartbeat_ms = 5000;   // Ping cadence suggested to clients
+  int keepalive_ms = 5000;   // WebSocket keepalive
+  int queue_limit = 256;     // outbound envelopes per client before it is dropped
+};
 struct DemoArgs {
   int calls = 200;
   bool json = false;
@@ -25,6 +34,10 @@ struct DemoArgs {
 int run_node(const NodeArgs& a);
 int run_call(const CallArgs& a);
 int run_demo(const DemoArgs& a);
+int run_signal(const SignalArgs& a);
+
+/// "HOST:PORT" split at the last colon; nullopt if there is no colon or the port is out of range.
+std::optional<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& s);
 
 }  // namespace actr::cli
 

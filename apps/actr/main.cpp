@@ -1,4 +1,5 @@
-// The `actr` command: run a node, make calls, and the demo. Thin: everything real is in the library.
+// The `actr` command: run a node, make calls, the demo, benchmarks, and the signaling server.
+// Thin: everything real is in the library.
 #include "bench.hpp"
 #include "commands.hpp"
 
@@ -15,6 +16,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("actr"));
   CLI::App app{"actr: actor transport over WebSocket (actr-transport)"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options (--log-level) may also follow the subcommand
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
   app.parse_complete_callback([&] { spdlog::set_level(spdlog::level::from_str(log_level)); });
@@ -48,6 +50,16 @@ int main(int argc, char** argv) {
   s->add_option("--size", send.size, "payload bytes")->capture_default_str();
   s->add_option("--class", send.klass, "tell, stream, latency")->capture_default_str();
   s->add_flag("--json", send.json, "print the summary as JSON");
+
+  actr::cli::SignalArgs sig;
+  auto* g = app.add_subcommand("signal", "Run the signaling and discovery server until SIGINT/SIGTERM");
+  g->add_option("--listen", sig.listen, "HOST:PORT to accept clients on (port 0 picks one; stdout gets 'listening HOST:PORT')")
+      ->required();
+  g->add_option("--ttl-ms", sig.ttl_ms, "a registration expires after this much silence")->capture_default_str();
+  g->add_option("--heartbeat-ms", sig.heartbeat_ms, "heartbeat cadence suggested to clients")->capture_default_str();
+  g->add_option("--keepalive-ms", sig.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
+  g->add_option("--queue-limit", sig.queue_limit, "outbound envelopes per client before it is dropped")
+      ->capture_default_str();
 
   actr::cli::DemoArgs demo;
   auto* d = app.add_subcommand("demo", "Start nodes as processes, exercise every payload class, kill and restart one");
@@ -91,5 +103,6 @@ int main(int argc, char** argv) {
   if (c->parsed()) return actr::cli::run_call(call);
   if (s->parsed()) return actr::cli::run_call(send);
   if (d->parsed()) return actr::cli::run_demo(demo);
+  if (g->parsed()) return actr::cli::run_signal(sig);
   return 2;
 }

@@ -227,10 +227,8 @@ class WsLane : public DataLane {
   std::chrono::milliseconds wait_;
 };
 
-struct Url {
-  bool tls = false;
-  std::string host, port, target;
-};
+}  // namespace
+
 Result<Url> parse_url(const std::string& url) {
   Url u;
   std::string_view rest(url);
@@ -254,6 +252,8 @@ Result<Url> parse_url(const std::string& url) {
   if (u.host.empty() || u.port.empty()) return make_error_code(NetworkError::InvalidArgument);
   return u;
 }
+
+namespace {
 
 // OpenSSL's SSL_set_tlsext_host_name is a macro with a C cast.
 bool set_sni(SSL* ssl, const std::string& host) {

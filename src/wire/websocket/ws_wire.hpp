@@ -7,6 +7,7 @@
 
 #include "net_stream.hpp"
 #include "tls_context.hpp"
+#include "ws_common.hpp"
 
 #include <boost/asio/strand.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -92,7 +93,5 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
 
 /// Options applied to every stream (timeouts, keepalive, limits, binary).
 void configure(Stream& s, const WebSocketConfig& cfg);
-/// Maps Beast/Asio errors of a live connection to NetworkError codes.
-Error map_error(const Error& ec);
 
 }  // namespace actr::ws

@@ -1,0 +1,52 @@
+// `actr signal`: the signaling and discovery server, until SIGINT/SIGTERM.
+#include "commands.hpp"
+
+#include <actr/signaling.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
+
+namespace actr::cli {
+
+namespace asio = boost::asio;
+
+int run_signal(const SignalArgs& a) {
+  auto hp = split_host_port(a.listen);
+  if (!hp || a.ttl_ms <= 0 || a.heartbeat_ms <= 0 || a.keepalive_ms <= 0 || a.queue_limit <= 0) {
+    std::cerr << "actr signal: bad --listen (want HOST:PORT) or a non-positive limit\n";
+    return 2;
+  }
+  SignalingServerConfig cfg;
+  cfg.registration_ttl = std::chrono::milliseconds(a.ttl_ms);
+  cfg.heartbeat_interval = std::chrono::milliseconds(a.heartbeat_ms);
+  cfg.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
+  cfg.client_queue_limit = static_cast<std::size_t>(a.queue_limit);
+  asio::io_context io;
+  SignalingServer server(io.get_executor(), cfg);
+  auto port = server.listen(hp->first, hp->second);
+  if (!port) {
+    std::cerr << "actr signal: cannot listen on " << a.listen << ": " << port.error().message() << "\n";
+    return 1;
+  }
+  // stdout carries exactly this line, so scripts and tests can use port 0.
+  std::printf("listening %s:%u\n", hp->first.c_str(), *port);
+  std::fflush(stdout);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int) {
+    const auto st = server.stats();
+    spdlog::info("actr signal: stopping ({} connections, {} registered, {} relayed, {} errors sent, {} slow "
+                 "clients dropped)",
+                 st.connections, st.registered, st.relayed, st.errors_sent, st.slow_dropped);
+    asio::co_spawn(io, server.close(), [&](std::exception_ptr) { io.stop(); });
+  });
+  io.run();
+  return 0;
+}
+
+}  // namespace actr::cli

@@ -1,0 +1,114 @@
+#pragma once
+/// @file
+/// The signaling and discovery server (`actr signal`) and the error codes of the signaling
+/// protocol. Protocol: one binary protobuf `SignalingEnvelope` (version 2) per WebSocket frame;
+/// docs/signaling.md describes every message. No Beast or protobuf type appears here.
+
+#include <actr/result.hpp>
+#include <actr/types.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+namespace actr {
+
+/// Errors the signaling server reports (`EnvelopeError.code` and `ErrorResponse.code` on the
+/// wire carry these values). The client returns them as `Error`s of `signaling_error_category()`;
+/// they classify as `NetworkCondition::Permanent` (retrying the same request fails the same way).
+enum class SignalingErrc : int {
+  Malformed = 1,           ///< not a valid envelope, a text frame, or a missing/unexpected payload
+  UnsupportedVersion = 2,  ///< `envelope_version` is not 2
+  NotRegistered = 3,       ///< the sending connection has no live registration
+  SourceMismatch = 4,      ///< `source` is not the actor registered on this connection
+  BadCredential = 5,       ///< the credential is not the one issued at registration
+  UnknownTarget = 6,       ///< the relay target is not registered (or was just dropped)
+  NotFound = 7,            ///< discovery: no such actor is registered
+  AlreadyRegistered = 8,   ///< the id is held by another live connection
+  InvalidArgument = 9,     ///< well-formed but meaningless (relay to self, bad ws address, ...)
+  Internal = 10,
+};
+
+const boost::system::error_category& signaling_error_category() noexcept;
+inline boost::system::error_code make_error_code(SignalingErrc e) noexcept {
+  return {static_cast<int>(e), signaling_error_category()};
+}
+/// The error of a wire code (any value; unknown codes keep their number).
+inline Error signaling_error_from_wire(std::uint32_t code) noexcept {
+  return {static_cast<int>(code), signaling_error_category()};
+}
+
+struct SignalingServerConfig {
+  std::size_t max_message_size = 64 * 1024;  ///< inbound envelope cap; larger frames close that client
+  /// Outbound envelopes queued for one client. A client that lets its queue fill (it does not
+  /// read) is disconnected and unregistered; nobody else waits for it.
+  std::size_t client_queue_limit = 256;
+  /// A registration expires after this long without any envelope from its connection (the
+  /// client is told with an unsolicited `NOT_REGISTERED` error and may register again).
+  std::chrono::milliseconds registration_ttl{15000};
+  std::chrono::milliseconds heartbeat_interval{5000};  ///< Ping cadence suggested to clients
+  /// WebSocket keepalive: a ping after one interval without inbound data; a client silent for
+  /// two intervals is disconnected.
+  std::chrono::milliseconds keepalive_interval{5000};
+  std::chrono::milliseconds handshake_timeout{5000};  ///< TCP accept to upgraded WebSocket
+  std::chrono::milliseconds close_timeout{500};       ///< bound on one connection's close
+};
+
+/// Counters, for tests, logs and `actr signal`.
+struct SignalingServerStats {
+  std::uint64_t connections = 0;     ///< open WebSocket connections
+  std::uint64_t registered = 0;      ///< live registrations
+  std::uint64_t relayed = 0;         ///< ActrRelay envelopes delivered to a target's queue
+  std::uint64_t errors_sent = 0;     ///< error envelopes and error responses sent
+  std::uint64_t slow_dropped = 0;    ///< clients disconnected because their queue was full
+  std::uint64_t expired = 0;         ///< registrations expired by silence
+};
+
+/// The signaling and discovery server. Actors register their `ActrId` (and optionally the ws://
+/// address their node listens on) and keep it alive with heartbeats; the server answers discovery
+/// ("where is actor X"), decides WebRTC roles (the lower serial number offers; both sides are
+/// told), and relays session descriptions, ICE candidates and ICE-restart requests between
+/// registered actors. A registration belongs to the connection that made it: envelopes that
+/// claim another source are refused. Every refusal is a typed error envelope whose `reply_for`
+/// names the refused envelope; it never affects other clients.
+///
+/// Threads: each connection runs on its own strand of the executor; the registry is a leaf
+/// mutex. All members may be called from any thread.
+class SignalingServer {
+ public:
+  SignalingServer(boost::asio::any_io_executor ex, SignalingServerConfig cfg = {});
+  /// Stops accepting and aborts every connection (no waiting). Prefer `close()`.
+  ~SignalingServer();
+  SignalingServer(const SignalingServer&) = delete;
+  SignalingServer& operator=(const SignalingServer&) = delete;
+
+  /// Binds `host:port` (port 0 picks a free port) and starts accepting. Returns the bound port.
+  /// Errors: `InvalidArgument` (bad host), the bind/listen error, `InvalidOperation` if called twice.
+  Result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
+
+  /// Stops accepting, closes every connection and waits for them, bounded by
+  /// `close_timeout` (connections still open then are aborted). Idempotent.
+  boost::asio::awaitable<void> close();
+
+  SignalingServerStats stats() const;
+  /// Whether `id` currently holds a live registration.
+  bool is_registered(const ActrId& id) const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace actr
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<actr::SignalingErrc> : std::true_type {};
+}  // namespace boost::system

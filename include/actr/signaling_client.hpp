@@ -1,0 +1,177 @@
+#pragma once
+/// @file
+/// `SignalingClient`: one actor's connection to the signaling server (register, heartbeat,
+/// discovery, role negotiation, relay of `PeerSignal`s), with automatic reconnect.
+
+#include <actr/backoff.hpp>
+#include <actr/detail/async_queue.hpp>
+#include <actr/detail/clock.hpp>
+#include <actr/peer_signal.hpp>
+#include <actr/result.hpp>
+#include <actr/signaling.hpp>
+#include <actr/types.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace actr {
+
+/// Reconnect delays: 0, then 500 ms doubling to 10 s, ±20 % jitter, unlimited attempts.
+inline BackoffConfig default_signaling_backoff() {
+  BackoffConfig b;
+  b.initial = std::chrono::milliseconds{500};
+  b.max = std::chrono::milliseconds{10000};
+  return b;
+}
+
+struct SignalingClientConfig {
+  std::chrono::milliseconds connect_timeout{5000};  ///< TCP connect + upgrade, per attempt
+  /// Deadline of every request (register, discovery, role negotiation, ping): actr's
+  /// RESPONSE_TIMEOUT_SECS.
+  std::chrono::milliseconds request_timeout{5000};
+  /// Ping cadence. The server's suggestion (RegisterOk) wins when it is shorter.
+  std::chrono::milliseconds heartbeat_interval{5000};
+  /// WebSocket keepalive: a ping after one interval without inbound data; a server silent for two
+  /// intervals is declared gone (and the client reconnects).
+  std::chrono::milliseconds keepalive_interval{5000};
+  std::chrono::milliseconds close_timeout{500};  ///< bound on `close()`
+  bool reconnect = true;                          ///< reconnect (and re-register) when the link drops
+  /// Delays between reconnect attempts (jittered; unlimited attempts unless `max_attempts`).
+  BackoffConfig reconnect_backoff = default_signaling_backoff();
+  std::size_t max_message_size = 64 * 1024;  ///< inbound envelope cap
+  std::size_t send_queue_limit = 1024;       ///< queued outbound envelopes before sends fail (`QueueFull`)
+  std::size_t inbox_capacity = 1024;         ///< per inbox; a full inbox drops the newest signal
+};
+
+/// Where an actor is: its id and, if it registered one, the ws:// address of its node.
+struct ActorLocation {
+  ActrId id;
+  std::optional<std::string> ws_address;
+};
+
+/// A relayed signal and the peer that sent it.
+struct InboundSignal {
+  ActrId from;
+  PeerSignal signal;
+};
+
+/// The server's decision for one pair. `peer` is the other party.
+struct RoleAssignmentEvent {
+  ActrId peer;
+  bool is_offerer = false;
+  bool remote_fixed = false;
+};
+
+/// An error envelope that answered no pending request (e.g. a relay to an unknown target).
+struct SignalingErrorEvent {
+  std::string reply_for;  ///< envelope id of the refused envelope ("" if the server had none)
+  Error code;             ///< `signaling_error_category()`
+  std::string message;
+};
+
+using SignalInbox = detail::AsyncQueue<InboundSignal>;
+
+/// Connection states, in the order a healthy client goes through them.
+enum class SignalingState : std::uint8_t {
+  Disconnected,  ///< never connected, or reconnect gave up / is disabled
+  Connected,     ///< link up (registered if `register_actor` succeeded before)
+  Reconnecting,  ///< link lost; retrying with backoff
+  Closed,        ///< `close()` called or destroyed
+};
+
+/// One actor's signaling connection.
+///
+/// Requests carry an `envelope_id` ("env-<n>") and wait for the envelope whose `reply_for`
+/// names it, with a deadline (`request_timeout`). When the link drops, every pending request
+/// fails at once with `ConnectionClosed` (closed-like), not at its deadline. The client then
+/// reconnects with jittered backoff and registers again under the same id before it reports
+/// `Connected` (see `wait_registered`).
+///
+/// Inbound relays are sorted by their source: a peer with an inbox (`open_inbox`) gets its own
+/// bounded queue; other peers' signals go to the default inbox (`next_signal`). Role assignments
+/// that answer no pending `negotiate_role` (the peer negotiated) go to `next_role_assignment`.
+/// Full queues drop the newest item (counted); the link is never blocked by a slow consumer.
+///
+/// Threads: all members may be called from any thread; background tasks (supervisor,
+/// heartbeat) run on strands of the executor and are owned by the client. Cancellation: every
+/// awaitable honours per-operation cancellation and returns `Cancelled`.
+class SignalingClient : public PeerSignalSink {
+ public:
+  explicit SignalingClient(boost::asio::any_io_executor ex, SignalingClientConfig cfg = {});
+  /// Stops every task and aborts the link without waiting. Prefer `close()`.
+  ~SignalingClient() override;
+  SignalingClient(const SignalingClient&) = delete;
+  SignalingClient& operator=(const SignalingClient&) = delete;
+
+  /// Connects to `url` (ws://host:port/path), bounded by `connect_timeout`. On success the
+  /// client keeps the connection up until `close()` (reconnecting if enabled). Errors:
+  /// `InvalidArgument` (bad URL), `TimeoutError`, connection errors, `InvalidOperation` if
+  /// already connected, `ShuttingDown` after close.
+  boost::asio::awaitable<Result<void>> connect(std::string url);
+
+  /// Registers `id` (and the ws:// address where its node listens, if any) and remembers both
+  /// for re-registration after reconnects. Registering the same id again refreshes the address.
+  /// Errors: `SignalingErrc` from the server (e.g. `AlreadyRegistered`), `ConnectionClosed`
+  /// (link down), `TimeoutError`, `InvalidOperation` (a different id is registered on this
+  /// client), `ShuttingDown` after close.
+  boost::asio::awaitable<Result<void>> register_actor(ActrId id, std::optional<std::string> ws_address = std::nullopt);
+
+  /// Sends `UnregisterRequest` (fire and forget) and forgets the identity. No re-registration
+  /// afterwards.
+  boost::asio::awaitable<Result<void>> unregister();
+
+  /// Where is `target`? Errors: `SignalingErrc::NotFound`, `NotRegistered`, link errors.
+  boost::asio::awaitable<Result<ActorLocation>> discover(const ActrId& target);
+
+  /// Asks the server which side of the pair (self, `peer`) offers. Returns `is_offerer`; the
+  /// peer is told the opposite by the server. Errors: `SignalingErrc::UnknownTarget`, link errors.
+  boost::asio::awaitable<Result<bool>> negotiate_role(const ActrId& peer);
+
+  /// Relays `signal` to `to` (ActrRelay). Completes when it is queued on the link; a refusal by
+  /// the server arrives later as a `SignalingErrorEvent`. Errors: `ConnectionClosed` when the
+  /// link is down (closed-like), `InvalidOperation` before registration, `QueueFull`.
+  boost::asio::awaitable<Result<void>> send_signal(const ActrId& to, PeerSignal signal) override;
+
+  /// Next signal from a peer without its own inbox. Errors: `TimeoutError`, `Cancelled`,
+  /// `ChannelClosed` after close.
+  boost::asio::awaitable<Result<InboundSignal>> next_signal(Deadline deadline);
+  /// A bounded inbox for `peer`'s signals (created on first call; later calls return the same).
+  std::shared_ptr<SignalInbox> open_inbox(const ActrId& peer);
+  /// Closes and forgets `peer`'s inbox; later signals go to the default inbox.
+  void close_inbox(const ActrId& peer);
+
+  /// Next role assignment that answered no pending `negotiate_role` of ours.
+  boost::asio::awaitable<Result<RoleAssignmentEvent>> next_role_assignment(Deadline deadline);
+  /// Next error envelope that answered no pending request.
+  boost::asio::awaitable<Result<SignalingErrorEvent>> next_error(Deadline deadline);
+
+  /// Completes once the number of successful registrations exceeds `seen` (success), at
+  /// `deadline` (`TimeoutError`), or after close (`ShuttingDown`). Use with `registrations()` to
+  /// wait for the re-registration that follows a reconnect.
+  boost::asio::awaitable<Result<void>> wait_registered(std::uint64_t seen, Deadline deadline);
+  /// Successful registrations so far (first one and every re-registration).
+  std::uint64_t registrations() const noexcept;
+
+  SignalingState state() const noexcept;
+  /// Signals dropped because their inbox was full.
+  std::uint64_t dropped_signals() const noexcept;
+  /// Pongs received (heartbeats answered).
+  std::uint64_t pongs() const noexcept;
+
+  /// Stops reconnecting and heartbeats, fails pending requests (`ConnectionClosed`), closes the
+  /// inboxes and the link; bounded by `close_timeout`. Idempotent.
+  boost::asio::awaitable<void> close();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace actr

@@ -1,0 +1,137 @@
+#pragma once
+// Private: the state of a SignalingClient, shared by signaling_client.cpp (requests, inbound
+// envelopes, public API) and client_tasks.cpp (supervisor, heartbeat, shutdown).
+
+#include <actr/detail/task_group.hpp>
+#include <actr/error.hpp>
+#include <actr/signaling_client.hpp>
+
+#include "detail/asio.hpp"
+#include "signaling/envelope.hpp"
+#include "signaling/ws_link.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace actr {
+
+namespace sig {
+struct Pending {
+  explicit Pending(std::uint64_t e) : epoch(e) {}
+  const std::uint64_t epoch;  // the link the request went out on
+  detail::AsyncQueue<pb::SignalingEnvelope> reply{1};  // closed (without a reply) when the link drops
+};
+
+// The outcome of connect()'s first dial. Not constructible from an Error on purpose: a queue item
+// that is would make `Result<item>` ambiguous.
+class FirstAttempt {
+ public:
+  static FirstAttempt of(Error e) {
+    FirstAttempt f;
+    f.ec_ = e;
+    return f;
+  }
+  const Error& ec() const { return ec_; }
+
+ private:
+  Error ec_;
+};
+
+struct Identity {
+  ActrId id;
+  std::optional<std::string> ws_address;
+  std::optional<pb::AIdCredential> credential;  // set once the server accepted it
+};
+
+inline Error closed_error() { return make_error_code(NetworkError::ConnectionClosed); }
+inline Error protocol_error() { return make_error_code(NetworkError::ProtocolError); }
+// Result<bool> cannot be built from an error_code implicitly (error_code converts to bool).
+inline Result<bool> bool_error(const Error& e) { return Result<bool>(boost::system::in_place_error, e); }
+
+// The server's answer to a request, or the error it sent instead.
+inline Result<pb::SignalingToActr> server_reply(const pb::SignalingEnvelope& env) {
+  if (env.has_envelope_error()) return signaling_error_from_wire(env.envelope_error().code());
+  if (!env.has_server_to_actr()) return protocol_error();
+  return env.server_to_actr();
+}
+
+inline boost::asio::awaitable<bool> was_cancelled() {
+  auto cs = co_await boost::asio::this_coro::cancellation_state;
+  co_return cs.cancelled() != boost::asio::cancellation_type::none;
+}
+}  // namespace sig
+
+struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
+  Impl(boost::asio::any_io_executor e, SignalingClientConfig c)
+      : ex(std::move(e)), cfg(std::move(c)),
+        link_cfg{cfg.max_message_size, cfg.connect_timeout, cfg.keepalive_interval, cfg.close_timeout,
+                 cfg.send_queue_limit},
+        tasks(ex), default_inbox(cfg.inbox_capacity), roles(cfg.inbox_capacity), errors(cfg.inbox_capacity),
+        heartbeat(cfg.heartbeat_interval) {}
+
+  boost::asio::any_io_executor ex;
+  const SignalingClientConfig cfg;
+  sig::LinkConfig link_cfg;
+  detail::TaskGroup tasks;  // supervisor, heartbeat
+  SignalInbox default_inbox;
+  detail::AsyncQueue<RoleAssignmentEvent> roles;
+  detail::AsyncQueue<SignalingErrorEvent> errors;
+  detail::Notifier changed;  // link, state, registrations or closed changed
+  detail::Notifier rereg;    // the server says we are not registered (any more)
+  std::atomic<SignalingState> state{SignalingState::Disconnected};
+  std::atomic<std::uint64_t> registrations{0}, dropped{0}, pongs{0}, next_env{1};
+  std::atomic<Clock::rep> last_inbound{0};  // when the current link last delivered anything
+
+  mutable std::mutex mu;  // guards everything below; a leaf: no await, send or callback under it
+  bool closed = false;
+  bool started = false;
+  std::string url;
+  std::shared_ptr<sig::Link> link;  // where sends go; registered whenever we have an identity
+  std::uint64_t epoch = 0;          // the newest link; inbound pushes from older links are ignored
+  std::uint64_t epochs = 0;
+  std::optional<sig::Identity> identity;
+  std::uint64_t identity_gen = 0;  // bumped by register_actor/unregister: older registrations lose
+  std::chrono::milliseconds heartbeat;
+  std::unordered_map<std::string, std::shared_ptr<sig::Pending>> pending;
+  std::unordered_map<ActrId, std::shared_ptr<SignalInbox>> inboxes;
+
+  std::string next_id() { return "env-" + std::to_string(next_env.fetch_add(1)); }
+  void set_state(SignalingState s) {
+    state.store(s);
+    changed.notify();
+  }
+  bool is_closed() const {
+    std::lock_guard lk(mu);
+    return closed;
+  }
+
+
+  // ---- requests (signaling_client.cpp) ---------------------------------------------------------
+  // Sends `env` on `l` and waits for the envelope whose reply_for names it.
+  boost::asio::awaitable<Result<pb::SignalingEnvelope>> request(pb::SignalingEnvelope env,
+                                                                 std::shared_ptr<sig::Link> l, std::uint64_t ep);
+  // Fills source + credential. Errors: NotRegistered before a successful registration.
+  Result<void> sign_locked(pb::ActrId* source, pb::AIdCredential* cred) const;
+  boost::asio::awaitable<Result<void>> do_register(sig::Identity want, std::uint64_t gen,
+                                                   std::shared_ptr<sig::Link> l, std::uint64_t ep);
+
+  // ---- inbound, on the link's strand (signaling_client.cpp) -------------------------------------
+  void on_message(std::uint64_t ep, const Bytes& data, bool binary);
+  void deliver_relay(const pb::ActrRelay& relay);
+  // The link of epoch `ep` died: its pending requests fail now, not at their deadlines.
+  void on_closed(std::uint64_t ep, const Error& why);
+
+  // ---- tasks (client_tasks.cpp) ----------------------------------------------------------------
+  // Dials, registers again if we have an identity, and publishes the link. Runs on the
+  // supervisor's strand, which becomes the link's strand.
+  boost::asio::awaitable<Result<void>> attach();
+  boost::asio::awaitable<void> supervise(std::shared_ptr<detail::AsyncQueue<sig::FirstAttempt>> first);
+  boost::asio::awaitable<void> heartbeat_loop();
+  // Marks the client closed and releases everything that can be released without waiting.
+  // Returns the link to close (null on a second call).
+  std::shared_ptr<sig::Link> shutdown();
+};
+
+}  // namespace actr

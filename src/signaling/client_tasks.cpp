@@ -1,0 +1,211 @@
+// The signaling client's background tasks: the supervisor (first dial, reconnect with jittered
+// backoff, re-registration) and the heartbeat, both owned by the client's TaskGroup; and the
+// shutdown shared by close() and the destructor.
+#include "signaling/client_impl.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace actr {
+
+using namespace actr::detail;
+using namespace actr::sig;
+using std::chrono::milliseconds;
+
+// Dials, registers again if we have an identity, and publishes the link. Runs on the
+// supervisor's strand, which becomes the link's strand.
+asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
+  std::string u;
+  {
+    std::lock_guard lk(mu);
+    if (closed) co_return make_error_code(NetworkError::ShuttingDown);
+    u = url;
+  }
+  auto dialed = co_await sig::dial_link(u, link_cfg);
+  if (!dialed) co_return dialed.error();
+  auto l = *dialed;
+  std::uint64_t ep = 0, gen = 0;
+  std::optional<Identity> who;
+  {
+    std::lock_guard lk(mu);
+    if (!closed) {
+      ep = epoch = ++epochs;
+      who = identity;
+      gen = identity_gen;
+    }
+  }
+  const bool cancelled = co_await was_cancelled();
+  if (ep == 0 || cancelled) {
+    l->abort();
+    co_return make_error_code(NetworkError::ShuttingDown);
+  }
+  std::weak_ptr<Impl> weak = shared_from_this();
+  l->start([weak, ep](Bytes d, bool binary) {
+             if (auto i = weak.lock()) i->on_message(ep, d, binary);
+           },
+           [weak, ep](const Error& why) {
+             if (auto i = weak.lock()) i->on_closed(ep, why);
+           });
+  if (who) {
+    auto r = co_await do_register(*who, gen, l, ep);
+    // Cancelled without our task being cancelled: a newer register_actor/unregister won.
+    const bool stop = co_await was_cancelled();
+    if (!r && (r.error() != NetworkError::Cancelled || stop)) {
+      l->abort();
+      co_return r.error();
+    }
+  }
+  {
+    std::lock_guard lk(mu);
+    if (!closed) link = l;
+  }
+  if (is_closed()) {
+    l->abort();
+    co_return make_error_code(NetworkError::ShuttingDown);
+  }
+  set_state(SignalingState::Connected);
+  co_return ok();
+}
+
+asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueue<FirstAttempt>> first) {
+  auto self = shared_from_this();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  std::string where;
+  {
+    std::lock_guard lk(mu);
+    where = url;
+  }
+  auto r = co_await attach();
+  (void)first->try_push(FirstAttempt::of(r ? Error{} : r.error()));
+  if (!r) co_return;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    for (;;) {  // until the link drops
+      const auto seen = changed.version();
+      {
+        std::lock_guard lk(mu);
+        if (closed) co_return;
+        if (!link) break;
+      }
+      (void)co_await changed.async_wait_change(seen, Clock::now() + std::chrono::hours(24));
+      const bool stop = co_await was_cancelled();
+      if (stop) co_return;
+    }
+    if (!cfg.reconnect) {
+      set_state(SignalingState::Disconnected);
+      co_return;
+    }
+    set_state(SignalingState::Reconnecting);
+    spdlog::info("actr: signaling link to {} lost; reconnecting", where);
+    Backoff backoff(cfg.reconnect_backoff);
+    const auto since = Clock::now();
+    for (;;) {
+      auto delay = backoff.next_delay(std::chrono::duration_cast<milliseconds>(Clock::now() - since));
+      if (!delay) {
+        spdlog::warn("actr: signaling reconnect to {} gave up after {} attempts", where, backoff.attempts());
+        set_state(SignalingState::Disconnected);
+        co_return;
+      }
+      if (delay->count() > 0) {
+        timer.expires_after(*delay);
+        (void)co_await timer.async_wait(use_ec);
+      }
+      const bool stop = co_await was_cancelled();
+      if (stop || is_closed()) co_return;
+      auto a = co_await attach();
+      if (a) break;
+      const bool stop_after = co_await was_cancelled();
+      if (stop_after || is_closed()) co_return;
+      spdlog::info("actr: signaling reconnect to {} failed: {}", where, a.error().message());
+    }
+  }
+}
+
+asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
+  auto self = shared_from_this();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  for (;;) {
+    milliseconds interval;
+    {
+      std::lock_guard lk(mu);
+      if (closed) co_return;
+      interval = heartbeat;
+    }
+    const auto seen = rereg.version();
+    auto woke = co_await rereg.async_wait_change(seen, Clock::now() + interval);
+    const bool stop = co_await was_cancelled();
+    if (stop) co_return;
+    bool again = static_cast<bool>(woke);  // the server asked us to register again
+    std::shared_ptr<sig::Link> l;
+    std::uint64_t ep = 0, gen = 0;
+    Identity who;
+    auto ping = sig::make_envelope(next_id());
+    {
+      std::lock_guard lk(mu);
+      if (closed) co_return;
+      auto* m = ping.mutable_actr_to_server();
+      if (!link || !sign_locked(m->mutable_source(), m->mutable_credential())) continue;
+      m->mutable_ping();
+      l = link;
+      ep = epoch;
+      gen = identity_gen;
+      who = *identity;
+    }
+    if (!again) {
+      auto r = co_await request(std::move(ping), l, ep);
+      const bool stop_ping = co_await was_cancelled();
+      if (stop_ping) co_return;
+      if (!r) {
+        // As actr: the link is dead when *nothing* arrived for a whole request timeout; a late
+        // pong on a busy link is not a reason to drop it.
+        const auto heard = Clock::time_point(Clock::duration(last_inbound.load()));
+        if (r.error() == NetworkError::TimeoutError && Clock::now() - heard >= cfg.request_timeout) {
+          spdlog::warn("actr: nothing from the signaling server for {} ms; reconnecting", cfg.request_timeout.count());
+          l->abort();
+        }
+        continue;
+      }
+      auto reply = server_reply(*r);
+      if (reply && reply->has_pong()) {
+        pongs.fetch_add(1);
+        changed.notify();
+        continue;
+      }
+      again = !reply && reply.error() == SignalingErrc::NotRegistered;
+    }
+    if (again) {
+      auto r = co_await do_register(std::move(who), gen, l, ep);
+      const bool stop_reg = co_await was_cancelled();
+      if (stop_reg) co_return;
+      if (!r) spdlog::warn("actr: signaling re-registration failed: {}", r.error().message());
+    }
+  }
+}
+
+// Marks the client closed and releases everything that can be released without waiting.
+// Returns the link to close (null on a second call).
+std::shared_ptr<sig::Link> SignalingClient::Impl::shutdown() {
+  std::shared_ptr<sig::Link> l;
+  std::vector<std::shared_ptr<Pending>> failed;
+  std::vector<std::shared_ptr<SignalInbox>> boxes;
+  {
+    std::lock_guard lk(mu);
+    if (closed) return nullptr;
+    closed = true;
+    l = std::move(link);
+    for (auto& [id, p] : pending) failed.push_back(p);
+    pending.clear();
+    for (auto& [id, b] : inboxes) boxes.push_back(b);
+    inboxes.clear();
+  }
+  tasks.close();
+  for (auto& p : failed) p->reply.close();
+  for (auto& b : boxes) b->close();
+  default_inbox.close();
+  roles.close();
+  errors.close();
+  set_state(SignalingState::Closed);
+  rereg.notify();
+  return l;
+}
+
+}  // namespace actr

@@ -1,0 +1,43 @@
+#pragma once
+// Private: building and checking signaling envelopes, shared by the server and the client.
+
+#include <actr/peer_signal.hpp>
+#include <actr/result.hpp>
+#include <actr/signaling.hpp>
+#include <actr/types.hpp>
+
+#include "signaling.pb.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace actr::sig {
+
+inline constexpr std::uint32_t kEnvelopeVersion = 2;
+
+void to_pb(const ActrId& id, pb::ActrId* out);
+ActrId from_pb(const pb::ActrId& id);
+
+/// A new envelope: version 2, the given id, no flow yet.
+pb::SignalingEnvelope make_envelope(std::string id);
+/// An `EnvelopeError` envelope answering `reply_for` (omitted when empty).
+pb::SignalingEnvelope make_error(std::string id, const std::string& reply_for, SignalingErrc code, std::string message);
+Bytes encode(const pb::SignalingEnvelope& env);
+
+/// Strict decode: the bytes parse, every required field is present, the version is 2 and a flow
+/// is set. Errors: `SignalingErrc::Malformed` / `UnsupportedVersion`. `id_out` receives the
+/// envelope id whenever the bytes carried one, so even a refused envelope can be answered.
+Result<pb::SignalingEnvelope> decode(ConstBytes bytes, std::string* id_out);
+
+/// Fills the payload of `relay` from `s`. Errors: `InvalidArgument` for an unknown kind.
+Result<void> to_relay(const PeerSignal& s, pb::ActrRelay* relay);
+/// The `PeerSignal` carried by `relay`, or nullopt for payloads that are not one (role
+/// negotiation/assignment, RENEGOTIATION_OFFER, none).
+std::optional<PeerSignal> from_relay(const pb::ActrRelay& relay);
+
+/// The server's role rule: the lower serial number offers; equal serials fall back to the full
+/// id order (realm, serial, type), so the decision is deterministic for every distinct pair.
+bool offers(const ActrId& self, const ActrId& peer) noexcept;
+
+}  // namespace actr::sig

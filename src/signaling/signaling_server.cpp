@@ -1,0 +1,538 @@
+// The signaling and discovery server: accept loop, registry, routing. Each connection is a
+// `sig::Link` on its own strand; handlers run on that strand and never block (every send is a
+// bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send.
+#include <actr/detail/task_group.hpp>
+#include <actr/error.hpp>
+#include <actr/signaling.hpp>
+
+#include "detail/asio.hpp"
+#include "signaling/envelope.hpp"
+#include "signaling/ws_link.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+namespace actr {
+
+using namespace actr::detail;
+using tcp = asio::ip::tcp;
+
+namespace {
+struct Session {
+  std::uint64_t id = 0;
+  std::shared_ptr<sig::Link> link;
+};
+
+// One live registration: the connection it belongs to, where the actor's node listens, the
+// credential issued for it, and when its connection last sent anything.
+struct Entry {
+  std::shared_ptr<Session> session;
+  std::optional<std::string> ws_address;
+  std::string token;
+  Deadline last_seen;
+};
+
+bool plausible_ws_address(const std::string& a) {
+  return a.size() < 2048 && (a.rfind("ws://", 0) == 0 || a.rfind("wss://", 0) == 0) && a.size() > 6;
+}
+}  // namespace
+
+struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor e, SignalingServerConfig c)
+      : ex(std::move(e)), cfg(c),
+        link_cfg{c.max_message_size, c.handshake_timeout, c.keepalive_interval, c.close_timeout, c.client_queue_limit},
+        tasks(ex) {}
+
+  asio::any_io_executor ex;
+  const SignalingServerConfig cfg;
+  sig::LinkConfig link_cfg;
+  TaskGroup tasks;  // accept loop, upgrades, sweeper
+  std::atomic<bool> closed{false};
+  std::atomic<bool> listening{false};
+  std::atomic<std::uint64_t> next_session{1}, next_envelope{1};
+  std::atomic<std::uint64_t> relayed{0}, errors_sent{0}, slow_dropped{0}, expired{0};
+
+  mutable std::mutex mu;  // guards sessions, entries, by_session, rng
+  std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
+  std::unordered_map<ActrId, Entry> entries;
+  std::unordered_map<std::uint64_t, ActrId> by_session;
+  std::mt19937_64 rng{std::random_device{}()};
+
+  std::string envelope_id() { return "srv-" + std::to_string(next_envelope.fetch_add(1)); }
+
+  asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
+  asio::awaitable<void> upgrade(tcp::socket sock);
+  asio::awaitable<void> sweeper();
+  void sweep();
+
+  void on_message(const std::shared_ptr<Session>& s, const Bytes& data, bool binary);
+  void on_closed(const std::shared_ptr<Session>& s);
+  void handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
+  void handle_actr(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
+  void handle_relay(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
+  void handle_role(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env, const ActrId& src,
+                   const ActrId& target, const std::shared_ptr<Session>& to);
+
+  // Checks that `source` + `credential` are what this connection registered; refreshes it.
+  Result<ActrId> authenticate(const Session& s, const pb::ActrId& source, const pb::AIdCredential& cred);
+  std::shared_ptr<Session> session_of(const ActrId& id) const;
+  std::string issue_token();
+
+  /// Queues `env` for `s`. A full queue means the client does not read: it is dropped.
+  bool deliver(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
+  void refuse(const std::shared_ptr<Session>& s, const std::string& reply_for, SignalingErrc code, std::string why);
+};
+
+// ---- accept, upgrade, expiry -------------------------------------------------------------------
+
+asio::awaitable<void> SignalingServer::Impl::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
+  auto self = shared_from_this();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  for (;;) {
+    auto [ec, sock] = co_await acceptor->async_accept(use_ec);
+    if (closed.load()) break;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) break;
+      spdlog::warn("actr signal: accept failed: {}", ec.message());  // e.g. EMFILE: keep serving
+      asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds{50});
+      auto [pec] = co_await pause.async_wait(use_ec);
+      if (pec) break;
+      continue;
+    }
+    auto holder = std::make_shared<tcp::socket>(std::move(sock));
+    tasks.spawn("signaling-upgrade", [self, holder]() { return self->upgrade(std::move(*holder)); });
+  }
+  boost::system::error_code ignored;
+  acceptor->close(ignored);
+}
+
+asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted) {
+  auto self = shared_from_this();
+  // The connection lives on this task's strand: move the accepted descriptor onto it, so the
+  // group's cancellation and every later operation are on the same strand.
+  auto strand = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  const auto protocol = accepted.local_endpoint(ec).protocol();
+  if (ec) co_return;
+  tcp::socket sock(strand);
+  sock.assign(protocol, accepted.release(ec), ec);
+  if (ec) co_return;
+  auto link = co_await sig::accept_link(std::move(sock), link_cfg);
+  if (!link) {
+    spdlog::debug("actr signal: upgrade failed: {}", link.error().message());
+    co_return;
+  }
+  auto session = std::make_shared<Session>(Session{next_session.fetch_add(1), *link});
+  {
+    std::lock_guard lk(mu);
+    if (!closed.load()) sessions.emplace(session->id, session);
+  }
+  if (closed.load()) {
+    session->link->abort();
+    co_return;
+  }
+  std::weak_ptr<Impl> weak = self;
+  std::weak_ptr<Session> ws = session;
+  session->link->start(
+      [weak, ws](Bytes data, bool binary) {
+        auto impl = weak.lock();
+        auto s = ws.lock();
+        if (impl && s) impl->on_message(s, data, binary);
+      },
+      [weak, ws](const Error&) {
+        auto impl = weak.lock();
+        auto s = ws.lock();
+        if (impl && s) impl->on_closed(s);
+      });
+}
+
+asio::awaitable<void> SignalingServer::Impl::sweeper() {
+  auto self = shared_from_this();
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const auto period = std::max(cfg.registration_ttl / 4, std::chrono::milliseconds{5});
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(period);
+    auto [ec] = co_await timer.async_wait(use_ec);
+    if (ec || closed.load()) co_return;
+    sweep();
+  }
+}
+
+void SignalingServer::Impl::sweep() {
+  std::vector<std::pair<ActrId, std::shared_ptr<Session>>> gone;
+  const auto now = Clock::now();
+  {
+    std::lock_guard lk(mu);
+    for (auto it = entries.begin(); it != entries.end();) {
+      if (now - it->second.last_seen > cfg.registration_ttl) {
+        gone.emplace_back(it->first, it->second.session);
+        by_session.erase(it->second.session->id);
+        it = entries.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& [id, s] : gone) {
+    expired.fetch_add(1);
+    spdlog::info("actr signal: registration of {} expired", id.to_string());
+    refuse(s, "", SignalingErrc::NotRegistered, "registration expired (no heartbeat)");
+  }
+}
+
+void SignalingServer::Impl::on_closed(const std::shared_ptr<Session>& s) {
+  std::lock_guard lk(mu);
+  sessions.erase(s->id);
+  auto it = by_session.find(s->id);
+  if (it == by_session.end()) return;
+  // Compare-and-act: a newer connection may hold this id already.
+  auto e = entries.find(it->second);
+  if (e != entries.end() && e->second.session == s) entries.erase(e);
+  by_session.erase(it);
+}
+
+// ---- sending -------------------------------------------------------------------------------------
+
+bool SignalingServer::Impl::deliver(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
+  auto r = s->link->send(sig::encode(env));
+  if (r) return true;
+  if (r.error() == NetworkError::QueueFull) {
+    slow_dropped.fetch_add(1);
+    spdlog::warn("actr signal: dropping connection {}: its outbound queue is full (it does not read)", s->id);
+    s->link->abort();  // on_closed unregisters it
+  }
+  return false;
+}
+
+void SignalingServer::Impl::refuse(const std::shared_ptr<Session>& s, const std::string& reply_for, SignalingErrc code,
+                                   std::string why) {
+  errors_sent.fetch_add(1);
+  (void)deliver(s, sig::make_error(envelope_id(), reply_for, code, std::move(why)));
+}
+
+// ---- handling ------------------------------------------------------------------------------------
+
+void SignalingServer::Impl::on_message(const std::shared_ptr<Session>& s, const Bytes& data, bool binary) {
+  if (!binary) {
+    refuse(s, "", SignalingErrc::Malformed, "text frames are not accepted; send binary protobuf");
+    return;
+  }
+  std::string id;
+  auto env = sig::decode(data, &id);
+  if (!env) {
+    refuse(s, id, static_cast<SignalingErrc>(env.error().value()), env.error().message());
+    return;
+  }
+  switch (env->flow_case()) {
+    case pb::SignalingEnvelope::kPeerToServer: handle_register(s, *env); return;
+    case pb::SignalingEnvelope::kActrToServer: handle_actr(s, *env); return;
+    case pb::SignalingEnvelope::kActrRelay: handle_relay(s, *env); return;
+    case pb::SignalingEnvelope::kEnvelopeError:
+      // Never answer an error with an error (no ping-pong between two confused ends).
+      spdlog::info("actr signal: connection {} reports error {}: {}", s->id, env->envelope_error().code(),
+                   env->envelope_error().message());
+      return;
+    case pb::SignalingEnvelope::kServerToActr:
+    case pb::SignalingEnvelope::FLOW_NOT_SET:
+      break;
+  }
+  refuse(s, env->envelope_id(), SignalingErrc::Malformed, "unexpected flow from a client");
+}
+
+std::string SignalingServer::Impl::issue_token() {
+  std::string t(16, '\0');
+  std::lock_guard lk(mu);
+  for (auto& c : t) c = static_cast<char>(rng() & 0xff);
+  return t;
+}
+
+void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
+  const auto& rid = env.envelope_id();
+  if (!env.peer_to_server().has_register_request()) {
+    refuse(s, rid, SignalingErrc::Malformed, "peer_to_server without a register request");
+    return;
+  }
+  const auto& req = env.peer_to_server().register_request();
+  const ActrId id = sig::from_pb(req.actr_id());
+  std::optional<std::string> ws;
+  if (req.has_ws_address()) {
+    if (!plausible_ws_address(req.ws_address())) {
+      refuse(s, rid, SignalingErrc::InvalidArgument, "ws_address must be a ws:// or wss:// URL");
+      return;
+    }
+    ws = req.ws_address();
+  }
+  const auto token = issue_token();
+  std::shared_ptr<Session> victim;
+  std::optional<std::pair<SignalingErrc, std::string>> refused;
+  {
+    std::lock_guard lk(mu);
+    auto mine = by_session.find(s->id);
+    auto held = entries.find(id);
+    if (mine != by_session.end() && mine->second != id) {
+      refused.emplace(SignalingErrc::AlreadyRegistered, "this connection is registered as " + mine->second.to_string());
+    } else if (held != entries.end() && held->second.session != s) {
+      // Another connection holds the id. Only the same client (it presents the credential it was
+      // issued) may take it over, e.g. after its old connection went half-open.
+      const bool same_client = req.has_previous_credential() &&
+                               req.previous_credential().encrypted_token() == held->second.token;
+      if (held->second.session->link->is_open() && !same_client) {
+        refused.emplace(SignalingErrc::AlreadyRegistered, id.to_string() + " is registered from another connection");
+      } else {
+        victim = held->second.session;
+        by_session.erase(victim->id);
+      }
+    }
+    if (!refused) {
+      entries[id] = Entry{s, ws, token, Clock::now()};
+      by_session[s->id] = id;
+    }
+  }
+  if (refused) {
+    refuse(s, rid, refused->first, refused->second);
+    return;
+  }
+  if (victim) {
+    refuse(victim, "", SignalingErrc::NotRegistered, "registered again from another connection");
+    victim->link->close();
+  }
+  spdlog::info("actr signal: registered {} (connection {}){}", id.to_string(), s->id, ws ? " at " + *ws : "");
+  auto reply = sig::make_envelope(envelope_id());
+  reply.set_reply_for(rid);
+  auto* ok = reply.mutable_server_to_actr()->mutable_register_response()->mutable_success();
+  sig::to_pb(id, ok->mutable_actr_id());
+  ok->mutable_credential()->set_encrypted_token(token);
+  ok->mutable_credential()->set_token_key_id(1);
+  ok->set_heartbeat_interval_ms(static_cast<std::uint32_t>(cfg.heartbeat_interval.count()));
+  ok->set_registration_ttl_ms(static_cast<std::uint32_t>(cfg.registration_ttl.count()));
+  (void)deliver(s, reply);
+}
+
+Result<ActrId> SignalingServer::Impl::authenticate(const Session& s, const pb::ActrId& source,
+                                                   const pb::AIdCredential& cred) {
+  std::lock_guard lk(mu);
+  auto mine = by_session.find(s.id);
+  if (mine == by_session.end()) return make_error_code(SignalingErrc::NotRegistered);
+  if (sig::from_pb(source) != mine->second) return make_error_code(SignalingErrc::SourceMismatch);
+  auto& e = entries.at(mine->second);
+  if (cred.encrypted_token() != e.token) return make_error_code(SignalingErrc::BadCredential);
+  e.last_seen = Clock::now();
+  return mine->second;
+}
+
+std::shared_ptr<Session> SignalingServer::Impl::session_of(const ActrId& id) const {
+  std::lock_guard lk(mu);
+  auto it = entries.find(id);
+  return it == entries.end() ? nullptr : it->second.session;
+}
+
+void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
+  const auto& rid = env.envelope_id();
+  const auto& m = env.actr_to_server();
+  auto src = authenticate(*s, m.source(), m.credential());
+  if (!src) {
+    refuse(s, rid, static_cast<SignalingErrc>(src.error().value()), src.error().message());
+    return;
+  }
+  auto reply = sig::make_envelope(envelope_id());
+  reply.set_reply_for(rid);
+  switch (m.payload_case()) {
+    case pb::ActrToSignaling::kPing:
+      reply.mutable_server_to_actr()->mutable_pong()->set_registration_ttl_ms(
+          static_cast<std::uint32_t>(cfg.registration_ttl.count()));
+      (void)deliver(s, reply);
+      return;
+    case pb::ActrToSignaling::kUnregisterRequest: {
+      std::lock_guard lk(mu);
+      auto e = entries.find(*src);
+      if (e != entries.end() && e->second.session == s) entries.erase(e);  // unless taken over meanwhile
+      by_session.erase(s->id);
+      spdlog::info("actr signal: {} unregistered", src->to_string());
+      return;  // fire and forget, as actr
+    }
+    case pb::ActrToSignaling::kDiscoveryRequest: {
+      const ActrId target = sig::from_pb(m.discovery_request().target());
+      std::optional<std::optional<std::string>> where;
+      {
+        std::lock_guard lk(mu);
+        if (auto it = entries.find(target); it != entries.end()) where.emplace(it->second.ws_address);
+      }
+      auto* dr = reply.mutable_server_to_actr()->mutable_discovery_response();
+      if (where) {
+        sig::to_pb(target, dr->mutable_success()->mutable_actr_id());
+        if (*where) dr->mutable_success()->set_ws_address(**where);
+      } else {
+        errors_sent.fetch_add(1);
+        dr->mutable_error()->set_code(static_cast<std::uint32_t>(SignalingErrc::NotFound));
+        dr->mutable_error()->set_message(target.to_string() + " is not registered");
+      }
+      (void)deliver(s, reply);
+      return;
+    }
+    case pb::ActrToSignaling::PAYLOAD_NOT_SET:
+      break;
+  }
+  refuse(s, rid, SignalingErrc::Malformed, "actr_to_server without a payload");
+}
+
+void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
+  const auto& rid = env.envelope_id();
+  const auto& r = env.actr_relay();
+  auto src = authenticate(*s, r.source(), r.credential());
+  if (!src) {
+    refuse(s, rid, static_cast<SignalingErrc>(src.error().value()), src.error().message());
+    return;
+  }
+  const ActrId target = sig::from_pb(r.target());
+  if (target == *src) {
+    refuse(s, rid, SignalingErrc::InvalidArgument, "relay to self");
+    return;
+  }
+  switch (r.payload_case()) {
+    case pb::ActrRelay::PAYLOAD_NOT_SET:
+      refuse(s, rid, SignalingErrc::Malformed, "relay without a payload");
+      return;
+    case pb::ActrRelay::kRoleAssignment:
+      refuse(s, rid, SignalingErrc::InvalidArgument, "role assignments are decided by the server");
+      return;
+    case pb::ActrRelay::kRoleNegotiation:
+    case pb::ActrRelay::kIceCandidate:
+    case pb::ActrRelay::kSessionDescription:
+    case pb::ActrRelay::kIceRestartRequest:
+      break;
+  }
+  auto to = session_of(target);
+  if (!to) {
+    refuse(s, rid, SignalingErrc::UnknownTarget, target.to_string() + " is not registered");
+    return;
+  }
+  if (r.has_role_negotiation()) {
+    handle_role(s, env, *src, target, to);
+    return;
+  }
+  // Forward as a new envelope: the server's id, no reply_for (a peer cannot answer our client's
+  // pending requests), and no credential (it is the sender's secret).
+  auto out = sig::make_envelope(envelope_id());
+  if (env.has_traceparent()) out.set_traceparent(env.traceparent());
+  if (env.has_tracestate()) out.set_tracestate(env.tracestate());
+  auto* fwd = out.mutable_actr_relay();
+  *fwd = r;
+  fwd->mutable_credential()->set_encrypted_token("");
+  fwd->mutable_credential()->set_token_key_id(0);
+  if (!deliver(to, out)) {
+    refuse(s, rid, SignalingErrc::UnknownTarget, target.to_string() + " dropped (too slow or gone)");
+    return;
+  }
+  relayed.fetch_add(1);
+}
+
+void SignalingServer::Impl::handle_role(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env,
+                                        const ActrId& src, const ActrId& target, const std::shared_ptr<Session>& to) {
+  const auto& rn = env.actr_relay().role_negotiation();
+  if (sig::from_pb(rn.from()) != src || sig::from_pb(rn.to()) != target) {
+    refuse(s, env.envelope_id(), SignalingErrc::InvalidArgument, "role negotiation from/to must match source/target");
+    return;
+  }
+  const bool src_offers = sig::offers(src, target);
+  // Each side gets a relay whose source is the *other* party (reference §12.3), so the receiver
+  // resolves the peer as the source. The initiator's copy answers its request.
+  auto assignment = [&](const ActrId& peer, const ActrId& self_id, bool is_offerer) {
+    auto e = sig::make_envelope(envelope_id());
+    auto* a = e.mutable_actr_relay();
+    sig::to_pb(peer, a->mutable_source());
+    a->mutable_credential()->set_encrypted_token("");
+    a->mutable_credential()->set_token_key_id(0);
+    sig::to_pb(self_id, a->mutable_target());
+    a->mutable_role_assignment()->set_is_offerer(is_offerer);
+    return e;
+  };
+  auto to_initiator = assignment(target, src, src_offers);
+  to_initiator.set_reply_for(env.envelope_id());
+  if (!deliver(to, assignment(src, target, !src_offers))) {
+    refuse(s, env.envelope_id(), SignalingErrc::UnknownTarget, target.to_string() + " dropped (too slow or gone)");
+    return;
+  }
+  (void)deliver(s, to_initiator);
+  relayed.fetch_add(2);
+}
+
+// ---- public --------------------------------------------------------------------------------------
+
+SignalingServer::SignalingServer(asio::any_io_executor ex, SignalingServerConfig cfg)
+    : impl_(std::make_shared<Impl>(std::move(ex), cfg)) {}
+
+SignalingServer::~SignalingServer() {
+  impl_->closed.store(true);
+  impl_->tasks.close();
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lk(impl_->mu);
+    for (auto& [id, s] : impl_->sessions) live.push_back(s);
+  }
+  for (auto& s : live) s->link->abort();
+}
+
+Result<std::uint16_t> SignalingServer::listen(const std::string& host, std::uint16_t port) {
+  if (impl_->closed.load()) return make_error_code(NetworkError::ShuttingDown);
+  if (impl_->listening.exchange(true)) return make_error_code(NetworkError::InvalidOperation);
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) return make_error_code(NetworkError::InvalidArgument);
+  tcp::endpoint ep(addr, port);
+  auto acceptor = std::make_shared<tcp::acceptor>(impl_->ex);
+  acceptor->open(ep.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(ep, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return ec;
+  const auto bound = acceptor->local_endpoint(ec).port();
+  if (ec) return ec;
+  auto impl = impl_;
+  impl->tasks.spawn("signaling-accept", [impl, acceptor]() { return impl->accept_loop(acceptor); });
+  impl->tasks.spawn("signaling-sweeper", [impl]() { return impl->sweeper(); });
+  return bound;
+}
+
+asio::awaitable<void> SignalingServer::close() {
+  auto impl = impl_;
+  impl->closed.store(true);
+  impl->tasks.close();
+  const auto deadline = Clock::now() + impl->cfg.close_timeout;
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lk(impl->mu);
+    for (auto& [id, s] : impl->sessions) live.push_back(s);
+  }
+  for (auto& s : live) s->link->close();
+  (void)co_await impl->tasks.async_wait_idle(deadline);
+  for (auto& s : live) {
+    auto done = co_await s->link->wait_closed(deadline);
+    if (!done) s->link->abort();
+  }
+}
+
+SignalingServerStats SignalingServer::stats() const {
+  SignalingServerStats st;
+  {
+    std::lock_guard lk(impl_->mu);
+    st.connections = impl_->sessions.size();
+    st.registered = impl_->entries.size();
+  }
+  st.relayed = impl_->relayed.load();
+  st.errors_sent = impl_->errors_sent.load();
+  st.slow_dropped = impl_->slow_dropped.load();
+  st.expired = impl_->expired.load();
+  return st;
+}
+
+bool SignalingServer::is_registered(const ActrId& id) const { return impl_->session_of(id) != nullptr; }
+
+}  // namespace actr
