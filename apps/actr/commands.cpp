@@ -59,6 +59,19 @@ int run_node(const NodeArgs& a) {
   cfg.listen_host = hp->first;
   cfg.listen_port = hp->second;
   cfg.wires.ws.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
+  cfg.wires.kinds = WireKindSet{};
+  for (const auto& w : a.wires) {
+    if (w == "ws") cfg.wires.kinds.add(WireKind::WebSocket);
+    else if (w == "webrtc") cfg.wires.kinds.add(WireKind::WebRtc);
+    else {
+      std::cerr << "actr node: unknown wire kind " << w << " (webrtc, ws)\n";
+      return 2;
+    }
+  }
+  if (!a.signal.empty()) {
+    cfg.signal_url = a.signal;
+    cfg.webrtc.local_addresses = {hp->first};  // gather ICE candidates where the node listens
+  }
   for (const auto& p : a.peers) {
     auto eq = p.find('=');
     auto pid = eq == std::string::npos ? Result<ActrId>(make_error_code(NetworkError::InvalidArgument))

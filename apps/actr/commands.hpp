@@ -12,6 +12,8 @@ struct NodeArgs {
   std::vector<std::string> peers;
   bool echo = false;
   int keepalive_ms = 1000;
+  std::string signal;                       ///< ws://HOST:PORT of `actr signal` (optional)
+  std::vector<std::string> wires{"webrtc", "ws"};
 };
 struct CallArgs {
   std::string id = "ca11e2@101/actr:cli:1.0.0";

@@ -28,6 +28,10 @@ int main(int argc, char** argv) {
   n->add_option("--peer", node.peers, "ID=URL of a peer (repeatable)");
   n->add_flag("--echo", node.echo, "answer every request with its own payload; count stream chunks");
   n->add_option("--keepalive-ms", node.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
+  n->add_option("--signal", node.signal, "ws://HOST:PORT of an `actr signal` server (discovery, WebRTC set-up)");
+  n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
+      ->delimiter(',')
+      ->capture_default_str();
 
   actr::cli::CallArgs call;
   auto* c = app.add_subcommand("call", "Send requests to a node and report latency");

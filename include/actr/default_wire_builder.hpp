@@ -1,8 +1,10 @@
 #pragma once
 /// @file
-/// `DefaultWireBuilder`: WebSocket wires from a static address book and/or a URL template.
-/// Designed so discovery (signaling) can later fill the address book at run time.
+/// `DefaultWireBuilder`: for each actor destination, a WebRTC wire (set up through signaling)
+/// and a WebSocket wire (address from the address book, a URL template, or discovery).
 
+#include <actr/signaling_client.hpp>
+#include <actr/webrtc_coordinator.hpp>
 #include <actr/websocket.hpp>
 #include <actr/wire.hpp>
 
@@ -20,10 +22,19 @@ struct DefaultWireBuilderConfig {
   std::optional<std::string> url_template;
   WebSocketConfig ws;
   std::optional<std::string> credential;  ///< sent as X-Actr-Credential
+  /// Which kinds to build (the route table prefers WebRTC and falls back to WebSocket).
+  WireKindSet kinds = WireKindSet::all();
+  /// WebRTC wires come from here (none without it).
+  std::shared_ptr<WebRtcCoordinator> webrtc;
+  /// Asked "where is actor X" when neither the address book nor the template knows; the answer
+  /// is remembered in the address book.
+  std::shared_ptr<SignalingClient> discovery;
 };
 
-/// Builds one unconnected WebSocket wire per actor destination that has an address (the pool
-/// connects it with retries). Shell/Local and unknown actors yield nothing. Thread-safe.
+/// Builds unconnected wires per actor destination (the pool connects them with retries): a
+/// WebSocket wire when an address is known or discovered, a WebRTC wire when a coordinator is
+/// configured and the role negotiation succeeds. Shell/Local and unknown actors yield nothing.
+/// Thread-safe.
 class DefaultWireBuilder : public WireBuilder {
  public:
   DefaultWireBuilder(boost::asio::any_io_executor ex, ActrId local_id, DefaultWireBuilderConfig cfg,

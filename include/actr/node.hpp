@@ -32,6 +32,12 @@ struct NodeConfig {
   std::size_t stream_queue = 64;               ///< STREAM_RELIABLE, backpressure
   std::size_t latency_queue = 64;              ///< STREAM_LATENCY_FIRST, drop newest when full
   bool retry_sends = true;                     ///< per-PayloadType retry of transient send errors
+  /// ws://host:port of an `actr signal` server: the node registers there (with its WebSocket
+  /// address), discovers peers it has no address for, and sets up WebRTC wires through it.
+  std::optional<std::string> signal_url;
+  SignalingClientConfig signaling;
+  /// WebRTC settings (used with `signal_url` when `wires.kinds` contains WebRtc).
+  WebRtcConfig webrtc;
 };
 
 /// One actor endpoint. Thread safety: all members may be called from any thread.
@@ -48,6 +54,7 @@ class Node {
     std::uint64_t orphans = 0;         ///< responses nobody waited for (dropped)
     std::uint64_t bad_direction = 0;   ///< envelopes without a valid Direction (dropped)
     std::uint64_t latency_dropped = 0; ///< latency-first chunks dropped on a full queue
+    std::uint64_t frames_websocket = 0, frames_webrtc = 0;  ///< inbound messages by the wire that carried them
   };
 
   Node(boost::asio::any_io_executor ex, NodeConfig cfg);
@@ -79,6 +86,10 @@ class Node {
   /// Adds or replaces a peer's address (e.g. from discovery).
   void set_peer_address(const ActrId& peer, std::string url);
   OutprocTransportManager& manager();
+  /// The signaling client (null without `signal_url`).
+  std::shared_ptr<SignalingClient> signaling() const;
+  /// Completes once the node is registered with the signaling server (at once without one).
+  boost::asio::awaitable<Result<void>> wait_registered(Deadline deadline);
   const ActrId& id() const;
   Stats stats() const;
 

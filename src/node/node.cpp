@@ -57,6 +57,8 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   asio::any_io_executor ex;
   NodeConfig cfg;
   std::shared_ptr<DefaultWireBuilder> builder;
+  std::shared_ptr<SignalingClient> signaling;        // with cfg.signal_url
+  std::shared_ptr<WebRtcCoordinator> coordinator;    // with signaling and WebRTC wires wanted
   std::unique_ptr<OutprocTransportManager> manager;
   std::unique_ptr<WebSocketServer> gate;
   TaskGroup tasks;
@@ -265,26 +267,41 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
 
 Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Impl>(ex, std::move(cfg))) {
   std::weak_ptr<Impl> weak = impl_;
-  FrameHandler frames = [weak](const std::shared_ptr<WireHandle>&, const ActrId& peer, PayloadType pt,
+  FrameHandler frames = [weak](const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt,
                                Bytes payload) -> asio::awaitable<Result<void>> {
     auto self = weak.lock();
     if (!self) co_return make_error_code(NetworkError::ShuttingDown);
+    {
+      std::lock_guard lk(self->mu);
+      ++(wire && wire->kind() == WireKind::WebRtc ? self->stats.frames_webrtc : self->stats.frames_websocket);
+    }
     co_return co_await self->on_frame(peer, pt, std::move(payload));
   };
-  impl_->builder = std::make_shared<DefaultWireBuilder>(ex, impl_->cfg.id, impl_->cfg.wires, frames);
-  impl_->manager = std::make_unique<OutprocTransportManager>(ex, impl_->cfg.id, impl_->builder, impl_->cfg.manager);
-  if (impl_->cfg.listen) {
-    impl_->gate = std::make_unique<WebSocketServer>(
-        ex, impl_->cfg.wires.ws, frames, [weak](const ActrId& peer, const std::shared_ptr<WireHandle>& wire) {
-          auto self = weak.lock();
-          if (!self) return;
-          if (!self->manager->adopt_inbound(Dest::actor(peer), wire)) {
-            std::lock_guard lk(self->mu);
-            std::erase_if(self->receive_only, [](const auto& w) { return !w->is_connected(); });
-            self->receive_only.push_back(wire);
-          }
-        });
+  // A wire the peer opened to us (WebSocket gate, or WebRTC set up at its request): offered to
+  // the manager so replies need no dial; otherwise kept for receiving until it closes.
+  auto inbound = [weak](const ActrId& peer, const std::shared_ptr<WireHandle>& wire) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (!self->manager->adopt_inbound(Dest::actor(peer), wire)) {
+      std::lock_guard lk(self->mu);
+      std::erase_if(self->receive_only, [](const auto& w) { return !w->is_connected(); });
+      self->receive_only.push_back(wire);
+    }
+  };
+  auto& c = impl_->cfg;
+  if (c.signal_url) {
+    impl_->signaling = std::make_shared<SignalingClient>(ex, c.signaling);
+    c.wires.discovery = impl_->signaling;
+    if (c.wires.kinds.contains(WireKind::WebRtc)) {
+      WebRtcCoordinatorConfig wc;
+      wc.rtc = c.webrtc;
+      impl_->coordinator = WebRtcCoordinator::create(ex, c.id, impl_->signaling, wc, frames, inbound);
+      c.wires.webrtc = impl_->coordinator;
+    }
   }
+  impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
+  impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
+  if (c.listen) impl_->gate = std::make_unique<WebSocketServer>(ex, c.wires.ws, frames, inbound);
 }
 
 Node::~Node() {
@@ -300,8 +317,36 @@ Result<std::uint16_t> Node::start() {
   (void)self->tasks.spawn("stream-worker", [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->stream_q); });
   (void)self->tasks.spawn("latency-worker",
                           [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->latency_q); });
-  if (!self->gate) return std::uint16_t{0};
-  return self->gate->listen(self->cfg.listen_host, self->cfg.listen_port);
+  std::uint16_t port = 0;
+  if (self->gate) {
+    auto p = self->gate->listen(self->cfg.listen_host, self->cfg.listen_port);
+    if (!p) return p;
+    port = *p;
+  }
+  if (self->signaling) {
+    std::optional<std::string> ws_address;
+    if (port != 0) ws_address = "ws://" + self->cfg.listen_host + ":" + std::to_string(port) + "/";
+    if (self->coordinator) self->coordinator->start();
+    (void)self->tasks.spawn("signaling-register", [self, ws_address]() -> asio::awaitable<void> {
+      // The signaling client reconnects by itself once connected; the first connect and the
+      // registration are retried here until they succeed or the node stops.
+      Backoff backoff(self->cfg.signaling.reconnect_backoff);
+      for (;;) {
+        auto c = co_await self->signaling->connect(*self->cfg.signal_url);
+        if (c || c.error() == make_error_code(NetworkError::InvalidOperation)) {
+          auto r = co_await self->signaling->register_actor(self->cfg.id, ws_address);
+          if (r) co_return;
+          spdlog::warn("actr: registration with {} failed: {}", *self->cfg.signal_url, r.error().message());
+        } else {
+          spdlog::info("actr: signaling {} unreachable: {}", *self->cfg.signal_url, c.error().message());
+        }
+        asio::steady_timer t(co_await asio::this_coro::executor, backoff.next_delay().value_or(std::chrono::seconds(5)));
+        auto [ec] = co_await t.async_wait(use_ec);
+        if (ec) co_return;
+      }
+    });
+  }
+  return port;
 }
 
 asio::awaitable<void> Node::stop() {
@@ -311,6 +356,8 @@ asio::awaitable<void> Node::stop() {
   self->latency_q.close();
   self->correlation.fail_where([](const Dest&) { return true; }, make_error_code(NetworkError::ShuttingDown));
   self->tasks.cancel_all();
+  if (self->coordinator) co_await self->coordinator->stop();
+  if (self->signaling) co_await self->signaling->close();
   if (self->gate) co_await self->gate->close();
   (void)co_await self->manager->close_all();
   std::vector<std::shared_ptr<WireHandle>> inbound;
@@ -378,6 +425,14 @@ asio::awaitable<Result<void>> Node::tell(ActrId to, std::string route_key, Bytes
 asio::awaitable<Result<void>> Node::send_chunk(ActrId to, PayloadType pt, pb::DataStream chunk) {
   if (!is_stream(pt)) co_return make_error_code(NetworkError::InvalidArgument);
   co_return co_await impl_->send_with_retry(to, pt, encode(chunk), Clock::now() + impl_->cfg.manager.send_timeout);
+}
+
+std::shared_ptr<SignalingClient> Node::signaling() const { return impl_->signaling; }
+
+asio::awaitable<Result<void>> Node::wait_registered(Deadline deadline) {
+  auto sig = impl_->signaling;
+  if (!sig || sig->registrations() > 0) co_return ok();
+  co_return co_await sig->wait_registered(0, deadline);
 }
 
 void Node::set_peer_address(const ActrId& peer, std::string url) { impl_->builder->set_address(peer, std::move(url)); }

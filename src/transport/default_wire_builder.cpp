@@ -3,6 +3,8 @@
 
 #include "detail/asio.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace actr {
 
 DefaultWireBuilder::DefaultWireBuilder(boost::asio::any_io_executor ex, ActrId local_id, DefaultWireBuilderConfig cfg,
@@ -33,18 +35,40 @@ boost::asio::awaitable<Result<std::vector<std::shared_ptr<WireHandle>>>> Default
   auto cs = co_await boost::asio::this_coro::cancellation_state;
   if (cs.cancelled() != boost::asio::cancellation_type::none) co_return make_error_code(NetworkError::Cancelled);
   std::vector<std::shared_ptr<WireHandle>> out;
-  if (kinds.contains(WireKind::WebSocket)) {
-    if (auto url = resolve_url(dest)) {
-      WebSocketConfig ws;
-      std::optional<std::string> credential;
-      {
-        std::lock_guard lk(mu_);
-        ws = cfg_.ws;
-        credential = cfg_.credential;
+  const ActrId* peer = dest.as_actor_id();
+  if (peer == nullptr) co_return out;
+  WireKindSet wanted;
+  std::shared_ptr<WebRtcCoordinator> webrtc;
+  std::shared_ptr<SignalingClient> discovery;
+  WebSocketConfig ws;
+  std::optional<std::string> credential;
+  {
+    std::lock_guard lk(mu_);
+    wanted = cfg_.kinds;
+    webrtc = cfg_.webrtc;
+    discovery = cfg_.discovery;
+    ws = cfg_.ws;
+    credential = cfg_.credential;
+  }
+  if (kinds.contains(WireKind::WebSocket) && wanted.contains(WireKind::WebSocket)) {
+    auto url = resolve_url(dest);
+    if (!url && discovery) {
+      auto where = co_await discovery->discover(*peer);
+      if (where && where->ws_address) {
+        set_address(*peer, *where->ws_address);
+        url = where->ws_address;
+      } else if (!where) {
+        spdlog::debug("actr: discovery of {} failed: {}", peer->to_string(), where.error().message());
       }
-      out.push_back(make_websocket_client(ex_, std::move(*url), local_id_, *dest.as_actor_id(), ws, on_frame_,
-                                          std::move(credential)));
     }
+    if (url) out.push_back(make_websocket_client(ex_, std::move(*url), local_id_, *peer, ws, on_frame_, std::move(credential)));
+  }
+  if (kinds.contains(WireKind::WebRtc) && wanted.contains(WireKind::WebRtc) && webrtc) {
+    auto w = co_await webrtc->create_wire(*peer);
+    if (w)
+      out.push_back(std::move(*w));
+    else
+      spdlog::info("actr: no WebRTC wire to {}: {}", peer->to_string(), w.error().message());
   }
   co_return out;
 }

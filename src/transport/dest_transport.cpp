@@ -81,12 +81,15 @@ asio::awaitable<Result<WireIdentity>> DestTransport::send(std::shared_ptr<DestTr
         evicted = true;
         break;
       }
-      // A non-closed-like failure of get_lane means "this wire does not carry pt": try the next kind.
-      // A non-closed-like failure of the send itself is the caller's answer.
-      if (!r && r.error() != make_error_code(NetworkError::NoRoute)) co_return r.error();
+      // This wire cannot take the message now — it does not carry pt (NoRoute), or it failed
+      // transiently (a WebRTC wire restarting its peer connection): try the next kind, so the
+      // class falls back to WebSocket per the route table. Other failures are the caller's answer.
+      if (!r && r.error() != make_error_code(NetworkError::NoRoute) && !is_transient(r.error())) co_return r.error();
       last_error = r.error();
     }
     if (evicted) continue;
+    // Every Ready kind failed transiently: that is the answer (the caller's retry policy decides).
+    if (last_error && last_error != make_error_code(NetworkError::NoRoute)) co_return last_error;
     if (!snap.live.intersects(candidates)) {
       spdlog::debug("actr: send to {}: all transport candidates exhausted", pool.dest().to_string());
       co_return make_error_code(NetworkError::NoRoute);

@@ -1,0 +1,70 @@
+#pragma once
+/// @file
+/// `WebRtcCoordinator`: ties WebRTC wires to the signaling client for one local actor.
+///
+/// - Outbound (the wire builder asks for a wire to `peer`): negotiates the role with the signaling
+///   server (exactly one offerer per pair) and returns an unconnected `WebRtcWire` of that role,
+///   registered so the peer's signals reach it; the pool connects it (offerer: sends the offer;
+///   answerer: waits for it).
+/// - Inbound (the peer dialed us): an `Offer` for which no answerer wire is waiting creates one;
+///   a pushed role assignment that makes us the offerer for a peer without a wire creates an
+///   offerer wire. Either is connected in the background and, once its DataChannels are open,
+///   handed to `on_inbound` (the node offers it to its manager, like an accepted WebSocket).
+/// - Every relayed signal goes to the wire registered for its source; signals for no wire are
+///   dropped (counted).
+///
+/// Threads: all members may be called from any thread. The dispatch tasks belong to the
+/// coordinator; `stop()` ends them (bounded) and the destructor cancels them.
+
+#include <actr/signaling_client.hpp>
+#include <actr/webrtc.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <memory>
+
+namespace actr {
+
+struct WebRtcCoordinatorConfig {
+  WebRtcConfig rtc;
+  std::chrono::milliseconds negotiate_timeout{5000};  ///< role negotiation (reference: 5 s)
+};
+
+struct WebRtcCoordinatorStats {
+  std::uint64_t outbound_wires = 0;   ///< built for the wire builder
+  std::uint64_t inbound_wires = 0;    ///< built because the peer dialed us
+  std::uint64_t signals_routed = 0;
+  std::uint64_t signals_dropped = 0;  ///< for no wire (late, stale, or unknown peer)
+};
+
+class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator> {
+ public:
+  using InboundHandler = std::function<void(const ActrId& peer, const std::shared_ptr<WireHandle>& wire)>;
+
+  static std::shared_ptr<WebRtcCoordinator> create(boost::asio::any_io_executor ex, ActrId local,
+                                                   std::shared_ptr<SignalingClient> signaling,
+                                                   WebRtcCoordinatorConfig cfg, FrameHandler on_frame,
+                                                   InboundHandler on_inbound);
+  ~WebRtcCoordinator();
+
+  /// Starts the dispatch tasks (relayed signals, pushed role assignments). Idempotent.
+  void start();
+  /// Ends the dispatch tasks and closes every wire it still tracks. Bounded; idempotent.
+  boost::asio::awaitable<void> stop();
+
+  /// A new unconnected wire to `peer` in the role the server assigns. Errors: signaling errors
+  /// (`UnknownTarget` when the peer is not registered, link errors), `TimeoutError`, `Cancelled`.
+  boost::asio::awaitable<Result<std::shared_ptr<WireHandle>>> create_wire(const ActrId& peer);
+
+  WebRtcCoordinatorStats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit WebRtcCoordinator(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace actr

@@ -1,0 +1,212 @@
+// The WebRTC coordinator: role negotiation, wire registry per peer, and routing of relayed
+// signals. GStreamer-free: it only speaks to `WebRtcWire` and `SignalingClient`.
+#include <actr/detail/task_group.hpp>
+#include <actr/error.hpp>
+#include <actr/webrtc_coordinator.hpp>
+
+#include "detail/asio.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <mutex>
+
+namespace actr {
+
+using namespace actr::detail;
+
+struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor e, ActrId l, std::shared_ptr<SignalingClient> s, WebRtcCoordinatorConfig c, FrameHandler f,
+       InboundHandler i)
+      : ex(std::move(e)), local(std::move(l)), signaling(std::move(s)), cfg(std::move(c)), on_frame(std::move(f)),
+        on_inbound(std::move(i)), tasks(ex) {}
+
+  asio::any_io_executor ex;
+  const ActrId local;
+  const std::shared_ptr<SignalingClient> signaling;
+  const WebRtcCoordinatorConfig cfg;
+  const FrameHandler on_frame;
+  const InboundHandler on_inbound;
+  TaskGroup tasks;
+
+  mutable std::mutex mu;  // leaf: guards wires, stats, started
+  // The newest wire per peer; signals from that peer go to it. Dead wires are replaced.
+  std::map<ActrId, std::weak_ptr<WebRtcWire>> wires;
+  // Peers we are negotiating a role with: their signals wait here until our wire exists (the
+  // peer's offer can overtake the server's reply to our negotiation).
+  std::map<ActrId, std::vector<PeerSignal>> negotiating;
+  WebRtcCoordinatorStats stats;
+  bool started = false;
+
+  std::shared_ptr<WebRtcWire> make_wire(const ActrId& peer, bool offerer) {
+    auto w = make_webrtc_wire(ex, cfg.rtc, local, peer, offerer, signaling, on_frame);
+    std::lock_guard lk(mu);
+    wires[peer] = w;
+    return w;
+  }
+
+  std::shared_ptr<WebRtcWire> wire_for(const ActrId& peer) {
+    std::lock_guard lk(mu);
+    auto it = wires.find(peer);
+    return it == wires.end() ? nullptr : it->second.lock();
+  }
+
+  // A wire the peer initiated: connect it here; once open it belongs to whoever `on_inbound` gives it.
+  void adopt_inbound(std::shared_ptr<WebRtcWire> w, const ActrId& peer) {
+    {
+      std::lock_guard lk(mu);
+      ++stats.inbound_wires;
+    }
+    auto self = shared_from_this();
+    (void)tasks.spawn("webrtc-inbound", [self, w, peer]() -> asio::awaitable<void> {
+      auto r = co_await w->connect();
+      if (!r) {
+        spdlog::info("actr: inbound WebRTC connection from {} failed: {}", peer.to_string(), r.error().message());
+        co_await w->close();
+        co_return;
+      }
+      if (self->on_inbound) self->on_inbound(peer, w);
+    });
+  }
+
+  asio::awaitable<void> signal_loop() {
+    for (;;) {
+      auto in = co_await signaling->next_signal(Clock::now() + std::chrono::hours(24));
+      if (!in) {
+        if (in.error() == make_error_code(NetworkError::TimeoutError)) continue;
+        co_return;  // closed or cancelled
+      }
+      std::shared_ptr<WebRtcWire> w;
+      {
+        std::lock_guard lk(mu);
+        if (auto n = negotiating.find(in->from); n != negotiating.end()) {
+          n->second.push_back(std::move(in->signal));
+          continue;
+        }
+        if (auto it = wires.find(in->from); it != wires.end()) w = it->second.lock();
+        if (w) ++stats.signals_routed;
+      }
+      // An offer opens a new peer connection unless an answerer is waiting for exactly that.
+      if (in->signal.kind == PeerSignal::Kind::Offer && (!w || w->is_offerer() || w->is_connected())) {
+        if (w && w->is_offerer())  // cannot happen with one offerer per pair; answer anyway
+          spdlog::warn("actr: offer from {} while offering to it; answering", in->from.to_string());
+        auto fresh = make_wire(in->from, false);
+        fresh->handle_signal(std::move(in->signal));
+        adopt_inbound(std::move(fresh), in->from);
+        continue;
+      }
+      if (w) {
+        w->handle_signal(std::move(in->signal));
+      } else {
+        std::lock_guard lk(mu);
+        ++stats.signals_dropped;
+      }
+    }
+  }
+
+  asio::awaitable<void> role_loop() {
+    for (;;) {
+      auto ev = co_await signaling->next_role_assignment(Clock::now() + std::chrono::hours(24));
+      if (!ev) {
+        if (ev.error() == make_error_code(NetworkError::TimeoutError)) continue;
+        co_return;
+      }
+      // The peer negotiated with us. If we offer and have no live wire to it, we start one; as
+      // answerer we wait for its offer (signal_loop).
+      if (!ev->is_offerer) continue;
+      {
+        std::lock_guard lk(mu);
+        if (negotiating.count(ev->peer)) continue;  // our own negotiation builds the wire
+      }
+      auto w = wire_for(ev->peer);
+      if (w && w->is_connected()) continue;
+      if (w && w->is_offerer()) continue;  // ours is already connecting
+      adopt_inbound(make_wire(ev->peer, true), ev->peer);
+    }
+  }
+};
+
+std::shared_ptr<WebRtcCoordinator> WebRtcCoordinator::create(asio::any_io_executor ex, ActrId local,
+                                                             std::shared_ptr<SignalingClient> signaling,
+                                                             WebRtcCoordinatorConfig cfg, FrameHandler on_frame,
+                                                             InboundHandler on_inbound) {
+  return std::shared_ptr<WebRtcCoordinator>(new WebRtcCoordinator(std::make_shared<Impl>(
+      std::move(ex), std::move(local), std::move(signaling), std::move(cfg), std::move(on_frame), std::move(on_inbound))));
+}
+
+WebRtcCoordinator::WebRtcCoordinator(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+WebRtcCoordinator::~WebRtcCoordinator() { impl_->tasks.close(); }
+
+void WebRtcCoordinator::start() {
+  {
+    std::lock_guard lk(impl_->mu);
+    if (impl_->started) return;
+    impl_->started = true;
+  }
+  auto self = impl_;
+  (void)self->tasks.spawn("webrtc-signals", [self]() -> asio::awaitable<void> { co_await self->signal_loop(); });
+  (void)self->tasks.spawn("webrtc-roles", [self]() -> asio::awaitable<void> { co_await self->role_loop(); });
+}
+
+asio::awaitable<void> WebRtcCoordinator::stop() {
+  auto self = impl_;
+  self->tasks.cancel_all();
+  std::vector<std::shared_ptr<WebRtcWire>> live;
+  {
+    std::lock_guard lk(self->mu);
+    for (auto& [peer, w] : self->wires)
+      if (auto s = w.lock()) live.push_back(std::move(s));
+    self->wires.clear();
+  }
+  for (auto& w : live) co_await w->close();
+  (void)co_await self->tasks.async_wait_idle(Clock::now() + std::chrono::seconds(2));
+}
+
+asio::awaitable<Result<std::shared_ptr<WireHandle>>> WebRtcCoordinator::create_wire(const ActrId& peer) {
+  auto self = impl_;
+  auto existing = self->wire_for(peer);
+  if (existing && !existing->is_offerer() && !existing->is_connected()) {
+    // An inbound answerer is already waiting for this peer's offer; a second one would race it.
+    co_return make_error_code(NetworkError::ConnectionError);
+  }
+  {
+    std::lock_guard lk(self->mu);
+    if (!self->negotiating.try_emplace(peer).second) co_return make_error_code(NetworkError::ConnectionError);
+  }
+  asio::steady_timer bound(self->ex, self->cfg.negotiate_timeout);
+  auto role = co_await (self->signaling->negotiate_role(peer) || bound.async_wait(use_ec));
+  std::vector<PeerSignal> early;
+  {
+    std::lock_guard lk(self->mu);
+    auto n = self->negotiating.find(peer);
+    early = std::move(n->second);
+    self->negotiating.erase(n);
+  }
+  Result<bool> is_offerer = role.index() == 1
+                                ? Result<bool>(boost::system::in_place_error, make_error_code(NetworkError::TimeoutError))
+                                : std::get<0>(std::move(role));
+  if (!is_offerer) {
+    // The peer's own attempt must not be lost with ours: answer an offer that arrived meanwhile.
+    if (!early.empty() && early.front().kind == PeerSignal::Kind::Offer) {
+      auto w = self->make_wire(peer, false);
+      for (auto& sig : early) w->handle_signal(std::move(sig));
+      self->adopt_inbound(std::move(w), peer);
+    }
+    co_return is_offerer.error();
+  }
+  auto w = self->make_wire(peer, *is_offerer);
+  for (auto& sig : early) w->handle_signal(std::move(sig));
+  {
+    std::lock_guard lk(self->mu);
+    ++self->stats.outbound_wires;
+  }
+  co_return std::static_pointer_cast<WireHandle>(w);
+}
+
+WebRtcCoordinatorStats WebRtcCoordinator::stats() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->stats;
+}
+
+}  // namespace actr
