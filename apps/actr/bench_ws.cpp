@@ -182,7 +182,7 @@ asio::awaitable<Measured> wire_client(asio::io_context& io, const PeerArgs& a) {
       (void)co_await data->send(payload);
       ++sent;
       co_await wait_for([&] { return got == sent; });
-      if (sent > 50) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+      if (sent > 10) us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
     }
     m.secs = std::chrono::duration<double>(Clock::now() - t0).count();
     m.msgs = static_cast<double>(us.size());
