@@ -32,6 +32,13 @@ struct NodeConfig {
   std::size_t stream_queue = 64;               ///< STREAM_RELIABLE, backpressure
   std::size_t latency_queue = 64;              ///< STREAM_LATENCY_FIRST, drop newest when full
   bool retry_sends = true;                     ///< per-PayloadType retry of transient send errors
+  /// A call with no answer after this long sends its request again (same request_id: the
+  /// receiver's dedup runs the handler at most once), so a request or response lost with a dying
+  /// wire does not fail the call. 0 disables.
+  std::chrono::milliseconds resend_after{1000};
+  /// The manager's health checker: drops dead transports and rebuilds failed wire kinds (a
+  /// WebRTC wire that died comes back while WebSocket carries the traffic). 0 disables.
+  std::chrono::milliseconds health_check_interval{2000};
   /// ws://host:port of an `actr signal` server: the node registers there (with its WebSocket
   /// address), discovers peers it has no address for, and sets up WebRTC wires through it.
   std::optional<std::string> signal_url;

@@ -59,6 +59,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<DefaultWireBuilder> builder;
   std::shared_ptr<SignalingClient> signaling;        // with cfg.signal_url
   std::shared_ptr<WebRtcCoordinator> coordinator;    // with signaling and WebRTC wires wanted
+  HealthChecker health;
   std::unique_ptr<OutprocTransportManager> manager;
   std::unique_ptr<WebSocketServer> gate;
   TaskGroup tasks;
@@ -317,6 +318,8 @@ Result<std::uint16_t> Node::start() {
   (void)self->tasks.spawn("stream-worker", [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->stream_q); });
   (void)self->tasks.spawn("latency-worker",
                           [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->latency_q); });
+  if (self->cfg.health_check_interval.count() > 0 && !self->health.active())
+    self->health = self->manager->spawn_health_checker(self->cfg.health_check_interval);
   std::uint16_t port = 0;
   if (self->gate) {
     auto p = self->gate->listen(self->cfg.listen_host, self->cfg.listen_port);
@@ -356,6 +359,7 @@ asio::awaitable<void> Node::stop() {
   self->latency_q.close();
   self->correlation.fail_where([](const Dest&) { return true; }, make_error_code(NetworkError::ShuttingDown));
   self->tasks.cancel_all();
+  self->health.stop();
   if (self->coordinator) co_await self->coordinator->stop();
   if (self->signaling) co_await self->signaling->close();
   if (self->gate) co_await self->gate->close();
@@ -396,9 +400,20 @@ asio::awaitable<Result<Bytes>> Node::call(ActrId to, std::string route_key, Byte
   // Registered before sending: a fast response cannot arrive unannounced. Retries reuse the same
   // request_id, so the receiver's dedup answers them without running the handler twice.
   auto pending = self->correlation.register_request(env.request_id(), Dest::actor(to));
-  auto sent = co_await self->send_with_retry(to, pt, encode(env), deadline);
+  const Bytes request = encode(env);
+  auto sent = co_await self->send_with_retry(to, pt, request, deadline);
   if (!sent) co_return sent.error();
-  auto r = co_await pending.wait(deadline);
+  Result<Bytes> r = make_error_code(NetworkError::TimeoutError);
+  for (;;) {
+    const auto resend = self->cfg.resend_after;
+    const auto step = resend.count() > 0 ? std::min(deadline, Clock::now() + resend) : deadline;
+    r = co_await pending.wait(step);
+    if (r || r.error() != make_error_code(NetworkError::TimeoutError) || Clock::now() >= deadline) break;
+    // No answer yet: the request or its response may have died with a wire (a WebRTC
+    // DataChannel closing under it). Send it again — same request_id, so the receiver runs the
+    // handler at most once and answers from its dedup cache — over whatever wire is up now.
+    (void)co_await self->send_with_retry(to, pt, request, deadline);
+  }
   if (!r) {
     if (auto remote = pending.remote_error()) {
       spdlog::debug("actr: {} answered {} with error {}: {}", to.to_string(), env.route_key(), remote->code,
