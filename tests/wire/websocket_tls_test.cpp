@@ -147,10 +147,10 @@ TEST_P(CoalescedBurst, QueuedFramesArriveIntactAndInOrder) {
   auto server_cfg = tls ? tls_server_cfg() : cfg();
   // Pings and pongs interleave with the burst (short enough to fire during it, long enough that a
   // pong queued behind the burst under sanitizers still counts).
-  server_cfg.keepalive_interval = 250ms;
+  server_cfg.keepalive_interval = 1000ms;
   Gate gate(io, server_cfg);
   auto client_cfg = tls ? tls_client_cfg(cert().certificate_pem) : cfg();
-  client_cfg.keepalive_interval = 250ms;
+  client_cfg.keepalive_interval = 1000ms;
   client_cfg.coalesce_bytes = 16 * 1024;
   Got client_got;
   auto c = make_websocket_client(io.get_executor(), gate.url(tls ? "wss" : "ws"), actor_id(7), actor_id(1000),
