@@ -3,6 +3,7 @@
 
 #include <actr/error.hpp>
 #include <actr/node.hpp>
+#include <actr/webrtc.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -109,6 +110,8 @@ int run_node(const NodeArgs& a) {
     asio::co_spawn(io, node.stop(), [&](std::exception_ptr) { io.stop(); });
   });
   io.run();
+  // WebRTC's GLib and GStreamer threads end before the exit handlers run.
+  if (cfg.signal_url) WebRtcRuntime::process_default()->shutdown();
   return 0;
 }
 

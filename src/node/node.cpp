@@ -297,6 +297,9 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       WebRtcCoordinatorConfig wc;
       wc.rtc = c.webrtc;
       impl_->coordinator = WebRtcCoordinator::create(ex, c.id, impl_->signaling, wc, frames, inbound);
+      // GStreamer's first initialisation can take seconds (plugin registry); do it now rather than
+      // on the I/O thread when the first peer connection is built (it would stall every wire).
+      (void)WebRtcRuntime::process_default();
       c.wires.webrtc = impl_->coordinator;
     }
   }

@@ -88,8 +88,13 @@ asio::awaitable<Result<WireIdentity>> DestTransport::send(std::shared_ptr<DestTr
       last_error = r.error();
     }
     if (evicted) continue;
-    // Every Ready kind failed transiently: that is the answer (the caller's retry policy decides).
-    if (last_error && last_error != make_error_code(NetworkError::NoRoute)) co_return last_error;
+    // Every Ready kind failed transiently. If another candidate is still connecting, wait for it
+    // (below); otherwise the transient error is the answer (the caller's retry policy decides).
+    if (last_error && last_error != make_error_code(NetworkError::NoRoute)) {
+      bool connecting = false;
+      for (WireKind kind : route) connecting = connecting || (snap.live.contains(kind) && !snap.ready.contains(kind));
+      if (!connecting) co_return last_error;
+    }
     if (!snap.live.intersects(candidates)) {
       spdlog::debug("actr: send to {}: all transport candidates exhausted", pool.dest().to_string());
       co_return make_error_code(NetworkError::NoRoute);
