@@ -55,7 +55,9 @@ struct Completions {
   std::map<std::string, std::size_t> errors;
 
   void record(const Result<WireIdentity>& r, Deadline deadline) {
-    const bool is_late = Clock::now() > deadline + 2s;  // typed failure must come by the deadline
+    // A typed failure must come by the deadline. The slack absorbs run-queue delay (10,000 sends
+    // on 2 threads under a sanitizer on a shared machine); a hang overshoots it without bound.
+    const bool is_late = Clock::now() > deadline + 10s;
     std::lock_guard lk(mu);
     ++done;
     if (r) ++ok;
@@ -156,7 +158,7 @@ TEST(Stress, FaultyStormWithRacingClosesNeverHangs) {
     for (int i = 0; i < kDests * kSendsPerDest; ++i) {
       const bool hangs = (i % kDests) % 10 == 1;
       spawn_send(threads.io, mgr, actor(static_cast<std::uint64_t>(i % kDests + 1)), msg,
-                 start + (hangs ? 500ms : 60s), c);
+                 (hangs ? Clock::now() + 500ms : start + 60s), c);
       if (i == kDests * kSendsPerDest / 2) {
         asio::co_spawn(threads.io, [&mgr]() -> asio::awaitable<void> { (void)co_await mgr.close_all(); },
                        [&c](std::exception_ptr e) { if (e) c.record_exception(); });
