@@ -22,6 +22,7 @@ const SCENARIO_MS = 120000;  // one whole scenario in the page (ASan build, 2 sh
 const TOTAL_MS = 200000;     // the whole test; below ctest's TIMEOUT
 const NODE_ID = '5@101/acme:echo:1.0.0';  // serial 5: offers to serial 9, answers serial 2
 const BIG = (3 << 19) + 3;   // 1.5 MiB + 3 bytes: 25 fragments each way
+const LOG_LEVEL = process.env.ACTR_LOG_LEVEL || 'warn';  // of the actr processes
 
 let failures = 0;
 const check = (ok, what) => {
@@ -102,7 +103,10 @@ async function serve() {
 function judge(R, role, chunks) {
   const tag = `[browser ${role}]`;
   console.log(`${tag} steps: ${R.steps.join(' | ')}`);
-  if (!check(!R.error, `${tag} scenario ran to the end${R.error ? `: ${R.error}` : ''}`)) return;
+  if (!check(!R.error, `${tag} scenario ran to the end${R.error ? `: ${R.error}` : ''}`)) {
+    console.log(`${tag} report: ${JSON.stringify(R)}`);
+    return;
+  }
   check(R.assignedOfferer === (role === 'offerer'), `${tag} the server assigned the browser the ${role} role`);
   check(/^\d+$/.test(R.offer.exchangeId) && R.offer.exchangeId !== '0', `${tag} offer carries sdp_exchange_id ${R.offer.exchangeId}`);
   check(R.answer.exchangeId === R.offer.exchangeId, `${tag} the answer echoes sdp_exchange_id`);
@@ -156,10 +160,10 @@ let browser = null;
 let server = null;
 const procs = [];
 try {
-  const sig = await start('signal', ['--log-level', 'warn', 'signal', '--listen', '127.0.0.1:0'], /listening 127\.0\.0\.1:(\d+)/);
+  const sig = await start('signal', ['--log-level', LOG_LEVEL, 'signal', '--listen', '127.0.0.1:0'], /listening 127\.0\.0\.1:(\d+)/);
   procs.push(['actr signal', sig.child]);
   const signalUrl = `ws://127.0.0.1:${sig.match[1]}/`;
-  const node = await start('node', ['--log-level', 'warn', 'node', '--id', NODE_ID, '--listen', '127.0.0.1:0', '--echo',
+  const node = await start('node', ['--log-level', LOG_LEVEL, 'node', '--id', NODE_ID, '--listen', '127.0.0.1:0', '--echo',
                                     '--signal', signalUrl, '--wires', 'webrtc,ws'], /listening on ws:\/\/127\.0\.0\.1:(\d+)/);
   procs.push(['actr node', node.child]);
   server = await serve();
