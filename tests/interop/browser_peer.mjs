@@ -204,6 +204,11 @@ try {
 } finally {
   if (browser) await withDeadline(browser.close(), STEP_MS, 'chromium close').catch((e) => check(false, e.message));
   if (server) server.close();
+  // The node tears down the peer connection the page just closed gracefully (up to ~1.2 s), and
+  // GStreamer's SCTP stack frees its socket a moment after that, on its own thread. A node
+  // stopped in the middle of that (SIGTERM ~100 ms after the page closed) has been seen to exit
+  // with an LSan report from libgstsctp (1 run in 12); let the teardown finish first.
+  await new Promise((r) => setTimeout(r, 1500));
   for (const [name, child] of procs.reverse()) await stop(name, child);
 }
 console.log(failures === 0 ? 'browser interop: all checks passed' : `browser interop: ${failures} check(s) failed`);
