@@ -119,7 +119,7 @@ function judge(R, role, chunks) {
     `${tag} ${remote.length} node candidate(s), each with the username_fragment of its description and mline 0`);
   check(remote.every((c) => c.candidate.includes(' 127.0.0.1 ')), `${tag} node candidates are 127.0.0.1 only`);
   check(R.ice.remoteErrors.length === 0, `${tag} addIceCandidate accepted them (${R.ice.remoteErrors})`);
-  check(R.ice.sent.every((c) => c.ufrag && c.candidate.includes(' 127.0.0.1 ')),
+  check(R.ice.sent.length >= 1 && R.ice.sent.every((c) => c.ufrag && c.candidate.includes(' 127.0.0.1 ')),
     `${tag} browser trickled ${R.ice.sent.length} loopback candidate(s) with username_fragment (gathered: ${R.ice.gathered.join(', ')})`);
   console.log(`${tag} channels open in ${R.openMs} ms; selected pair ${JSON.stringify(R.selectedPair)}; ` +
               `sctp max-message-size ${R.sctpMaxMessageSize}`);

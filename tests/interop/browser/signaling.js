@@ -32,10 +32,9 @@ async function loadSchemas() {
 // signals (candidates, descriptions, restart requests) go to `onRelay`; every other inbound
 // envelope waits in an inbox for `waitFor(predicate)`. Unsolicited errors are recorded.
 class SignalingPeer {
-  constructor(pb, url, log) {
+  constructor(pb, url) {
     this.pb = pb;
     this.url = url;
-    this.log = log;
     this.seq = 0;
     this.inbox = [];
     this.waiters = [];
