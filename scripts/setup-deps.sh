@@ -12,6 +12,9 @@ PKGS=(
   # -base: app/sdp; gstreamer1.0-nice: the ICE agent)
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice
+  # The browser peer of the interop test (tests/interop/browser_peer.mjs, driven by playwright-core
+  # from npm, which downloads no browser of its own)
+  chromium
 )
 
 missing=()

@@ -5,7 +5,8 @@
 /// - Outbound (the wire builder asks for a wire to `peer`): negotiates the role with the signaling
 ///   server (exactly one offerer per pair) and returns an unconnected `WebRtcWire` of that role,
 ///   registered so the peer's signals reach it; the pool connects it (offerer: sends the offer;
-///   answerer: waits for it).
+///   answerer: waits for it). If the peer is already connecting to us, that wire is returned
+///   instead (the peer may send before our side is open; replies must not need a second one).
 /// - Inbound (the peer dialed us): an `Offer` for which no answerer wire is waiting creates one;
 ///   a pushed role assignment that makes us the offerer for a peer without a wire creates an
 ///   offerer wire. Either is connected in the background and, once its DataChannels are open,
@@ -54,8 +55,12 @@ class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator>
   /// Ends the dispatch tasks and closes every wire it still tracks. Bounded; idempotent.
   boost::asio::awaitable<void> stop();
 
-  /// A new unconnected wire to `peer` in the role the server assigns. Errors: signaling errors
-  /// (`UnknownTarget` when the peer is not registered, link errors), `TimeoutError`, `Cancelled`.
+  /// A wire to `peer` for the wire builder: the connection the peer is setting up to us (still
+  /// connecting, or connected and not yet handed to `on_inbound`'s owner) or the live one we
+  /// already have, if any (connecting it waits for it); else a new unconnected wire in the role
+  /// the server assigns. Errors: signaling errors (`UnknownTarget` when the peer is not
+  /// registered, link errors), `TimeoutError`, `Cancelled`, `ConnectionError` (our answerer
+  /// from an earlier negotiation is still waiting for the peer's offer).
   boost::asio::awaitable<Result<std::shared_ptr<WireHandle>>> create_wire(const ActrId& peer);
 
   WebRtcCoordinatorStats stats() const;

@@ -35,6 +35,11 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
   // Peers we are negotiating a role with: their signals wait here until our wire exists (the
   // peer's offer can overtake the server's reply to our negotiation).
   std::map<ActrId, std::vector<PeerSignal>> negotiating;
+  // Wires the peer initiated (its offer, or its role negotiation making us offer) whose connect()
+  // is still running. The peer may already send on them, so a dial to that peer must wait on the
+  // same connection: failing instead loses the reply when WebRTC is the only wire to it (a
+  // browser), and negotiating another one waits for an offer the peer never sends.
+  std::map<ActrId, std::weak_ptr<WebRtcWire>> inbound_connecting;
   WebRtcCoordinatorStats stats;
   bool started = false;
 
@@ -56,10 +61,16 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
     {
       std::lock_guard lk(mu);
       ++stats.inbound_wires;
+      inbound_connecting[peer] = w;
     }
     auto self = shared_from_this();
     (void)tasks.spawn("webrtc-inbound", [self, w, peer]() -> asio::awaitable<void> {
       auto r = co_await w->connect();
+      {
+        std::lock_guard lk(self->mu);
+        if (auto it = self->inbound_connecting.find(peer); it != self->inbound_connecting.end() && it->second.lock() == w)
+          self->inbound_connecting.erase(it);
+      }
       if (!r) {
         spdlog::info("actr: inbound WebRTC connection from {} failed: {}", peer.to_string(), r.error().message());
         co_await w->close();
@@ -165,9 +176,18 @@ asio::awaitable<void> WebRtcCoordinator::stop() {
 
 asio::awaitable<Result<std::shared_ptr<WireHandle>>> WebRtcCoordinator::create_wire(const ActrId& peer) {
   auto self = impl_;
+  {
+    // The peer's own connection, still connecting or just connected but not yet handed to the
+    // manager by `on_inbound` (its first request can arrive, and be answered, before that):
+    // the dial waits on it (see `inbound_connecting`).
+    std::lock_guard lk(self->mu);
+    if (auto it = self->inbound_connecting.find(peer); it != self->inbound_connecting.end())
+      if (auto w = it->second.lock()) co_return std::static_pointer_cast<WireHandle>(w);
+  }
   auto existing = self->wire_for(peer);
-  if (existing && !existing->is_offerer() && !existing->is_connected()) {
-    // An inbound answerer is already waiting for this peer's offer; a second one would race it.
+  if (existing && existing->is_connected()) co_return std::static_pointer_cast<WireHandle>(existing);
+  if (existing && !existing->is_offerer()) {
+    // Our answerer from an earlier negotiation is waiting for this peer's offer; a second one would race it.
     co_return make_error_code(NetworkError::ConnectionError);
   }
   {
