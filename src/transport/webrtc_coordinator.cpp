@@ -97,8 +97,11 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
         if (auto it = wires.find(in->from); it != wires.end()) w = it->second.lock();
         if (w) ++stats.signals_routed;
       }
-      // An offer opens a new peer connection unless an answerer is waiting for exactly that.
-      if (in->signal.kind == PeerSignal::Kind::Offer && (!w || w->is_offerer() || w->is_connected())) {
+      // An offer opens a new peer connection unless an answerer is waiting for exactly that. An
+      // answerer that already built a peer connection is not waiting: a plain offer then means
+      // the peer started over (a restarted process), so it gets a fresh wire.
+      const bool waiting = w && !w->is_offerer() && !w->is_connected() && w->stats().peer_connections == 0;
+      if (in->signal.kind == PeerSignal::Kind::Offer && !waiting) {
         if (w && w->is_offerer())  // cannot happen with one offerer per pair; answer anyway
           spdlog::warn("actr: offer from {} while offering to it; answering", in->from.to_string());
         auto fresh = make_wire(in->from, false);

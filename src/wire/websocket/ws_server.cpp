@@ -128,13 +128,16 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
   auto [aec] = co_await s.async_accept(req, use_ec);
   if (aec) co_return;
   if (closed.load()) co_return;
-  wire->adopt(std::move(s), *peer);
+  wire->adopt(std::move(s), *peer, false);
   {
     std::lock_guard lk(mu);
     std::erase_if(wires, [](const auto& w) { return !w->is_connected(); });
     wires.push_back(wire);
   }
+  // The owner learns of the wire (and the manager adopts it) before its first frame is handled:
+  // a reply to that frame then finds the wire instead of dialing the peer.
   if (on_peer) on_peer(*peer, wire);
+  wire->start_io();
 }
 
 WebSocketServer::WebSocketServer(asio::any_io_executor ex, WebSocketConfig cfg, FrameHandler on_frame,

@@ -282,13 +282,15 @@ WsWire::~WsWire() {
   conn_->fail(make_error_code(NetworkError::ConnectionClosed), false, true);
 }
 
-void WsWire::adopt(Stream stream, ActrId peer) {
+void WsWire::adopt(Stream stream, ActrId peer, bool start_io) {
   conn_->peer = std::move(peer);
   conn_->owner = weak_from_this();
   conn_->stream.emplace(std::move(stream));
   connected_.store(true, std::memory_order_release);
-  conn_->start();
+  if (start_io) conn_->start();
 }
+
+void WsWire::start_io() { conn_->start(); }
 
 void WsWire::died(Error why) {
   connected_.store(false, std::memory_order_release);

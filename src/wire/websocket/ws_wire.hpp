@@ -76,7 +76,10 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
   Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) override;
 
   /// Server side: adopt an accepted, already upgraded stream from `peer` (call on its strand).
-  void adopt(Stream stream, ActrId peer);
+  /// With `start_io` false the reader and writer wait for `start_io()` (the gate registers the
+  /// wire with its owner first, so no frame is handled before the peer's wire is known).
+  void adopt(Stream stream, ActrId peer, bool start_io = true);
+  void start_io();
   void died(Error why);  // from Conn::fail
 
   std::shared_ptr<Conn> conn() const { return conn_; }
