@@ -58,6 +58,10 @@ bool placement_cpus(const std::string& placement, int& server_cpu, int& client_c
 int run_actr_peer(const PeerArgs& a);
 int run_beast_peer(const PeerArgs& a);
 int run_tcp_peer(const PeerArgs& a);
+/// Ends GStreamer's pooled streaming threads (they outlive every pipeline). One that ran DTLS
+/// holds OpenSSL per-thread state, which OpenSSL's atexit cleanup orphans (a leak report under
+/// LSan) while the thread lives; `bench webrtc` peers call this last. In bench_rtc_raw.cpp.
+void quiesce_gstreamer();
 /// `bench webrtc` peers: ours (impl actr | wire) and the raw webrtcbin baseline (impl raw).
 int run_rtc_peer(const PeerArgs& a);
 int run_rtc_raw_peer(const PeerArgs& a);

@@ -100,6 +100,17 @@ SignalPipe::SignalPipe(SignalPipe&& o) noexcept
       port_(o.port_),
       reader_(std::move(o.reader_)) {}
 
+SignalPipe& SignalPipe::operator=(SignalPipe&& o) noexcept {
+  if (this != &o) {
+    close();
+    listen_fd_ = std::exchange(o.listen_fd_, -1);
+    fd_ = std::exchange(o.fd_, -1);
+    port_ = o.port_;
+    reader_ = std::move(o.reader_);
+  }
+  return *this;
+}
+
 SignalPipe::~SignalPipe() { close(); }
 
 }  // namespace actr::cli::bench

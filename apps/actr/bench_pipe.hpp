@@ -35,7 +35,7 @@ class SignalPipe {
 
   SignalPipe() = default;
   SignalPipe(SignalPipe&& o) noexcept;
-  SignalPipe& operator=(SignalPipe&&) = delete;
+  SignalPipe& operator=(SignalPipe&& o) noexcept;
   SignalPipe(const SignalPipe&) = delete;
   ~SignalPipe();
 

@@ -73,6 +73,7 @@ int node_server(const PeerArgs& a) {
   }, asio::detached);
   io.run();
   WebRtcRuntime::process_default()->shutdown();
+  quiesce_gstreamer();
   return 0;
 }
 
@@ -172,6 +173,7 @@ int node_client(const PeerArgs& a) {
       });
   io.run();
   WebRtcRuntime::process_default()->shutdown();
+  quiesce_gstreamer();
   if (a.mode == "cold") {
     std::printf("COLD %s\n", cold.dump().c_str());
     std::fflush(stdout);

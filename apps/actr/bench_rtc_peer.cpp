@@ -199,6 +199,14 @@ int run_wire_peer(const PeerArgs& a) {
     counts.count(pt == PayloadType::StreamLatencyFirst);
     if (a.mode == "oneway") co_return ok();
     auto lane = w->get_lane(pt);
+    // The answerer can be handed a message before it is open itself (the offerer opens first and
+    // sends at once, while our last channel is still being announced): wait for it, ≤ 5 s.
+    asio::steady_timer retry(io);
+    for (int i = 0; !lane && lane.error() == make_error_code(NetworkError::DataChannelNotOpen) && i < 5000; ++i) {
+      retry.expires_after(1ms);
+      co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
+      lane = w->get_lane(pt);
+    }
     if (!lane) co_return lane.error();
     co_return co_await (*lane)->send(b);  // echo
   };
@@ -251,6 +259,7 @@ int run_wire_peer(const PeerArgs& a) {
   pipe.close();  // client: the server sees EOF and ends; both: joins the reader
   wire.reset();
   WebRtcRuntime::process_default()->shutdown();
+  quiesce_gstreamer();
   return server || m.msgs > 0 ? 0 : 1;
 }
 

@@ -205,6 +205,7 @@ void teardown(Peer& p) {
   }
   for (Channel* c : {&p.rel, &p.lat})
     if (c->ch) g_object_unref(c->ch);
+  quiesce_gstreamer();
 }
 
 // ---- the client's measurements -------------------------------------------------------------------
@@ -283,7 +284,8 @@ Measured measure(Peer& p, std::int64_t t_start) {
     m.secs = std::chrono::duration<double>(Clock::now() - t0).count();
     m.msgs = drained ? static_cast<double>(sent) : -1;
   } else {  // oneway; the rate is counted / (the server's last arrival − our first send)
-    const auto t0 = now_ns(), end = Clock::now() + dur;
+    const auto t0 = now_ns();
+    const auto end = Clock::now() + dur;
     while (Clock::now() < end) {
       while (buffered(c) > (1u << 20)) std::this_thread::sleep_for(50us);
       if (!send(c, msg)) break;
@@ -308,6 +310,12 @@ Measured measure(Peer& p, std::int64_t t_start) {
 }
 
 }  // namespace
+
+void quiesce_gstreamer() {
+  gst_task_cleanup_all();
+  g_thread_pool_stop_unused_threads();
+  std::this_thread::sleep_for(20ms);  // they exit on their own once told; no join is offered
+}
 
 int run_rtc_raw_peer(const PeerArgs& args) {
   pin(args.cpu);  // before GStreamer starts its threads: they inherit the mask

@@ -22,6 +22,7 @@ using namespace std::chrono_literals;
 using Strings = std::vector<std::string>;
 
 struct Run {
+  explicit Run(const BenchRtcArgs& args) : a(args) {}
   const BenchRtcArgs& a;
   int scpu = -1, ccpu = -1;
   std::string signal_url;
@@ -179,20 +180,19 @@ void run_cold(Run& run, const std::string& wires) {
   }
   run.out["cold"][wires] = j;
   if (a.json) return;
-  std::printf("cold start, wires %-10s", wires.c_str());
+  std::printf("cold start, client wires %s (time from the first call to a peer until the peer has it):\n", wires.c_str());
   for (const auto& p : j) {
     if (p["first_webrtc_ms"].get<double>() < 0) ++run.failures;
-    std::printf("  peer %d: first message %.1f ms, first over WebRTC %.1f ms (%d calls)%s", p["peer"].get<int>() + 1,
+    std::printf("  peer %d: first message %.1f ms, first over WebRTC %.1f ms (%d calls)%s\n", p["peer"].get<int>() + 1,
                 p["first_ms"].get<double>(), p["first_webrtc_ms"].get<double>(), p["calls"].get<int>(),
                 p["error"].get<std::string>().empty() ? "" : (" [" + p["error"].get<std::string>() + "]").c_str());
   }
-  std::printf("\n");
 }
 
 }  // namespace
 
 int run_bench_webrtc(const BenchRtcArgs& a) {
-  Run run{a};
+  Run run(a);
   if (!bench::placement_cpus(a.placement, run.scpu, run.ccpu)) {
     std::cerr << "actr bench webrtc: --placement is same, split or free\n";
     return 2;

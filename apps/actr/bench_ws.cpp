@@ -73,12 +73,11 @@ std::string cpu_model() {
 
 std::string fmt_rate(double per_s, std::size_t size) {
   char b[64];
+  int n = per_s < 1e3    ? std::snprintf(b, sizeof b, "%.0f/s", per_s)
+          : per_s < 10e3 ? std::snprintf(b, sizeof b, "%.1fk/s", per_s / 1e3)
+                         : std::snprintf(b, sizeof b, "%.0fk/s", per_s / 1e3);
   if (size >= 16 * 1024)
-    std::snprintf(b, sizeof b, "%.1fk/s %.0fMiB/s", per_s / 1e3, per_s * static_cast<double>(size) / (1 << 20));
-  else if (per_s < 10e3)
-    std::snprintf(b, sizeof b, "%.1fk/s", per_s / 1e3);
-  else
-    std::snprintf(b, sizeof b, "%.0fk/s", per_s / 1e3);
+    std::snprintf(b + n, sizeof b - static_cast<std::size_t>(n), " %.0fMiB/s", per_s * static_cast<double>(size) / (1 << 20));
   return b;
 }
 
