@@ -25,6 +25,7 @@ struct PeerArgs {
   std::string wires = "webrtc";   ///< actr cold start: webrtc | webrtc,ws
   int peers = 1;                  ///< actr cold start: cold peers to contact one after another
   int index = 0;                  ///< actr: which server (and client) of the run, for their ids
+  int client = 0;                 ///< actr cold start: which client of the same servers, for its id
 };
 
 /// What a client measured: messages delivered in `secs`, and round-trip percentiles (rtt mode).

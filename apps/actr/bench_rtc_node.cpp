@@ -29,11 +29,13 @@ namespace {
 
 // Every server process of a run has its own id (a killed one's registration outlives it).
 ActrId server_id(int index) { return *ActrId::parse(std::to_string(1000 + index) + "@101/actr:bench-rtc-server:1.0.0"); }
-ActrId client_id(int index) { return *ActrId::parse(std::to_string(5000 + index) + "@101/actr:bench-rtc-client:1.0.0"); }
+ActrId client_id(int index, int client) {
+  return *ActrId::parse(std::to_string(5000 + index + 100000 * client) + "@101/actr:bench-rtc-client:1.0.0");
+}
 
 NodeConfig node_config(const PeerArgs& a, bool server) {
   NodeConfig c;
-  c.id = server ? server_id(a.index) : client_id(a.index);
+  c.id = server ? server_id(a.index) : client_id(a.index, a.client);
   c.signal_url = a.signal;
   c.webrtc.local_addresses = {"127.0.0.1"};
   c.webrtc.connect_timeout = 20s;
@@ -49,11 +51,18 @@ int node_server(const PeerArgs& a) {
   asio::io_context io(1);
   Node node(io.get_executor(), node_config(a, true));
   LaneCounts counts;
+  std::uint64_t webrtc_seen = 0;
   node.on_request([&](ActrId, pb::RpcEnvelope req) -> asio::awaitable<Result<Bytes>> {
     std::string s = req.payload();
     if (req.route_key() == "bench.Count") s = counts.text();
-    // Cold start: when this request arrived, and whether any request has come over WebRTC yet.
-    if (req.route_key() == "bench.First") s = std::to_string(mono_ns()) + " " + std::to_string(node.stats().frames_webrtc);
+    if (req.route_key() == "bench.First") {
+      // Cold start: when this request arrived, and whether it came over WebRTC. Its clients call
+      // one at a time and nothing else reaches this server then, so the WebRTC frame counter
+      // moved since the previous bench.First exactly if this request rode WebRTC.
+      const auto now = node.stats().frames_webrtc;
+      s = std::to_string(mono_ns()) + " " + (now > webrtc_seen ? "1" : "0");
+      webrtc_seen = now;
+    }
     co_return Bytes(s.begin(), s.end());
   });
   node.on_chunk([&](const ActrId& from, PayloadType pt, const pb::DataStream& chunk) {

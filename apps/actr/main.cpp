@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
   bp->add_option("--wires", peer.wires);
   bp->add_option("--peers", peer.peers);
   bp->add_option("--index", peer.index);
+  bp->add_option("--client", peer.client);
 
   CLI11_PARSE(app, argc, argv);
   if (bw->parsed()) return actr::cli::run_bench_ws(bench);
