@@ -102,10 +102,11 @@ asio::awaitable<Measured> measure_rtc(const PeerArgs& a, RtcOps& ops) {
     const std::size_t at = lat ? 2 : 0;
     double last_count = -1;
     asio::steady_timer pause(co_await asio::this_coro::executor);
-    for (int quiet = 0; quiet < 3;) {  // until all arrived, or (lossy lane) the count stops moving
+    const auto give_up = RtcClock::now() + 10s;
+    for (int quiet = 0; quiet < 3 && RtcClock::now() < give_up;) {  // all arrived, or (lossy lane) the count stopped
       auto v = co_await ops.counts();
       if (!v) break;
-      quiet = (*v)[at] == last_count ? quiet + 1 : 0;
+      quiet = lat && (*v)[at] == last_count ? quiet + 1 : 0;
       last_count = (*v)[at];
       m.msgs = last_count;
       m.secs = ((*v)[at + 1] - static_cast<double>(t0)) / 1e9;

@@ -293,10 +293,11 @@ Measured measure(Peer& p, std::int64_t t_start) {
     }
     const std::size_t at = lat ? 2 : 0;
     double last_count = -1;
-    for (int quiet = 0; quiet < 3;) {  // until all arrived, or (lossy lane) the count stops moving
+    const auto give_up = Clock::now() + 10s;
+    for (int quiet = 0; quiet < 3 && Clock::now() < give_up;) {  // all arrived, or (lossy lane) the count stopped
       auto v = ask_count(p);
       if (!v) break;
-      quiet = (*v)[at] == last_count ? quiet + 1 : 0;
+      quiet = lat && (*v)[at] == last_count ? quiet + 1 : 0;
       last_count = (*v)[at];
       m.msgs = last_count;
       m.secs = ((*v)[at + 1] - static_cast<double>(t0)) / 1e9;
