@@ -1,6 +1,6 @@
 #pragma once
-// `actr bench ws`: our WebSocket transport side by side with raw Beast and raw TCP peers, each a
-// pair of processes on loopback, pinned per placement.
+// `actr bench ws` and `actr bench webrtc`: our transports side by side with raw baselines (Beast,
+// TCP; webrtcbin), each cell a pair of processes on loopback, pinned per placement.
 
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +11,7 @@ namespace actr::cli::bench {
 
 /// One side of one benchmark cell (`actr bench peer ...`, run as a child process).
 struct PeerArgs {
-  std::string impl = "actr";  ///< actr | beast | tcp
+  std::string impl = "actr";  ///< ws: actr | wire | beast | tcp; webrtc: actr | wire | raw
   std::string role = "server";
   std::string mode = "oneway";  ///< oneway | echo | rtt (client side)
   std::uint16_t port = 0;
@@ -19,12 +19,25 @@ struct PeerArgs {
   std::size_t window = 64;
   double seconds = 2;
   int cpu = -1;  ///< pin to this CPU (-1: no pinning)
+  // webrtc only
+  std::string lane = "reliable";  ///< reliable | latency (the DataChannel measured)
+  std::string signal;             ///< actr: ws://HOST:PORT of `actr signal`
+  std::string wires = "webrtc";   ///< actr cold start: webrtc | webrtc,ws
+  int peers = 1;                  ///< actr cold start: cold peers to contact one after another
+  int index = 0;                  ///< actr: which server (and client) of the run, for their ids
+  int client = 0;                 ///< actr cold start: which client of the same servers, for its id
 };
 
 /// What a client measured: messages delivered in `secs`, and round-trip percentiles (rtt mode).
 struct Measured {
   double msgs = 0, secs = 0, p50_us = 0, p99_us = 0;
+  double sent = 0;        ///< webrtc: messages sent (latency-first one-way: delivered = msgs)
+  double lost = 0;        ///< webrtc latency-first rtt: pings without an answer within 200 ms
+  double connect_ms = 0;  ///< webrtc: start of the peer connection → all channels open (client side)
 };
+
+/// Round trips before the measured ones (`bench webrtc`: every impl the same).
+constexpr int kRttWarmup = 20;
 
 /// Pins the calling process to `cpu` (no-op for -1).
 void pin(int cpu);
@@ -33,9 +46,25 @@ void print_port(std::uint16_t port);
 void print_result(const PeerArgs& a, const Measured& m);
 /// Percentile of samples in microseconds.
 double percentile_us(std::vector<double>& samples, double p);
+/// "64", "1k" → bytes.
+std::size_t parse_size(const std::string& s);
+/// /proc/cpuinfo's model name.
+std::string cpu_model();
+/// "12k/s", or "1.2k/s 75MiB/s" for sizes ≥ 16 KiB.
+std::string fmt_rate(double per_s, std::size_t size);
+/// CPUs of server and client for a placement (same | split | free; -1 = not pinned); false if
+/// the placement is unknown.
+bool placement_cpus(const std::string& placement, int& server_cpu, int& client_cpu);
 
 int run_actr_peer(const PeerArgs& a);
 int run_beast_peer(const PeerArgs& a);
 int run_tcp_peer(const PeerArgs& a);
+/// Ends GStreamer's pooled streaming threads (they outlive every pipeline). One that ran DTLS
+/// holds OpenSSL per-thread state, which OpenSSL's atexit cleanup orphans (a leak report under
+/// LSan) while the thread lives; `bench webrtc` peers call this last. In bench_rtc_raw.cpp.
+void quiesce_gstreamer();
+/// `bench webrtc` peers: ours (impl actr | wire) and the raw webrtcbin baseline (impl raw).
+int run_rtc_peer(const PeerArgs& a);
+int run_rtc_raw_peer(const PeerArgs& a);
 
 }  // namespace actr::cli::bench

@@ -45,8 +45,9 @@ void print_port(std::uint16_t port) {
 }
 
 void print_result(const PeerArgs& a, const Measured& m) {
-  nlohmann::json j{{"impl", a.impl}, {"mode", a.mode}, {"size", a.size}, {"msgs", m.msgs},
-                   {"secs", m.secs}, {"p50_us", m.p50_us}, {"p99_us", m.p99_us}};
+  nlohmann::json j{{"impl", a.impl},     {"mode", a.mode},     {"size", a.size},     {"msgs", m.msgs},
+                   {"secs", m.secs},     {"p50_us", m.p50_us}, {"p99_us", m.p99_us}, {"sent", m.sent},
+                   {"lost", m.lost},     {"connect_ms", m.connect_ms}};
   std::printf("RESULT %s\n", j.dump().c_str());
   std::fflush(stdout);
 }
@@ -55,6 +56,37 @@ double percentile_us(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+std::size_t parse_size(const std::string& s) {
+  std::size_t v = std::stoull(s);
+  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) v *= 1024;
+  return v;
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string fmt_rate(double per_s, std::size_t size) {
+  char b[64];
+  int n = per_s < 1e3    ? std::snprintf(b, sizeof b, "%.0f/s", per_s)
+          : per_s < 10e3 ? std::snprintf(b, sizeof b, "%.1fk/s", per_s / 1e3)
+                         : std::snprintf(b, sizeof b, "%.0fk/s", per_s / 1e3);
+  if (size >= 16 * 1024)
+    std::snprintf(b + n, sizeof b - static_cast<std::size_t>(n), " %.0fMiB/s", per_s * static_cast<double>(size) / (1 << 20));
+  return b;
+}
+
+bool placement_cpus(const std::string& placement, int& server_cpu, int& client_cpu) {
+  server_cpu = client_cpu = -1;
+  if (placement == "same") server_cpu = client_cpu = 0;
+  else if (placement == "split") server_cpu = 1, client_cpu = 0;
+  else if (placement != "free") return false;
+  return true;
 }
 
 namespace {
@@ -266,19 +298,6 @@ int run_actr_peer(const PeerArgs& a) {
 
 namespace {
 
-std::size_t parse_size(const std::string& s) {
-  std::size_t v = std::stoull(s);
-  if (!s.empty() && (s.back() == 'k' || s.back() == 'K')) v *= 1024;
-  return v;
-}
-
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
 // One cell: server and client processes of `impl`, pinned per placement. The client's result.
 std::optional<bench::Measured> run_cell(const std::string& impl, const std::string& mode, std::size_t size,
                                         const BenchArgs& a, int server_cpu, int client_cpu) {
@@ -305,22 +324,11 @@ std::optional<bench::Measured> run_cell(const std::string& impl, const std::stri
   return m;
 }
 
-std::string fmt_rate(double per_s, std::size_t size) {
-  char b[64];
-  if (size >= 16 * 1024)
-    std::snprintf(b, sizeof b, "%.1fk/s %.0fMiB/s", per_s / 1e3, per_s * static_cast<double>(size) / (1 << 20));
-  else
-    std::snprintf(b, sizeof b, "%.0fk/s", per_s / 1e3);
-  return b;
-}
-
 }  // namespace
 
 int run_bench_ws(const BenchArgs& a) {
   int scpu = -1, ccpu = -1;
-  if (a.placement == "same") scpu = ccpu = 0;
-  else if (a.placement == "split") scpu = 1, ccpu = 0;
-  else if (a.placement != "free") {
+  if (!bench::placement_cpus(a.placement, scpu, ccpu)) {
     std::cerr << "actr bench ws: --placement is same, split or free\n";
     return 2;
   }
@@ -328,7 +336,7 @@ int run_bench_ws(const BenchArgs& a) {
     std::printf("actr bench ws: %s; placement %s (server CPU %s, client CPU %s); %.1f s per cell; echo window %zu\n"
                 "each cell = a server and a client process on 127.0.0.1. actr = Node (envelopes, manager, dispatch); wire = the\n"
                 "WebSocket wire and gate alone. Ratios vs raw Beast: rate (higher is better); rtt: p50 (lower is better)\n\n",
-                cpu_model().c_str(), a.placement.c_str(), scpu < 0 ? "any" : std::to_string(scpu).c_str(),
+                bench::cpu_model().c_str(), a.placement.c_str(), scpu < 0 ? "any" : std::to_string(scpu).c_str(),
                 ccpu < 0 ? "any" : std::to_string(ccpu).c_str(), a.seconds, a.window);
   nlohmann::json out = nlohmann::json::array();
   if (!a.json) {
@@ -338,7 +346,7 @@ int run_bench_ws(const BenchArgs& a) {
   }
   int failures = 0;
   for (const auto& size_s : a.sizes) {
-    const auto size = parse_size(size_s);
+    const auto size = bench::parse_size(size_s);
     for (const auto& mode : a.modes) {
       std::map<std::string, bench::Measured> row;
       if (!a.json) std::printf("%-6s %-7s", size_s.c_str(), mode.c_str()), std::fflush(stdout);
@@ -352,7 +360,7 @@ int run_bench_ws(const BenchArgs& a) {
             std::snprintf(b, sizeof b, "p50 %.0f p99 %.0f us", m->p50_us, m->p99_us);
             return std::string(b);
           })()
-                               : fmt_rate(m->msgs / m->secs, size);
+                               : bench::fmt_rate(m->msgs / m->secs, size);
           out.push_back({{"impl", impl}, {"mode", mode}, {"size", size}, {"placement", a.placement}, {"msgs", m->msgs},
                          {"secs", m->secs}, {"msg_per_s", m->msgs / m->secs}, {"p50_us", m->p50_us}, {"p99_us", m->p99_us}});
         } else {

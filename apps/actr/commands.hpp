@@ -54,4 +54,17 @@ struct BenchArgs {
   bool json = false;
 };
 int run_bench_ws(const BenchArgs& a);
+
+struct BenchRtcArgs {
+  double seconds = 2;
+  std::vector<std::string> sizes{"64", "1k", "64k"};
+  std::vector<std::string> modes{"oneway", "echo", "rtt"};
+  std::vector<std::string> lanes{"reliable", "latency"};
+  std::vector<std::string> impls{"actr", "wire", "raw"};
+  std::string placement = "split";  ///< same | split | free
+  std::size_t window = 64;
+  int cold = 3;  ///< cold-start peers per wire set (0: skip)
+  bool json = false;
+};
+int run_bench_webrtc(const BenchRtcArgs& a);
 }  // namespace actr::cli

@@ -83,8 +83,24 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bw->add_option("--window", bench.window, "echo: messages in flight")->capture_default_str();
   bw->add_flag("--json", bench.json, "print the results as JSON");
+  actr::cli::BenchRtcArgs rtc;
+  auto* br = b->add_subcommand("webrtc", "WebRTC DataChannels: one-way, echo (window) and round trip on the reliable "
+                                         "and the latency-first lane for each size, side by side with raw webrtcbin, "
+                                         "in pinned processes on loopback; then the cold-start time");
+  br->add_option("--seconds", rtc.seconds, "per cell")->capture_default_str();
+  br->add_option("--sizes", rtc.sizes, "message sizes (64, 1k, 64k ...)")->delimiter(',')->capture_default_str();
+  br->add_option("--modes", rtc.modes, "oneway, echo, rtt (echo: reliable lane only)")->delimiter(',')->capture_default_str();
+  br->add_option("--lanes", rtc.lanes, "reliable, latency")->delimiter(',')->capture_default_str();
+  br->add_option("--impls", rtc.impls, "actr (Node through `actr signal`), wire (make_webrtc_wire), raw (webrtcbin)")
+      ->delimiter(',')
+      ->capture_default_str();
+  br->add_option("--placement", rtc.placement, "same (both on CPU0), split (server CPU1, client CPU0), free")
+      ->capture_default_str();
+  br->add_option("--window", rtc.window, "echo: messages in flight")->capture_default_str();
+  br->add_option("--cold", rtc.cold, "cold-start peers per wire set (0: skip the cold start)")->capture_default_str();
+  br->add_flag("--json", rtc.json, "print the results as JSON");
   actr::cli::bench::PeerArgs peer;
-  auto* bp = b->add_subcommand("peer", "One side of one benchmark cell (used by `bench ws`)");
+  auto* bp = b->add_subcommand("peer", "One side of one benchmark cell (used by `bench ws` and `bench webrtc`)");
   bp->group("");  // internal
   bp->add_option("--impl", peer.impl);
   bp->add_option("--role", peer.role);
@@ -94,10 +110,19 @@ int main(int argc, char** argv) {
   bp->add_option("--window", peer.window);
   bp->add_option("--seconds", peer.seconds);
   bp->add_option("--cpu", peer.cpu);
+  bp->add_option("--lane", peer.lane);
+  bp->add_option("--signal", peer.signal);
+  bp->add_option("--wires", peer.wires);
+  bp->add_option("--peers", peer.peers);
+  bp->add_option("--index", peer.index);
+  bp->add_option("--client", peer.client);
 
   CLI11_PARSE(app, argc, argv);
   if (bw->parsed()) return actr::cli::run_bench_ws(bench);
+  if (br->parsed()) return actr::cli::run_bench_webrtc(rtc);
   if (bp->parsed()) {
+    if (peer.impl == "rtc-raw") return actr::cli::bench::run_rtc_raw_peer(peer);
+    if (peer.impl == "rtc-actr" || peer.impl == "rtc-wire") return actr::cli::bench::run_rtc_peer(peer);
     if (peer.impl == "actr" || peer.impl == "wire") return actr::cli::bench::run_actr_peer(peer);
     if (peer.impl == "beast") return actr::cli::bench::run_beast_peer(peer);
     if (peer.impl == "tcp") return actr::cli::bench::run_tcp_peer(peer);

@@ -115,6 +115,10 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds deadline) {
   return std::nullopt;
 }
 
+void ChildProcess::terminate() {
+  if (pid_ > 0) ::kill(pid_, SIGTERM);
+}
+
 void ChildProcess::kill_now() {
   if (pid_ > 0) {
     ::kill(pid_, SIGKILL);

@@ -23,6 +23,8 @@ class ChildProcess {
   std::string read_all(std::chrono::milliseconds deadline);
   /// SIGKILL and reap. Idempotent; also done by the destructor.
   void kill_now();
+  /// SIGTERM (no reap: follow with `wait`).
+  void terminate();
   /// Waits for the child to exit by itself; its exit status, or nothing after `deadline`
   /// (then it is killed).
   std::optional<int> wait(std::chrono::milliseconds deadline);
