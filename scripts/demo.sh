@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 1: installs the Debian packages, builds `actr` (Release) and runs `actr demo`:
-# echo nodes as separate processes on 127.0.0.1, every payload class over WebSocket, one node
-# SIGKILLed and restarted, and a table of what happened. Extra arguments go to `actr demo`.
+# `actr signal` and echo nodes as separate processes on 127.0.0.1, every payload class over WebRTC
+# and WebSocket, a WebRTC wire lost and regained, one node SIGKILLed and restarted, and a table of
+# what happened. Extra arguments go to `actr demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-deps.sh

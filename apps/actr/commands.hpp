@@ -31,6 +31,7 @@ struct SignalArgs {
 struct DemoArgs {
   int calls = 200;
   bool json = false;
+  std::string child_log_level = "error";  ///< --log-level of the node and signaling processes
 };
 
 int run_node(const NodeArgs& a);

@@ -66,9 +66,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   actr::cli::DemoArgs demo;
-  auto* d = app.add_subcommand("demo", "Start nodes as processes, exercise every payload class, kill and restart one");
+  auto* d = app.add_subcommand("demo", "Start a signaling server and nodes as processes; every payload class over WebRTC and WebSocket; lose WebRTC and get it back; kill and restart a node");
   d->add_option("--calls", demo.calls, "calls per phase")->capture_default_str();
   d->add_flag("--json", demo.json, "print the results as JSON");
+  d->add_option("--child-log-level", demo.child_log_level, "log level of the node and signaling processes")
+      ->capture_default_str();
 
   auto* b = app.add_subcommand("bench", "Benchmarks against raw baselines");
   b->require_subcommand(1);

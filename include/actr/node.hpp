@@ -62,6 +62,7 @@ class Node {
     std::uint64_t bad_direction = 0;   ///< envelopes without a valid Direction (dropped)
     std::uint64_t latency_dropped = 0; ///< latency-first chunks dropped on a full queue
     std::uint64_t frames_websocket = 0, frames_webrtc = 0;  ///< inbound messages by the wire that carried them
+    std::uint64_t sent_websocket = 0, sent_webrtc = 0;      ///< outbound messages by the wire that took them
   };
 
   Node(boost::asio::any_io_executor ex, NodeConfig cfg);

@@ -23,6 +23,9 @@ struct PeerSignal {
     IceRestartOffer,    ///< SessionDescription ICE_RESTART_OFFER (same peer connection, new ICE credentials)
     IceCandidate,       ///< one trickled candidate
     IceRestartRequest,  ///< answerer asks the offerer to restart ICE
+    /// From the signaling server only (`PeerRestarted`): the peer registered anew as a new
+    /// process, so every connection with its old process is dead. Never sent by a client.
+    PeerRestarted,
   };
   Kind kind = Kind::Offer;
   /// Offer / Answer / IceRestartOffer: the SDP, and the exchange id created with each offer and

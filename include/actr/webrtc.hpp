@@ -160,6 +160,7 @@ class WebRtcWire final : public WireHandle, public std::enable_shared_from_this<
   /// first, then (background) drains and closes the DataChannels so the peer sees the close.
   boost::asio::awaitable<void> close() override;
   bool is_connected() const noexcept override;
+  void begin_close() noexcept override;
   Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) override;
 
   /// Feeds one signal the remote sent us. Non-blocking; processed in order on the executor.
@@ -175,6 +176,8 @@ class WebRtcWire final : public WireHandle, public std::enable_shared_from_this<
   const ActrId& local() const noexcept;
   const ActrId& remote() const noexcept;
   bool is_offerer() const noexcept;
+  /// True while the first connection is being set up: not yet open, not restarting, not closed.
+  bool is_setting_up() const;
   WebRtcStats stats() const;
 
   struct Impl;

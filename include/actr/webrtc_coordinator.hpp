@@ -38,6 +38,9 @@ struct WebRtcCoordinatorStats {
   std::uint64_t inbound_wires = 0;    ///< built because the peer dialed us
   std::uint64_t signals_routed = 0;
   std::uint64_t signals_dropped = 0;  ///< for no wire (late, stale, or unknown peer)
+  /// `PeerRestarted` notices from the server: each closed every wire to that peer at once (its
+  /// old process is gone; the manager falls back and the health checker dials the new one).
+  std::uint64_t peer_restarts = 0;
 };
 
 class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator> {

@@ -92,8 +92,12 @@ class WireHandle {
   /// Closes the connection and releases its resources. Idempotent; completes within the
   /// implementation's close bound even if the peer does not answer. Does not call `notify_closed`.
   virtual boost::asio::awaitable<void> close() = 0;
-  /// Lock-free: true between a successful `connect()` and the wire's death or `close()`.
+  /// Lock-free: true between a successful `connect()` and the wire's death, `begin_close()` or
+  /// `close()`.
   virtual bool is_connected() const noexcept = 0;
+  /// Its owner has dropped the wire and will `close()` it soon (a pool closes retired wires in the
+  /// background): from now on it reports not connected, so nobody picks it up again meanwhile.
+  virtual void begin_close() noexcept {}
   /// The lane for `pt` (created on first use). Errors: `NoRoute` if this wire does not carry
   /// `pt`; closed-like codes if the wire is dead.
   virtual Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) = 0;

@@ -255,7 +255,11 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
   const Dest dest = Dest::actor(to);
   for (std::uint32_t attempt = 1;; ++attempt) {
     auto r = co_await manager->send_with_identity(dest, pt, bytes, deadline);
-    if (r) co_return ok();
+    if (r) {
+      std::lock_guard lk(mu);
+      ++(r->kind == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
+      co_return ok();
+    }
     if (!is_transient(r.error()) || attempt >= policy.max_attempts || Clock::now() + delay >= deadline)
       co_return r.error();
     asio::steady_timer t(co_await asio::this_coro::executor, delay);

@@ -119,6 +119,8 @@ Result<void> to_relay(const PeerSignal& s, pb::ActrRelay* relay) {
       if (!s.reason.empty()) r->set_reason(s.reason);
       return ok();
     }
+    case K::PeerRestarted:
+      break;  // the server's to say, not a client's
   }
   return make_error_code(NetworkError::InvalidArgument);
 }
@@ -151,6 +153,9 @@ std::optional<PeerSignal> from_relay(const pb::ActrRelay& relay) {
     case pb::ActrRelay::kIceRestartRequest:
       s.kind = K::IceRestartRequest;
       s.reason = relay.ice_restart_request().reason();
+      return s;
+    case pb::ActrRelay::kPeerRestarted:
+      s.kind = K::PeerRestarted;
       return s;
     case pb::ActrRelay::kRoleNegotiation:
     case pb::ActrRelay::kRoleAssignment:

@@ -13,7 +13,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <unordered_map>
@@ -63,6 +65,9 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
   std::unordered_map<ActrId, Entry> entries;
   std::unordered_map<std::uint64_t, ActrId> by_session;
+  // Who negotiated a WebRTC role with whom, kept past a registration's end: when an id registers
+  // anew as a new process, its earlier peers are told (`PeerRestarted`). Bounded per id and in all.
+  std::unordered_map<ActrId, std::deque<ActrId>> contacts;
   std::mt19937_64 rng{std::random_device{}()};
 
   std::string envelope_id() { return "srv-" + std::to_string(next_envelope.fetch_add(1)); }
@@ -79,6 +84,10 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   void handle_relay(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
   void handle_role(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env, const ActrId& src,
                    const ActrId& target, const std::shared_ptr<Session>& to);
+  void add_contact_locked(const ActrId& a, const ActrId& b);
+  /// A relay envelope from the server about `source`, for `target` (payload to be set).
+  pb::SignalingEnvelope server_relay(const ActrId& source, const ActrId& target);
+  void announce_restart(const ActrId& id);
 
   // Checks that `source` + `credential` are what this connection registered; refreshes it.
   Result<ActrId> authenticate(const Session& s, const pb::ActrId& source, const pb::AIdCredential& cred);
@@ -273,10 +282,16 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
   const auto token = issue_token();
   std::shared_ptr<Session> victim;
   std::optional<std::pair<SignalingErrc, std::string>> refused;
+  bool new_process = false;
   {
     std::lock_guard lk(mu);
     auto mine = by_session.find(s->id);
     auto held = entries.find(id);
+    // A client that reconnects presents the credential it was issued; a restarted process has
+    // none (or, if its old registration is still held, not the one held).
+    const bool same_connection = held != entries.end() && held->second.session == s;
+    new_process = !same_connection && (!req.has_previous_credential() ||
+                                       (held != entries.end() && req.previous_credential().encrypted_token() != held->second.token));
     if (mine != by_session.end() && mine->second != id) {
       refused.emplace(SignalingErrc::AlreadyRegistered, "this connection is registered as " + mine->second.to_string());
     } else if (held != entries.end() && held->second.session != s) {
@@ -304,6 +319,7 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
     refuse(victim, "", SignalingErrc::NotRegistered, "registered again from another connection");
     victim->link->close();
   }
+  if (new_process) announce_restart(id);
   spdlog::info("actr signal: registered {} (connection {}){}", id.to_string(), s->id, ws ? " at " + *ws : "");
   auto reply = sig::make_envelope(envelope_id());
   reply.set_reply_for(rid);
@@ -403,6 +419,9 @@ void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, cons
     case pb::ActrRelay::kRoleAssignment:
       refuse(s, rid, SignalingErrc::InvalidArgument, "role assignments are decided by the server");
       return;
+    case pb::ActrRelay::kPeerRestarted:
+      refuse(s, rid, SignalingErrc::InvalidArgument, "peer_restarted is the server's to send");
+      return;
     case pb::ActrRelay::kRoleNegotiation:
     case pb::ActrRelay::kIceCandidate:
     case pb::ActrRelay::kSessionDescription:
@@ -445,15 +464,15 @@ void SignalingServer::Impl::handle_role(const std::shared_ptr<Session>& s, const
   // Each side gets a relay whose source is the *other* party (reference §12.3), so the receiver
   // resolves the peer as the source. The initiator's copy answers its request.
   auto assignment = [&](const ActrId& peer, const ActrId& self_id, bool is_offerer) {
-    auto e = sig::make_envelope(envelope_id());
-    auto* a = e.mutable_actr_relay();
-    sig::to_pb(peer, a->mutable_source());
-    a->mutable_credential()->set_encrypted_token("");
-    a->mutable_credential()->set_token_key_id(0);
-    sig::to_pb(self_id, a->mutable_target());
-    a->mutable_role_assignment()->set_is_offerer(is_offerer);
+    auto e = server_relay(peer, self_id);
+    e.mutable_actr_relay()->mutable_role_assignment()->set_is_offerer(is_offerer);
     return e;
   };
+  {
+    std::lock_guard lk(mu);
+    add_contact_locked(src, target);
+    add_contact_locked(target, src);
+  }
   auto to_initiator = assignment(target, src, src_offers);
   to_initiator.set_reply_for(env.envelope_id());
   if (!deliver(to, assignment(src, target, !src_offers))) {
@@ -462,6 +481,46 @@ void SignalingServer::Impl::handle_role(const std::shared_ptr<Session>& s, const
   }
   (void)deliver(s, to_initiator);
   relayed.fetch_add(2);
+}
+
+pb::SignalingEnvelope SignalingServer::Impl::server_relay(const ActrId& source, const ActrId& target) {
+  auto e = sig::make_envelope(envelope_id());
+  auto* r = e.mutable_actr_relay();
+  sig::to_pb(source, r->mutable_source());
+  r->mutable_credential()->set_encrypted_token("");  // the server has no credential to give
+  r->mutable_credential()->set_token_key_id(0);
+  sig::to_pb(target, r->mutable_target());
+  return e;
+}
+
+void SignalingServer::Impl::add_contact_locked(const ActrId& a, const ActrId& b) {
+  constexpr std::size_t per_id = 256, ids = 65536;
+  if (contacts.size() >= ids && !contacts.count(a)) {
+    // Forget the ids that are not registered now; they are the least likely to come back.
+    std::erase_if(contacts, [&](const auto& kv) { return !entries.count(kv.first); });
+    if (contacts.size() >= ids) return;
+  }
+  auto& list = contacts[a];
+  if (std::find(list.begin(), list.end(), b) != list.end()) return;
+  if (list.size() >= per_id) list.pop_front();
+  list.push_back(b);
+}
+
+void SignalingServer::Impl::announce_restart(const ActrId& id) {
+  std::vector<std::pair<ActrId, std::shared_ptr<Session>>> told;
+  {
+    std::lock_guard lk(mu);
+    auto it = contacts.find(id);
+    if (it == contacts.end()) return;
+    for (const auto& peer : it->second)
+      if (auto e = entries.find(peer); e != entries.end()) told.emplace_back(peer, e->second.session);
+  }
+  for (auto& [peer, session] : told) {
+    auto e = server_relay(id, peer);
+    e.mutable_actr_relay()->mutable_peer_restarted();
+    if (deliver(session, e)) relayed.fetch_add(1);
+  }
+  if (!told.empty()) spdlog::info("actr signal: {} restarted; told {} peer(s)", id.to_string(), told.size());
 }
 
 // ---- public --------------------------------------------------------------------------------------

@@ -66,6 +66,9 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
     auto self = shared_from_this();
     (void)tasks.spawn("webrtc-inbound", [self, w, peer]() -> asio::awaitable<void> {
       auto r = co_await w->connect();
+      // Until the owner has been offered the wire, a dial to this peer waits on it (so it is
+      // listed in `inbound_connecting` until after `on_inbound`).
+      if (r && self->on_inbound) self->on_inbound(peer, w);
       {
         std::lock_guard lk(self->mu);
         if (auto it = self->inbound_connecting.find(peer); it != self->inbound_connecting.end() && it->second.lock() == w)
@@ -74,9 +77,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       if (!r) {
         spdlog::info("actr: inbound WebRTC connection from {} failed: {}", peer.to_string(), r.error().message());
         co_await w->close();
-        co_return;
       }
-      if (self->on_inbound) self->on_inbound(peer, w);
     });
   }
 
@@ -86,6 +87,10 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       if (!in) {
         if (in.error() == make_error_code(NetworkError::TimeoutError)) continue;
         co_return;  // closed or cancelled
+      }
+      if (in->signal.kind == PeerSignal::Kind::PeerRestarted) {
+        forget_peer(in->from);
+        continue;
       }
       std::shared_ptr<WebRtcWire> w;
       {
@@ -118,6 +123,27 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // The peer's old process is gone: its wires are dead even if no timeout noticed yet. Closing
+  // them makes the manager fall back to another wire kind now, and the next dial (the health
+  // checker's) negotiates with the new process.
+  void forget_peer(const ActrId& peer) {
+    std::vector<std::shared_ptr<WebRtcWire>> dead;
+    {
+      std::lock_guard lk(mu);
+      ++stats.peer_restarts;
+      if (auto n = negotiating.find(peer); n != negotiating.end()) n->second.clear();  // the old process's signals
+      for (auto* m : {&wires, &inbound_connecting}) {
+        if (auto it = m->find(peer); it != m->end()) {
+          if (auto w = it->second.lock()) dead.push_back(std::move(w));
+          m->erase(it);
+        }
+      }
+    }
+    spdlog::info("actr: {} restarted; closing {} WebRTC wire(s) to its old process", peer.to_string(), dead.size());
+    for (auto& w : dead)
+      (void)tasks.spawn("webrtc-forget", [w]() -> asio::awaitable<void> { co_await w->close(); });
+  }
+
   asio::awaitable<void> role_loop() {
     for (;;) {
       auto ev = co_await signaling->next_role_assignment(Clock::now() + std::chrono::hours(24));
@@ -125,16 +151,20 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
         if (ev.error() == make_error_code(NetworkError::TimeoutError)) continue;
         co_return;
       }
-      // The peer negotiated with us. If we offer and have no live wire to it, we start one; as
-      // answerer we wait for its offer (signal_loop).
+      // The peer negotiated with us. If we offer, we start a connection; as answerer we wait for
+      // its offer (signal_loop).
       if (!ev->is_offerer) continue;
       {
         std::lock_guard lk(mu);
         if (negotiating.count(ev->peer)) continue;  // our own negotiation builds the wire
       }
       auto w = wire_for(ev->peer);
-      if (w && w->is_connected()) continue;
-      if (w && w->is_offerer()) continue;  // ours is already connecting
+      if (w && w->is_offerer() && w->is_setting_up()) continue;  // ours is already on its way
+      if (w) {
+        // A peer negotiates only when it has no usable connection with us (it dropped this one,
+        // or it is a new process): ours, open, restarting or closed, is dead to it and replaced.
+        (void)tasks.spawn("webrtc-retire", [w]() -> asio::awaitable<void> { co_await w->close(); });
+      }
       adopt_inbound(make_wire(ev->peer, true), ev->peer);
     }
   }
@@ -187,9 +217,11 @@ asio::awaitable<Result<std::shared_ptr<WireHandle>>> WebRtcCoordinator::create_w
     if (auto it = self->inbound_connecting.find(peer); it != self->inbound_connecting.end())
       if (auto w = it->second.lock()) co_return std::static_pointer_cast<WireHandle>(w);
   }
+  // A connected wire its owner did not keep (the peer's connection, left receive-only when our own
+  // dial won): the dial gets it. One the owner dropped reports not connected (`begin_close`).
   auto existing = self->wire_for(peer);
   if (existing && existing->is_connected()) co_return std::static_pointer_cast<WireHandle>(existing);
-  if (existing && !existing->is_offerer()) {
+  if (existing && !existing->is_offerer() && existing->stats().peer_connections == 0) {
     // Our answerer from an earlier negotiation is waiting for this peer's offer; a second one would race it.
     co_return make_error_code(NetworkError::ConnectionError);
   }

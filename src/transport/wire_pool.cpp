@@ -165,6 +165,7 @@ asio::awaitable<void> WirePool::close_handle(std::shared_ptr<WireHandle> h) cons
 }
 
 void WirePool::retire(std::shared_ptr<WireHandle> h) {
+  h->begin_close();  // the close below runs later; until then the wire must not look usable
   auto id = tasks_.spawn("close-wire", [self = shared_from_this(), h]() -> asio::awaitable<void> {
     co_await asio::this_coro::throw_if_cancelled(false);
     co_await self->close_handle(h);

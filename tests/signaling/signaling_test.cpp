@@ -409,6 +409,49 @@ TEST(SignalingServer, RegistrationExpiresWithoutHeartbeatAndHeartbeatsKeepIt) {
   EXPECT_EQ(net.server->stats().expired, 1u);
 }
 
+TEST(SignalingServer, ANewProcessUnderAKnownIdIsAnnouncedToItsPeersAndAReRegistrationIsNot) {
+  auto cfg = fast_server();
+  cfg.registration_ttl = 600ms;
+  Net net(cfg);
+  auto quiet = fast_client();
+  quiet.heartbeat_interval = 10000ms;  // lets its registration expire, so it registers again
+  auto busy = fast_client();
+  busy.heartbeat_interval = 100ms;
+  auto& a = net.client(actor_id(5), std::nullopt, quiet);
+  auto& b = net.client(actor_id(9), std::nullopt, busy);
+  auto& c = net.client(actor_id(12), std::nullopt, busy);
+  ASSERT_TRUE(run_co(net.io, a.negotiate_role(actor_id(9))));  // a and b are peers; c is not
+  ASSERT_TRUE(run_co(net.io, b.next_role_assignment(in(2000ms))));
+
+  // The same process registering again (after expiry, with its credential) is not a restart: the
+  // next thing b hears from a is a's own signal.
+  const auto seen = a.registrations();
+  ASSERT_TRUE(run_co(net.io, a.wait_registered(seen, in(5000ms))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(9), offer("same process", 1))));
+  auto first = run_co(net.io, b.next_signal(in(5000ms)));
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(first->signal.kind, PeerSignal::Kind::Offer);
+  EXPECT_EQ(first->signal.sdp, "same process");
+
+  // A new process under a's id (no credential): b, a's peer, is told; c is not.
+  run_co(net.io, a.close());
+  run_until(net.io, [&] { return !net.server->is_registered(actor_id(5)); });
+  auto& a2 = net.client(actor_id(5), std::nullopt, busy);
+  auto told = run_co(net.io, b.next_signal(in(5000ms)));
+  ASSERT_TRUE(told) << told.error().message();
+  EXPECT_EQ(told->from, actor_id(5));
+  EXPECT_EQ(told->signal.kind, PeerSignal::Kind::PeerRestarted);
+  ASSERT_TRUE(run_co(net.io, a2.send_signal(actor_id(12), offer("to c", 2))));
+  auto c_first = run_co(net.io, c.next_signal(in(5000ms)));
+  ASSERT_TRUE(c_first);
+  EXPECT_EQ(c_first->signal.sdp, "to c");  // nothing about a's restart was queued before it
+
+  // Only the server may say it: a client cannot relay one.
+  PeerSignal forged;
+  forged.kind = PeerSignal::Kind::PeerRestarted;
+  EXPECT_FALSE(run_co(net.io, a2.send_signal(actor_id(9), forged)));
+}
+
 TEST(SignalingClient, ReRegistersWhenTheServerExpiredIt) {
   auto cfg = fast_server();
   cfg.registration_ttl = 200ms;

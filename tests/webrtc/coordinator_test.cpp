@@ -48,7 +48,9 @@ TEST(WebRtcCoordinator, ADialToAPeerThatIsDialingUsWaitsOnThePeersConnection) {
   FrameHandler b_frames = [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
                              Bytes) -> asio::awaitable<Result<void>> { co_return ok(); };
   std::shared_ptr<WireHandle> handed_over;  // what B's coordinator gives its owner once connected
-  auto ca = WebRtcCoordinator::create(io.get_executor(), a_id, sa, wc, a_frames, nullptr);
+  std::shared_ptr<WireHandle> a_inbound;  // what A's coordinator gives its owner (a connection B asked for)
+  auto ca = WebRtcCoordinator::create(io.get_executor(), a_id, sa, wc, a_frames,
+                                      [&](const ActrId&, const std::shared_ptr<WireHandle>& w) { a_inbound = w; });
   auto cb = WebRtcCoordinator::create(io.get_executor(), b_id, sb, wc, b_frames,
                                       [&](const ActrId&, const std::shared_ptr<WireHandle>& w) { handed_over = w; });
   ca->start();
@@ -71,16 +73,34 @@ TEST(WebRtcCoordinator, ADialToAPeerThatIsDialingUsWaitsOnThePeersConnection) {
   EXPECT_EQ(*wb, handed_over);
   EXPECT_EQ(cb->stats().outbound_wires, 0u);
 
-  // Once connected, asking again still gives that connection, and it carries B's reply to A.
-  auto again = run_co(io, cb->create_wire(a_id));
-  ASSERT_TRUE(again);
-  EXPECT_EQ(*again, *wb);
+  // Asking again still gives that connection, and it carries B's reply to A.
+  auto same = run_co(io, cb->create_wire(a_id));
+  ASSERT_TRUE(same);
+  EXPECT_EQ(*same, *wb);
   auto lane = (*wb)->get_lane(PayloadType::RpcReliable);
   ASSERT_TRUE(lane);
   const Bytes reply{'r', 'e', 'p', 'l', 'y'};
   ASSERT_TRUE(run_co(io, (*lane)->send(reply)));
   run_until(io, [&] { return at_a.size() == 1; }, 10000ms);
   EXPECT_EQ(at_a.front(), reply);
+
+  // The owner drops it (as a pool retires a wire: `begin_close` now, `close` later in the
+  // background). A dial meanwhile gets a new connection, never the dropped one, though A, the
+  // offerer, may still hold the old one as connected when B's negotiation reaches it.
+  (*wb)->begin_close();
+  auto again = run_co(io, cb->create_wire(a_id));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_NE(*again, *wb);
+  ASSERT_TRUE(run_co(io, (*again)->connect(), 30000ms));
+  run_co(io, (*wb)->close());
+  EXPECT_NE(a_inbound, nullptr);  // A offered the new connection (its old one was replaced)
+  auto lane2 = (*again)->get_lane(PayloadType::RpcReliable);
+  ASSERT_TRUE(lane2);
+  ASSERT_TRUE(run_co(io, (*lane2)->send(reply)));
+  {
+    SCOPED_TRACE("the new connection carries the reply");
+    run_until(io, [&] { return at_a.size() == 2; }, 10000ms);
+  }
 
   run_co(io, ca->stop());
   run_co(io, cb->stop());

@@ -7,8 +7,10 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 
 using namespace actr;
 using namespace actr::testing;
@@ -19,8 +21,12 @@ namespace {
 // The process-wide runtime is shut down after the last test, before exit handlers run: a GStreamer
 // thread that is still tearing a connection down must not outlive OpenSSL's atexit cleanup
 // (its per-thread random state would then be leaked). A program does the same before main returns.
+// ACTR_LOG_LEVEL (trace, debug, ...) raises the library's log level for a diagnostic run.
 class RuntimeShutdown : public ::testing::Environment {
  public:
+  void SetUp() override {
+    if (const char* level = std::getenv("ACTR_LOG_LEVEL")) spdlog::set_level(spdlog::level::from_str(level));
+  }
   void TearDown() override { WebRtcRuntime::process_default()->shutdown(); }
 };
 [[maybe_unused]] auto* const kRuntimeShutdown = ::testing::AddGlobalTestEnvironment(new RuntimeShutdown);

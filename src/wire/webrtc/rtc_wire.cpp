@@ -433,6 +433,8 @@ void Impl::on_signal(PeerSignal&& s) {
           later.push_back([this] { changed.notify(); });
         }
         break;
+      case K::PeerRestarted:
+        return stale("peer restarted (the coordinator closes the wire)");
     }
   }
   run(later);
@@ -460,12 +462,19 @@ WebRtcWire::~WebRtcWire() {
 asio::awaitable<Result<void>> WebRtcWire::connect() { return impl_->connect(); }
 asio::awaitable<void> WebRtcWire::close() { return impl_->close(); }
 bool WebRtcWire::is_connected() const noexcept { return impl_->connected.load(std::memory_order_acquire); }
+// Only the flag: the coordinator then negotiates a new connection instead of handing this one out.
+void WebRtcWire::begin_close() noexcept { impl_->connected.store(false, std::memory_order_release); }
 Result<std::shared_ptr<DataLane>> WebRtcWire::get_lane(PayloadType pt) { return impl_->get_lane(pt); }
 void WebRtcWire::handle_signal(PeerSignal signal) { impl_->handle_signal(std::move(signal)); }
 void WebRtcWire::report_connection_lost() { impl_->report_connection_lost(); }
 const ActrId& WebRtcWire::local() const noexcept { return impl_->local; }
 const ActrId& WebRtcWire::remote() const noexcept { return impl_->remote; }
 bool WebRtcWire::is_offerer() const noexcept { return impl_->offerer; }
+
+bool WebRtcWire::is_setting_up() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->phase == Impl::Phase::Idle || impl_->phase == Impl::Phase::Connecting;
+}
 
 WebRtcStats WebRtcWire::stats() const {
   std::lock_guard lk(impl_->mu);
