@@ -33,6 +33,23 @@ NodeConfig config(std::uint64_t serial, std::uint16_t signal_port) {
   return c;
 }
 
+// Calls from → to until `to` has received a frame over WebRTC (the first calls may ride
+// WebSocket while the WebRTC wire is set up). Every call must succeed.
+void call_until_webrtc(asio::io_context& io, Node& from, Node& to, int max_calls = 2000) {
+  const auto before = to.stats().frames_webrtc;
+  for (int calls = 0; to.stats().frames_webrtc == before; ++calls) {
+    ASSERT_LT(calls, max_calls) << "WebRTC never carried a call from " << from.id().to_string();
+    auto r = run_co(io, from.call(to.id(), "echo", bytes("hello"), 5000ms));
+    ASSERT_TRUE(r) << r.error().message();
+  }
+}
+
+Node::RequestHandler echo() {
+  return [](ActrId, pb::RpcEnvelope req) -> asio::awaitable<Result<Bytes>> {
+    co_return Bytes(req.payload().begin(), req.payload().end());
+  };
+}
+
 pb::DataStream chunk(std::uint64_t seq) {
   pb::DataStream c;
   c.set_stream_id("s");
@@ -130,4 +147,83 @@ TEST(NodeWebRtc, ReliableCallsSurviveTheLossOfTheWebRtcWireAndWebRtcReturns) {
   run_co(io, a.stop());
   run_co(io, b.stop());
   run_co(io, signal.close());
+}
+
+// The signaling server goes away while A and B talk over WebRTC, and a new one starts on the same
+// port: the established connection carries A's calls while there is no server, both nodes
+// register again with the new one, and new WebRTC connections are set up through it (a node C
+// that starts afterwards reaches A and B over WebRTC; A's wire to B, closed, comes back).
+TEST(NodeWebRtc, SignalingServerRestartKeepsWebRtcUpAndNodesRegisterAgain) {
+  asio::io_context io;
+  auto signal = std::make_unique<SignalingServer>(io.get_executor());
+  auto sp = signal->listen("127.0.0.1", 0);
+  ASSERT_TRUE(sp);
+  auto node_config = [&](std::uint64_t serial) {
+    auto c = config(serial, *sp);
+    c.signaling.reconnect_backoff.initial = 100ms;
+    c.signaling.reconnect_backoff.max = 500ms;
+    return c;
+  };
+  Node a(io.get_executor(), node_config(1));
+  Node b(io.get_executor(), node_config(2));
+  a.on_request(echo());
+  b.on_request(echo());
+  ASSERT_TRUE(a.start());
+  ASSERT_TRUE(b.start());
+  ASSERT_TRUE(run_co(io, a.wait_registered(Clock::now() + 10s)));
+  ASSERT_TRUE(run_co(io, b.wait_registered(Clock::now() + 10s)));
+  call_until_webrtc(io, a, b);
+  ASSERT_FALSE(HasFatalFailure());
+
+  // The server stops; both clients see their link drop.
+  const auto reg_a = a.signaling()->registrations(), reg_b = b.signaling()->registrations();
+  run_co(io, signal->close());
+  signal.reset();
+  run_until(io, [&] {
+    return a.signaling()->state() == SignalingState::Reconnecting &&
+           b.signaling()->state() == SignalingState::Reconnecting;
+  }, 10000ms);
+  // Calls keep riding the WebRTC connection: it needs no signaling once set up.
+  const auto before = b.stats();
+  for (int i = 0; i < 20; ++i) {
+    auto r = run_co(io, a.call(b.id(), "echo", bytes("no server"), 5000ms));
+    ASSERT_TRUE(r) << "call " << i << " without a signaling server: " << r.error().message();
+  }
+  EXPECT_GE(b.stats().frames_webrtc - before.frames_webrtc, 20u);
+  EXPECT_EQ(b.stats().frames_websocket, before.frames_websocket);
+  EXPECT_EQ(a.signaling()->registrations(), reg_a);  // nothing to register with meanwhile
+  EXPECT_NE(a.signaling()->state(), SignalingState::Connected);
+
+  // A new server on the same port: both nodes register again by themselves.
+  SignalingServer again(io.get_executor());
+  auto sp2 = again.listen("127.0.0.1", *sp);
+  ASSERT_TRUE(sp2) << "rebinding port " << *sp << ": " << sp2.error().message();
+  ASSERT_TRUE(run_co(io, a.signaling()->wait_registered(reg_a, Clock::now() + 20s), 25000ms));
+  ASSERT_TRUE(run_co(io, b.signaling()->wait_registered(reg_b, Clock::now() + 20s), 25000ms));
+  EXPECT_TRUE(again.is_registered(a.id()));
+  EXPECT_TRUE(again.is_registered(b.id()));
+
+  // A node that starts now finds A and B only through the new server, and reaches both over
+  // WebRTC set up through it.
+  Node c(io.get_executor(), node_config(3));
+  c.on_request(echo());
+  ASSERT_TRUE(c.start());
+  ASSERT_TRUE(run_co(io, c.wait_registered(Clock::now() + 10s)));
+  EXPECT_EQ(again.stats().registered, 3u);
+  call_until_webrtc(io, c, a);
+  call_until_webrtc(io, c, b);
+  ASSERT_FALSE(HasFatalFailure());
+
+  // The pair that lived through the restart negotiates a new connection through the new server.
+  auto t = run_co(io, a.manager().get_or_create_transport(Dest::actor(b.id())));
+  ASSERT_TRUE(t);
+  const auto offers_before = again.stats().relayed;
+  (*t)->close_connection(WireKind::WebRtc);
+  call_until_webrtc(io, a, b, 5000);
+  EXPECT_GT(again.stats().relayed, offers_before);
+
+  run_co(io, c.stop());
+  run_co(io, a.stop());
+  run_co(io, b.stop());
+  run_co(io, again.close());
 }

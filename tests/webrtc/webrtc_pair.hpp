@@ -1,7 +1,7 @@
 #pragma once
 // Two WebRTC wires in one process, offerer A and answerer B, joined by an in-process PeerSignal
-// pipe; ICE on 127.0.0.1 host candidates only, no STUN/TURN. The pipe can hold, drop or replay
-// signals, which the staleness tests need.
+// pipe; ICE on 127.0.0.1 host candidates only, no STUN/TURN. The pipe can hold, drop, rewrite or
+// replay signals, which the staleness and loss tests need.
 
 #include <actr/error.hpp>
 #include <actr/webrtc.hpp>
@@ -35,8 +35,9 @@ inline WebRtcConfig loopback_config() {
 /// The signals one wire sends, delivered to the other wire (if any) unless the filter says no.
 class PipeSink : public PeerSignalSink {
  public:
-  /// Returns true to deliver, false to drop.
-  using Filter = std::function<bool(const PeerSignal&)>;
+  /// Returns true to deliver, false to drop; may rewrite the signal it delivers (`sent()` keeps
+  /// the original).
+  using Filter = std::function<bool(PeerSignal&)>;
 
   boost::asio::awaitable<Result<void>> send_signal(const ActrId&, PeerSignal s) override {
     std::shared_ptr<WebRtcWire> to;

@@ -332,6 +332,7 @@ void GstPc::start() {
     return;
   }
   configure_ice(webrtc, opts_);
+  fix_sctp_partial_reliability(pipeline);
   {
     std::lock_guard lk(g->mu);
     g->pipeline = pipeline;

@@ -1,8 +1,11 @@
-// GStreamer helpers of the WebRTC wire: the callback bridge, data-channel references, and the
-// ICE settings of a webrtcbin (STUN/TURN, gathering addresses, libnice switches).
+// GStreamer helpers of the WebRTC wire: the callback bridge, data-channel references, the ICE
+// settings of a webrtcbin (STUN/TURN, gathering addresses, libnice switches), and a fix for the
+// partial reliability of its DataChannels.
 #include "wire/webrtc/gst_util.hpp"
 
 #include <actr/error.hpp>
+
+#include <gst/sctp/sctpsendmeta.h>
 
 #include <spdlog/spdlog.h>
 
@@ -124,6 +127,47 @@ void configure_ice(GstElement* webrtc, const PcOptions& o) {
     }
   }
   gst_object_unref(ice);
+}
+
+// ---- partial reliability ---------------------------------------------------------------------------
+//
+// GStreamer's sctpassociation (1.22; upstream unchanged at the time of writing) passes a channel's
+// max-retransmits / max-packet-lifetime to usrsctp as `g_htonl(value)`, but usrsctp reads
+// `sendv_prinfo.pr_value` in host order: on a little-endian host "max 3 retransmits" becomes
+// 50,331,648, so STREAM_LATENCY_FIRST never gives a message up and behaves as a reliable channel
+// (found by tests/webrtc/webrtc_loss_test.cpp: a chunk sent 5 times was still delivered). Until
+// that is fixed, the value in each outgoing buffer's SCTP send meta is swapped on its way into
+// sctpenc, so GStreamer's swap restores it. A GStreamer with the bug fixed makes that test fail.
+
+namespace {
+
+GstPadProbeReturn unswap_pr_value(GstPad*, GstPadProbeInfo* info, gpointer) {
+  GstBuffer* buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstSctpSendMeta* meta = gst_sctp_buffer_get_send_meta(buf);
+  if (!meta || meta->pr == GST_SCTP_SEND_META_PARTIAL_RELIABILITY_NONE) return GST_PAD_PROBE_OK;
+  buf = gst_buffer_make_writable(buf);
+  GST_PAD_PROBE_INFO_DATA(info) = buf;
+  meta = gst_sctp_buffer_get_send_meta(buf);
+  meta->pr_param = GUINT32_SWAP_LE_BE(meta->pr_param);
+  return GST_PAD_PROBE_OK;
+}
+
+void on_sctpenc_pad(GstElement*, GstPad* pad, gpointer) {
+  if (GST_PAD_IS_SINK(pad)) gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, unswap_pr_value, nullptr, nullptr);
+}
+
+// webrtcbin adds its sctpenc when it sets up the SCTP transport; the sink pads (one per channel)
+// are requested later, once the association is up.
+void on_element_added(GstBin*, GstBin*, GstElement* e, gpointer) {
+  GstElementFactory* f = gst_element_get_factory(e);
+  if (f && g_strcmp0(GST_OBJECT_NAME(f), "sctpenc") == 0) g_signal_connect(e, "pad-added", G_CALLBACK(on_sctpenc_pad), nullptr);
+}
+
+}  // namespace
+
+void fix_sctp_partial_reliability(GstElement* pipeline) {
+  if constexpr (G_BYTE_ORDER == G_LITTLE_ENDIAN)
+    g_signal_connect(pipeline, "deep-element-added", G_CALLBACK(on_element_added), nullptr);
 }
 
 }  // namespace actr::rtc
