@@ -56,6 +56,11 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
     return it == wires.end() ? nullptr : it->second.lock();
   }
 
+  // Closes a wire nobody may use any more, in the background (owned by `tasks`).
+  void retire(std::shared_ptr<WebRtcWire> w) {
+    (void)tasks.spawn("webrtc-retire", [w = std::move(w)]() -> asio::awaitable<void> { co_await w->close(); });
+  }
+
   // A wire the peer initiated: connect it here; once open it belongs to whoever `on_inbound` gives it.
   void adopt_inbound(std::shared_ptr<WebRtcWire> w, const ActrId& peer) {
     {
@@ -141,7 +146,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
     }
     spdlog::info("actr: {} restarted; closing {} WebRTC wire(s) to its old process", peer.to_string(), dead.size());
     for (auto& w : dead)
-      (void)tasks.spawn("webrtc-forget", [w]() -> asio::awaitable<void> { co_await w->close(); });
+      retire(w);
   }
 
   asio::awaitable<void> role_loop() {
@@ -163,7 +168,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       if (w) {
         // A peer negotiates only when it has no usable connection with us (it dropped this one,
         // or it is a new process): ours, open, restarting or closed, is dead to it and replaced.
-        (void)tasks.spawn("webrtc-retire", [w]() -> asio::awaitable<void> { co_await w->close(); });
+        retire(w);
       }
       adopt_inbound(make_wire(ev->peer, true), ev->peer);
     }

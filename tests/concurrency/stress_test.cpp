@@ -4,6 +4,7 @@
 #include <actr/outproc_transport_manager.hpp>
 
 #include "core/test_util.hpp"
+#include "support/run_co.hpp"
 #include "support/memory_wire.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -29,20 +30,6 @@ int rounds() {
   const char* r = std::getenv("ACTR_STRESS_ROUNDS");
   return r ? std::max(1, std::atoi(r)) : 3;
 }
-
-// Two threads running one io_context, stopped and joined on destruction.
-struct TwoThreads {
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
-  std::thread a{[this] { io.run(); }};
-  std::thread b{[this] { io.run(); }};
-  ~TwoThreads() {
-    work.reset();
-    io.stop();
-    a.join();
-    b.join();
-  }
-};
 
 // Counts completions and lets the test thread wait for all of them, with a deadline.
 struct Completions {

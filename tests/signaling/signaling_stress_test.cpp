@@ -6,6 +6,7 @@
 #include <actr/signaling_client.hpp>
 
 #include "core/test_util.hpp"
+#include "support/run_co.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -31,18 +32,6 @@ namespace {
 // registry and would report the first log lines of two threads as a race. Create it up front.
 [[maybe_unused]] const bool kLoggerReady = (spdlog::default_logger_raw() != nullptr);
 
-struct TwoThreads {
-  asio::io_context io;
-  asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
-  std::thread a{[this] { io.run(); }};
-  std::thread b{[this] { io.run(); }};
-  ~TwoThreads() {
-    work.reset();
-    io.stop();
-    a.join();
-    b.join();
-  }
-};
 
 // Runs `aw` on the pool and waits for it from the test thread, with a deadline.
 template <class T>

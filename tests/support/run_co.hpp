@@ -3,6 +3,7 @@
 // (a hang fails the test instead of stalling CI), and a 2-thread pool for stress tests.
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
+#include <thread>
 
 namespace actr::testing {
 
@@ -55,5 +57,19 @@ inline void drain(boost::asio::io_context& io) {
   while (io.poll() > 0) {
   }
 }
+
+// Two threads running one io_context (stress tests), stopped and joined on destruction.
+struct TwoThreads {
+  boost::asio::io_context io;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(io);
+  std::thread a{[this] { io.run(); }};
+  std::thread b{[this] { io.run(); }};
+  ~TwoThreads() {
+    work.reset();
+    io.stop();
+    a.join();
+    b.join();
+  }
+};
 
 }  // namespace actr::testing
