@@ -105,6 +105,7 @@ TEST(NodeWebRtc, EveryClassRidesWebRtcThroughSignaling) {
   ASSERT_FALSE(HasFatalFailure());
   // Now every class rides WebRTC.
   const auto before = b.stats();
+  const auto a_before = a.stats();
   for (auto pt : {PayloadType::RpcReliable, PayloadType::RpcSignal}) {
     auto r = run_co(io, a.call(b.id(), "echo", bytes("x"), 5000ms, pt));
     ASSERT_TRUE(r) << r.error().message();
@@ -114,6 +115,8 @@ TEST(NodeWebRtc, EveryClassRidesWebRtcThroughSignaling) {
   ASSERT_TRUE(run_co(io, a.send_chunk(b.id(), PayloadType::StreamLatencyFirst, chunk(2))));
   run_until(io, [&] { return chunks == 2 && b.stats().tells == 1; });
   EXPECT_EQ(b.stats().frames_webrtc - before.frames_webrtc, 5u);
+  EXPECT_EQ(a.stats().sent_webrtc - a_before.sent_webrtc, 5u);  // A counts what it sent, by wire
+  EXPECT_EQ(a.stats().sent_websocket, a_before.sent_websocket);
   EXPECT_EQ(b.stats().frames_websocket, before.frames_websocket);
 
   p.close();
