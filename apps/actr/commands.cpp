@@ -127,6 +127,7 @@ int run_call(const CallArgs& a) {
   cfg.id = *id;
   cfg.listen = false;
   cfg.wires.address_book[*to] = a.url;
+  cfg.resend_after = std::chrono::milliseconds(a.resend_ms);
   asio::io_context io;
   Node node(io.get_executor(), cfg);
   (void)node.start();

@@ -19,6 +19,7 @@ struct CallArgs {
   std::string id = "ca11e2@101/actr:cli:1.0.0";
   std::string to, url, klass = "rpc";
   int count = 1, size = 64, timeout_ms = 2000;
+  int resend_ms = 1000;  // an unanswered call sends its request again after this long; 0: never
   bool json = false;
 };
 struct SignalArgs {

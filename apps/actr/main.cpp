@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   c->add_option("--size", call.size, "payload bytes")->capture_default_str();
   c->add_option("--timeout-ms", call.timeout_ms, "per call")->capture_default_str();
   c->add_option("--class", call.klass, "rpc, signal, stream, latency, tell")->capture_default_str();
+  c->add_option("--resend-ms", call.resend_ms, "send an unanswered request again after this long (0: never, as an actr caller)")
+      ->capture_default_str();
   c->add_flag("--json", call.json, "print the summary as JSON");
 
   actr::cli::CallArgs send;

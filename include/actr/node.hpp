@@ -27,7 +27,11 @@ struct NodeConfig {
   std::uint16_t listen_port = 0;  ///< 0 picks a free port
   DefaultWireBuilderConfig wires;  ///< how to reach peers (address book / URL template)
   ManagerConfig manager;
-  std::chrono::milliseconds dedup_ttl{30000};  ///< > the 12 s RpcReliable retry window
+  /// Answered requests are remembered per (peer, request_id) so a retried request gets the same
+  /// answer without running its handler again: for this long (> the 12 s RpcReliable retry
+  /// window), and within this many bytes of cached answers (oldest out first).
+  std::chrono::milliseconds dedup_ttl{30000};
+  std::size_t dedup_max_bytes = 64u << 20;
   std::size_t rpc_queue = 256;                 ///< RPC_RELIABLE + RPC_SIGNAL, backpressure
   std::size_t stream_queue = 64;               ///< STREAM_RELIABLE, backpressure
   std::size_t latency_queue = 64;              ///< STREAM_LATENCY_FIRST, drop newest when full
@@ -60,6 +64,7 @@ class Node {
     std::uint64_t duplicates = 0;      ///< retried requests answered from the dedup cache
     std::uint64_t orphans = 0;         ///< responses nobody waited for (dropped)
     std::uint64_t bad_direction = 0;   ///< envelopes without a valid Direction (dropped)
+    std::uint64_t malformed = 0;       ///< well-framed messages whose protobuf did not decode (dropped)
     std::uint64_t latency_dropped = 0; ///< latency-first chunks dropped on a full queue
     std::uint64_t frames_websocket = 0, frames_webrtc = 0;  ///< inbound messages by the wire that carried them
     std::uint64_t sent_websocket = 0, sent_webrtc = 0;      ///< outbound messages by the wire that took them

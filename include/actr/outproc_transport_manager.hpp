@@ -98,12 +98,15 @@ class OutprocTransportManager {
   /// within `close_timeout`. No lock is held while closing. The manager stays usable.
   boost::asio::awaitable<Result<void>> close_all();
 
-  /// Offers a connected wire the peer opened to us (inbound gate), so replies and traffic to
-  /// that peer need no second dial. Rule: with no transport for `dest` one is created around the
-  /// wire; with a transport whose slot of that kind is Empty or Failed the wire fills it; with a
-  /// Ready/Connecting slot or a dial in flight the wire is not adopted (returns false) and the
-  /// caller keeps it as a receive-only connection. So when both sides dial each other at once,
-  /// each keeps its own outbound wire and reads on both: no connection is torn down to converge.
+  /// Hands over a wire the peer opened to us (accepted WebSocket, WebRTC set up at its request):
+  /// from now on the destination's transport owns it like the wires it dialed, so replies and
+  /// traffic to that peer need no dial and one place decides which wire carries them. With no
+  /// transport for `dest` one is built around the wire; with a transport the pool adopts it
+  /// (`WirePool::adopt_inbound`: the newest WebSocket connection carries our traffic, older
+  /// ones stay open as standbys; a new WebRTC connection replaces the old); with a dial in flight
+  /// the transport built around the wire replaces the dial slot and its waiters get it at once
+  /// (the dial's wires join it when the dial ends). Returns false only while the manager is
+  /// stopped or `dest` is being closed; the caller then closes the wire with everything else.
   bool adopt_inbound(const Dest& dest, std::shared_ptr<WireHandle> wire);
 
   bool is_closing(const Dest& dest) const;

@@ -74,8 +74,23 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   /// already in the slot is closed. No-op (and `h` is closed) if the pool is closed.
   void add_connection(std::shared_ptr<WireHandle> h);
   /// Like `add_connection`, but only if the slot is Empty or Failed (atomic check-and-set).
-  /// Returns false and leaves `h` to the caller otherwise.
+  /// Returns false and leaves `h` to the caller otherwise. True, doing nothing, if the pool already
+  /// holds `h` (the WebRTC coordinator hands a dial the connection the peer is opening to us).
   bool add_connection_smart(std::shared_ptr<WireHandle> h);
+  /// Takes a wire the peer opened to us (accepted, usually already connected). Every live wire
+  /// of the pool belongs to it from now on, inbound and outbound alike, and its death is observed.
+  /// - WebSocket (a peer may hold several connections): the newest becomes the kind's Ready wire,
+  ///   so traffic we originate uses it; the wire it displaces stays open as a *standby* (its
+  ///   peer may still be sending on it and reading answers) and is promoted back at once if the
+  ///   newer one dies. While the kind's own dial is Connecting the inbound wire waits as a standby
+  ///   and is promoted if that dial fails.
+  /// - WebRTC (one peer connection per pair; a plain offer replaces the connection): the new wire
+  ///   becomes Ready and every older one of that kind is closed.
+  /// Returns false (and leaves `h` to the caller) only if the pool is closed; true, doing
+  /// nothing, if `h` is already in the pool.
+  bool adopt_inbound(std::shared_ptr<WireHandle> h);
+  /// Live standby wires of `kind` (older inbound connections still open).
+  std::size_t standby_count(WireKind kind) const;
 
   /// The Ready handle of `kind`, or nullptr.
   std::shared_ptr<WireHandle> get_connection(WireKind kind) const;
@@ -95,8 +110,10 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   bool has_live_candidate(WireKindSet kinds) const;
   /// True if `id.kind`'s slot is Ready with exactly this identity.
   bool connection_matches_identity(const WireIdentity& id) const;
-  /// Ready → Failed only if the slot still holds `id`; the handle is closed in the background.
-  /// Returns false if the identity was replaced or the slot is not Ready.
+  /// The wire `id` died or is dropped; it is closed in the background. If it is the Ready wire,
+  /// the newest connected standby of its kind takes its place (still Ready: senders never see a
+  /// gap) or, with none, the slot goes Ready → Failed. If it is a standby, it is just removed.
+  /// Returns false if no wire of the pool has that identity.
   bool mark_closed_if_same(const WireIdentity& id, Error why);
   /// Unconditionally fails `kind`'s slot (closing its handle). Used by explicit per-kind close.
   void mark_closed(WireKind kind, Error why);
@@ -125,10 +142,14 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
     std::shared_ptr<WireHandle> handle;
     std::uint32_t attempts = 0;
     std::array<std::shared_ptr<DataLane>, kPayloadTypeCount> lanes{};  // valid only while Ready
+    std::vector<std::shared_ptr<WireHandle>> standby;  // older inbound wires, oldest first
   };
   WirePool(boost::asio::any_io_executor ex, Dest dest, WirePoolConfig cfg, std::shared_ptr<EventBus> events);
 
   void start(std::shared_ptr<WireHandle> h);
+  void watch(const std::shared_ptr<WireHandle>& h);
+  bool promote_locked(Slot& s, std::vector<std::shared_ptr<WireHandle>>& dead);
+  bool holds_locked(const WireHandle* h) const;
   boost::asio::awaitable<void> connect_loop(std::shared_ptr<WireHandle> h);
   boost::asio::awaitable<void> close_all_impl(Error why);
   void retire(std::shared_ptr<WireHandle> h);

@@ -20,6 +20,9 @@ namespace {
 struct Inbound {
   ActrId from;
   PayloadType pt;
+  // The connection that carried it: a request's answer goes back on it (actr HEAD's gate "uses
+  // the same connection for the responses"). Weak: a queued message must not keep a closed wire.
+  std::weak_ptr<WireHandle> via;
   pb::RpcEnvelope env;   // RPC classes
   pb::DataStream chunk;  // stream classes
 };
@@ -30,6 +33,15 @@ struct DedupEntry {
   Clock::time_point completed{};
   Notifier done;
 };
+
+// Dedup is per peer: two peers may well pick the same request_id, and one must never read the
+// other's answer. The key is the peer's id and the request id, joined by a byte no id contains.
+std::string dedup_key(const ActrId& peer, const std::string& request_id) {
+  auto k = peer.to_string();
+  k.push_back('\0');
+  k += request_id;
+  return k;
+}
 
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -66,30 +78,44 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   RpcCorrelation correlation;
   AsyncQueue<Inbound> rpc_q, stream_q, latency_q;
 
-  std::mutex mu;  // guards handlers, dedup, receive_only, stats
+  std::mutex mu;  // guards handlers, dedup, stats
   RequestHandler on_request;
   TellHandler on_tell;
   ChunkHandler on_chunk;
-  std::unordered_map<std::string, std::shared_ptr<DedupEntry>> dedup;
+  std::unordered_map<std::string, std::shared_ptr<DedupEntry>> dedup;  // key: dedup_key()
   // Completed entries in completion order (monotonic clock), so expiry pops from the front
   // instead of scanning the whole cache on every request.
   std::deque<std::pair<Clock::time_point, std::string>> dedup_expiry;
-  std::vector<std::shared_ptr<WireHandle>> receive_only;  // inbound wires not adopted by the manager
+  std::size_t dedup_bytes = 0;  // cached answers' bytes (completed entries only)
   Stats stats;
 
-  asio::awaitable<Result<void>> on_frame(ActrId peer, PayloadType pt, Bytes payload);
+  void expire_dedup_locked(Clock::time_point now);
+  asio::awaitable<Result<void>> on_frame(std::weak_ptr<WireHandle> via, ActrId peer, PayloadType pt, Bytes payload);
+  asio::awaitable<Result<void>> reply(const Inbound& in, Bytes bytes, Deadline deadline);
   asio::awaitable<void> rpc_worker();
   asio::awaitable<void> stream_worker(AsyncQueue<Inbound>& q);
   asio::awaitable<void> handle_request(Inbound in);
   asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);
 };
 
-asio::awaitable<Result<void>> Node::Impl::on_frame(ActrId peer, PayloadType pt, Bytes payload) {
-  Inbound in{std::move(peer), pt, {}, {}};
+asio::awaitable<Result<void>> Node::Impl::on_frame(std::weak_ptr<WireHandle> via, ActrId peer, PayloadType pt,
+                                                   Bytes payload) {
+  Inbound in{std::move(peer), pt, std::move(via), {}, {}};
   const auto far = Clock::now() + std::chrono::hours(1);
+  // A well-framed message whose protobuf does not decode costs only itself: dropped, counted and
+  // logged; the connection keeps serving (reference §6.5). Framing errors are the wire's to handle.
+  auto malformed = [&]() -> Result<void> {
+    std::uint64_t n = 0;
+    {
+      std::lock_guard lk(mu);
+      n = ++stats.malformed;
+    }
+    if ((n & (n - 1)) == 0)  // 1st, 2nd, 4th, 8th…: a flood cannot flood the log
+      spdlog::warn("actr: dropped an undecodable {} message from {} ({} so far)", to_string(pt), in.from.to_string(), n);
+    return ok();
+  };
   if (is_rpc(pt)) {
-    if (!in.env.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
-      co_return make_error_code(NetworkError::DeserializationError);
+    if (!in.env.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) co_return malformed();
     switch (in.env.direction()) {
       case pb::DIRECTION_RESPONSE: {
         const auto& id = in.env.request_id();
@@ -113,8 +139,7 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(ActrId peer, PayloadType pt, 
     }
   }
   if (is_stream(pt)) {
-    if (!in.chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size())))
-      co_return make_error_code(NetworkError::DeserializationError);
+    if (!in.chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) co_return malformed();
     if (pt == PayloadType::StreamReliable) co_return co_await stream_q.push(std::move(in), far);
     if (!latency_q.try_push(std::move(in))) {  // latency-first: drop the newest, never block
       std::lock_guard lk(mu);
@@ -168,22 +193,30 @@ asio::awaitable<void> Node::Impl::stream_worker(AsyncQueue<Inbound>& q) {
   }
 }
 
+void Node::Impl::expire_dedup_locked(Clock::time_point now) {
+  // Oldest completed entries leave first: past the TTL, or while the cache is over its byte cap.
+  // In-flight entries are never evicted (a retry must not run the handler twice).
+  while (!dedup_expiry.empty() &&
+         (now - dedup_expiry.front().first > cfg.dedup_ttl || dedup_bytes > cfg.dedup_max_bytes)) {
+    auto it = dedup.find(dedup_expiry.front().second);
+    if (it != dedup.end() && it->second->response && it->second->completed == dedup_expiry.front().first) {
+      dedup_bytes -= it->second->response->size();
+      dedup.erase(it);
+    }
+    dedup_expiry.pop_front();
+  }
+}
+
 asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   const std::string id = in.env.request_id();
+  const std::string key = dedup_key(in.from, id);
   std::shared_ptr<DedupEntry> entry;
   bool original = false;
   RequestHandler handler;
   {
     std::lock_guard lk(mu);
-    const auto now = Clock::now();
-    // Evict completed entries past the TTL (oldest first); in-flight ones are never evicted.
-    while (!dedup_expiry.empty() && now - dedup_expiry.front().first > cfg.dedup_ttl) {
-      auto it = dedup.find(dedup_expiry.front().second);
-      if (it != dedup.end() && it->second->response && it->second->completed == dedup_expiry.front().first)
-        dedup.erase(it);
-      dedup_expiry.pop_front();
-    }
-    auto& e = dedup[id];
+    expire_dedup_locked(Clock::now());
+    auto& e = dedup[key];
     if (!e) {
       e = std::make_shared<DedupEntry>();
       original = true;
@@ -195,6 +228,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
     handler = on_request;
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
+  Bytes bytes;
   if (original) {
     pb::RpcEnvelope resp;
     resp.set_route_key(in.env.route_key());
@@ -220,11 +254,14 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
                                          : static_cast<std::uint32_t>(NetworkError::ProtocolError));
       resp.mutable_error()->set_message(r.error().message());
     }
+    bytes = encode(resp);
     {
       std::lock_guard lk(mu);
-      entry->response = encode(resp);
+      entry->response = bytes;
       entry->completed = Clock::now();
-      dedup_expiry.emplace_back(entry->completed, id);
+      dedup_bytes += bytes.size();
+      dedup_expiry.emplace_back(entry->completed, key);
+      expire_dedup_locked(entry->completed);
     }
     entry->done.notify();
   } else {
@@ -233,19 +270,37 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       const auto seen = entry->done.version();
       {
         std::lock_guard lk(mu);
-        if (entry->response) break;
+        if (entry->response) {
+          bytes = *entry->response;
+          break;
+        }
       }
       auto w = co_await entry->done.async_wait_change(seen, deadline);
       if (!w) co_return;
     }
   }
-  Bytes bytes;
-  {
-    std::lock_guard lk(mu);
-    bytes = *entry->response;
-  }
-  auto sent = co_await send_with_retry(in.from, in.pt, std::move(bytes), deadline);
+  auto sent = co_await reply(in, std::move(bytes), deadline);
   if (!sent) spdlog::info("actr: response to {} not delivered: {}", in.from.to_string(), sent.error().message());
+}
+
+// An answer goes back on the connection that carried its request, on its RPC_RELIABLE lane
+// (actr HEAD sends every RESPONSE there). Only when that connection is gone does it go through
+// the manager (another live wire to the peer, or a dial).
+asio::awaitable<Result<void>> Node::Impl::reply(const Inbound& in, Bytes bytes, Deadline deadline) {
+  if (auto wire = in.via.lock(); wire && wire->is_connected()) {
+    auto lane = wire->get_lane(PayloadType::RpcReliable);
+    if (lane) {
+      auto r = co_await (*lane)->send(bytes);
+      if (r) {
+        std::lock_guard lk(mu);
+        ++(wire->kind() == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
+        co_return ok();
+      }
+      if (!is_closed_like(r.error())) co_return r.error();
+    }
+    spdlog::debug("actr: connection of {} closed before its answer; routing it", in.from.to_string());
+  }
+  co_return co_await send_with_retry(in.from, PayloadType::RpcReliable, std::move(bytes), deadline);
 }
 
 asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes,
@@ -280,18 +335,17 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       std::lock_guard lk(self->mu);
       ++(wire && wire->kind() == WireKind::WebRtc ? self->stats.frames_webrtc : self->stats.frames_websocket);
     }
-    co_return co_await self->on_frame(peer, pt, std::move(payload));
+    co_return co_await self->on_frame(wire, peer, pt, std::move(payload));
   };
-  // A wire the peer opened to us (WebSocket gate, or WebRTC set up at its request): offered to
-  // the manager so replies need no dial; otherwise kept for receiving until it closes.
+  // A wire the peer opened to us (WebSocket gate, or WebRTC set up at its request) belongs to
+  // that peer's transport from now on, like the wires we dial: one owner per peer. Only a node
+  // that is stopping (or a destination being closed) refuses it; the gate or the coordinator
+  // then closes it with everything else.
   auto inbound = [weak](const ActrId& peer, const std::shared_ptr<WireHandle>& wire) {
     auto self = weak.lock();
     if (!self) return;
-    if (!self->manager->adopt_inbound(Dest::actor(peer), wire)) {
-      std::lock_guard lk(self->mu);
-      std::erase_if(self->receive_only, [](const auto& w) { return !w->is_connected(); });
-      self->receive_only.push_back(wire);
-    }
+    if (!self->manager->adopt_inbound(Dest::actor(peer), wire))
+      spdlog::debug("actr: inbound {} wire from {} not adopted (closing)", to_string(wire->kind()), peer.to_string());
   };
   auto& c = impl_->cfg;
   if (c.signal_url) {
@@ -371,12 +425,6 @@ asio::awaitable<void> Node::stop() {
   if (self->signaling) co_await self->signaling->close();
   if (self->gate) co_await self->gate->close();
   (void)co_await self->manager->close_all();
-  std::vector<std::shared_ptr<WireHandle>> inbound;
-  {
-    std::lock_guard lk(self->mu);
-    inbound.swap(self->receive_only);
-  }
-  for (auto& w : inbound) co_await w->close();
   (void)co_await self->tasks.async_wait_idle(Clock::now() + std::chrono::seconds(2));
 }
 

@@ -195,6 +195,27 @@ asio::awaitable<void> OutprocTransportManager::Impl::dial(std::shared_ptr<Impl> 
     co_return;
   }
 
+  // The peer connected to us while we dialed (adopt_inbound installed a transport around its
+  // connection): our wires join that transport instead of replacing it.
+  std::shared_ptr<DestTransport> joined;
+  {
+    std::lock_guard lk(self->mu);
+    auto it = self->map.find(slot->dest);
+    if (!self->stopped && slot->result && *slot->result && it != self->map.end() &&
+        std::get_if<std::shared_ptr<DestTransport>>(&it->second) &&
+        std::get<std::shared_ptr<DestTransport>>(it->second) == **slot->result &&
+        cs.cancelled() == asio::cancellation_type::none)
+      joined = **slot->result;
+  }
+  if (joined) {
+    for (auto& h : *handles) {
+      if (joined->pool().add_connection_smart(h)) continue;
+      asio::steady_timer b(co_await asio::this_coro::executor, self->cfg.pool.close_timeout);
+      co_await (h->close() || b.async_wait(use_ec));
+    }
+    co_return;
+  }
+
   auto transport = DestTransport::create(self->ex, slot->dest, std::move(*handles), self->cfg.pool, self->events);
   self->evict_when_exhausted(slot->dest, transport);
 
@@ -474,23 +495,54 @@ asio::awaitable<Result<void>> OutprocTransportManager::close_all() {
 }
 
 bool OutprocTransportManager::adopt_inbound(const Dest& dest, std::shared_ptr<WireHandle> wire) {
-  std::shared_ptr<DestTransport> existing;
-  {
-    std::lock_guard lk(impl_->mu);
-    if (impl_->stopped || impl_->closing.contains(dest)) return false;
-    auto it = impl_->map.find(dest);
-    if (it == impl_->map.end()) {
-      std::vector<std::shared_ptr<WireHandle>> hs{std::move(wire)};
-      auto t = DestTransport::create(impl_->ex, dest, std::move(hs), impl_->cfg.pool, impl_->events);
-      impl_->evict_when_exhausted(dest, t);
-      impl_->map.emplace(dest, std::move(t));
+  auto self = impl_;
+  // Built outside the lock (it allocates and may start tasks), installed only if still needed.
+  std::shared_ptr<DestTransport> fresh;
+  for (int round = 0; round < 4; ++round) {
+    std::shared_ptr<DestTransport> existing;
+    std::shared_ptr<DialSlot> joined;
+    bool installed = false;
+    {
+      std::lock_guard lk(self->mu);
+      if (self->stopped || self->closing.contains(dest)) return false;
+      auto it = self->map.find(dest);
+      auto* t = it == self->map.end() ? nullptr : std::get_if<std::shared_ptr<DestTransport>>(&it->second);
+      if (t) {
+        existing = *t;
+      } else if (fresh) {
+        if (it == self->map.end()) {
+          self->map.emplace(dest, fresh);
+        } else {
+          // A dial is in flight: the peer's connection is a live route now, so its waiters get
+          // it at once; the dial goes on and adds its wires to this transport when it finishes.
+          joined = std::get<std::shared_ptr<DialSlot>>(it->second);
+          if (!joined->result) joined->result = fresh;
+          it->second = fresh;
+        }
+        installed = true;
+      }
+    }
+    if (installed) {
+      if (joined) joined->done.notify();
+      if (!fresh->has_live_candidate()) self->evict_if_same(dest, fresh);  // it died meanwhile
       return true;
     }
-    auto* t = std::get_if<std::shared_ptr<DestTransport>>(&it->second);
-    if (!t) return false;  // our own dial is in flight: it wins, the inbound wire only receives
-    existing = *t;
+    if (existing) {
+      if (existing->pool().adopt_inbound(wire)) {
+        if (fresh) fresh->abort();  // built for nothing (a transport appeared meanwhile)
+        return true;
+      }
+      self->evict_if_same(dest, existing);  // closed under us: replace it
+      continue;
+    }
+    if (!fresh) {
+      fresh = DestTransport::create(self->ex, dest, {}, self->cfg.pool, self->events);
+      self->evict_when_exhausted(dest, fresh);
+      if (!fresh->pool().adopt_inbound(wire)) return false;
+    }
   }
-  return existing->pool().add_connection_smart(std::move(wire));
+  if (fresh) fresh->abort();
+  return false;
 }
 
 bool OutprocTransportManager::is_closing(const Dest& dest) const {

@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace actr {
 
 using namespace detail;
@@ -46,7 +48,10 @@ void WirePool::add_connection(std::shared_ptr<WireHandle> h) {
     if (!closed_) {
       auto& slot = slots_[idx(h->kind())];
       replaced = std::move(slot.handle);
-      slot = Slot{SlotState::Connecting, h, 0};
+      slot.state = SlotState::Connecting;  // standbys stay: they are live connections of the peer's
+      slot.handle = h;
+      slot.attempts = 0;
+      slot.lanes = {};
     } else {
       replaced = std::move(h);  // closed pool: the new handle is closed, never published
     }
@@ -58,20 +63,100 @@ void WirePool::add_connection(std::shared_ptr<WireHandle> h) {
 bool WirePool::add_connection_smart(std::shared_ptr<WireHandle> h) {
   {
     std::lock_guard lk(mu_);
+    if (holds_locked(h.get())) return true;
     auto& slot = slots_[idx(h->kind())];
     if (closed_ || slot.state == SlotState::Ready || slot.state == SlotState::Connecting) return false;
-    slot = Slot{SlotState::Connecting, h, 0};
+    slot.state = SlotState::Connecting;
+    slot.handle = h;
+    slot.attempts = 0;
+    slot.lanes = {};
   }
   start(std::move(h));
   return true;
 }
 
-// Publishes Connecting and starts the connect task; the slot already holds `h`.
-void WirePool::start(std::shared_ptr<WireHandle> h) {
+bool WirePool::holds_locked(const WireHandle* h) const {
+  const auto& s = slots_[idx(h->kind())];
+  if (s.handle.get() == h) return true;
+  for (const auto& w : s.standby)
+    if (w.get() == h) return true;
+  return false;
+}
+
+bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
+  if (!h->is_connected()) {  // not usable yet: connect it like a dialed wire (fills Empty/Failed only)
+    return add_connection_smart(std::move(h));
+  }
+  std::vector<std::shared_ptr<WireHandle>> dead;
+  bool ready_now = false;
+  {
+    std::lock_guard lk(mu_);
+    if (closed_) return false;
+    if (holds_locked(h.get())) return true;
+    auto& s = slots_[idx(h->kind())];
+    if (h->kind() == WireKind::WebRtc) {
+      // One peer connection per pair: the newest replaces every older one.
+      if (s.handle) dead.push_back(std::move(s.handle));
+      for (auto& w : s.standby) dead.push_back(std::move(w));
+      s.standby.clear();
+      ready_now = true;
+    } else if (s.state == SlotState::Connecting) {
+      s.standby.push_back(h);  // our own dial decides; promoted if it fails
+    } else {
+      if (s.state == SlotState::Ready && s.handle) s.standby.push_back(std::move(s.handle));
+      ready_now = true;
+    }
+    if (ready_now) {
+      s.state = SlotState::Ready;
+      s.handle = h;
+      s.attempts = 0;
+      s.lanes = {};
+    }
+  }
+  for (auto& w : dead) retire(std::move(w));
+  watch(h);  // outside the lock: a wire that died meanwhile reports at once
+  if (ready_now) {
+    changes_.notify();
+    emit(h->identity(), ConnectionState::Connected);
+  }
+  return true;
+}
+
+std::size_t WirePool::standby_count(WireKind kind) const {
+  std::lock_guard lk(mu_);
+  std::size_t n = 0;
+  for (const auto& w : slots_[idx(kind)].standby) n += w->is_connected() ? 1 : 0;
+  return n;
+}
+
+// The newest connected standby takes the slot (Ready); dead ones found on the way are handed back
+// for closing. Caller holds mu_.
+bool WirePool::promote_locked(Slot& s, std::vector<std::shared_ptr<WireHandle>>& dead) {
+  while (!s.standby.empty()) {
+    auto w = std::move(s.standby.back());
+    s.standby.pop_back();
+    if (!w->is_connected()) {
+      dead.push_back(std::move(w));
+      continue;
+    }
+    s.state = SlotState::Ready;
+    s.handle = std::move(w);
+    s.lanes = {};
+    return true;
+  }
+  return false;
+}
+
+void WirePool::watch(const std::shared_ptr<WireHandle>& h) {
   std::weak_ptr<WirePool> weak = weak_from_this();
   h->set_on_closed([weak](const WireIdentity& id, Error why) {
     if (auto self = weak.lock()) self->mark_closed_if_same(id, why);
   });
+}
+
+// Publishes Connecting and starts the connect task; the slot already holds `h`.
+void WirePool::start(std::shared_ptr<WireHandle> h) {
+  watch(h);
   changes_.notify();
   emit(h->identity(), ConnectionState::Connecting);
   auto id = tasks_.spawn("connect", [self = shared_from_this(), h]() -> asio::awaitable<void> {
@@ -136,17 +221,25 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
   if (is_cancelled_state(cs)) last = make_error_code(NetworkError::Cancelled);
 
   bool failed = false;
+  bool promoted = false;
   bool exhausted = false;
+  std::vector<std::shared_ptr<WireHandle>> dead;
   {
     std::lock_guard lk(mu_);
     if (slots_[k].handle == h && slots_[k].state == SlotState::Connecting) {
-      slots_[k].state = SlotState::Failed;
       slots_[k].handle.reset();
-      failed = true;
+      // The peer's own connection, waiting as a standby, carries on where our dial failed.
+      promoted = promote_locked(slots_[k], dead);
+      if (!promoted) slots_[k].state = SlotState::Failed;
+      failed = !promoted;
       exhausted = exhausted_locked();
     }
   }
-  if (failed) {
+  for (auto& w : dead) retire(std::move(w));
+  if (promoted) {
+    changes_.notify();
+    emit(h->identity(), ConnectionState::Failed, last);
+  } else if (failed) {
     // Published, unlike the original, so waiting senders re-evaluate instead of hanging (§13 item 22).
     changes_.notify();
     emit(h->identity(), ConnectionState::Failed, last);
@@ -265,21 +358,44 @@ void WirePool::after_failure(bool exhausted) {
   if (cb) cb();
 }
 
-// Moves a live slot to Failed (only if it still holds `expected`, when given), then — outside the
-// lock — publishes, reports, closes the handle and checks for exhaustion.
+// Moves a live slot to Failed (only if it still holds `expected`, when given) unless a standby
+// can take its place; `expected` may also name a standby, which is just removed. Then — outside
+// the lock — publishes, reports, closes the handles and checks for exhaustion.
 bool WirePool::fail_slot(WireKind kind, const WireIdentity* expected, Error why) {
   std::shared_ptr<WireHandle> h;
+  std::vector<std::shared_ptr<WireHandle>> dead;
   bool exhausted = false;
+  bool promoted = false;
   {
     std::lock_guard lk(mu_);
+    if (closed_) return false;
     auto& s = slots_[idx(kind)];
-    if (closed_ || s.state == SlotState::Empty || s.state == SlotState::Failed) return false;
-    if (expected && (s.state != SlotState::Ready || !s.handle || !(s.handle->identity() == *expected))) return false;
-    h = std::move(s.handle);
-    s.state = SlotState::Failed;
-    s.lanes = {};
-    exhausted = exhausted_locked();
+    if (expected) {
+      auto it = std::find_if(s.standby.begin(), s.standby.end(),
+                             [&](const auto& w) { return w->identity() == *expected; });
+      if (it != s.standby.end()) {
+        h = std::move(*it);
+        s.standby.erase(it);
+      }
+    }
+    if (!h) {
+      if (s.state == SlotState::Empty || s.state == SlotState::Failed) return false;
+      if (expected && (s.state != SlotState::Ready || !s.handle || !(s.handle->identity() == *expected))) return false;
+      h = std::move(s.handle);
+      s.lanes = {};
+      if (!expected) {  // an explicit close of the kind closes its standbys too
+        for (auto& w : s.standby) dead.push_back(std::move(w));
+        s.standby.clear();
+      }
+      promoted = promote_locked(s, dead);
+      if (!promoted) s.state = SlotState::Failed;
+      exhausted = exhausted_locked();
+    } else {
+      // A standby died: nothing a sender sees changed.
+      h->begin_close();
+    }
   }
+  for (auto& w : dead) retire(std::move(w));
   changes_.notify();
   if (h) {
     emit(h->identity(), ConnectionState::Closed, why);
@@ -297,6 +413,7 @@ std::vector<std::shared_ptr<WireHandle>> WirePool::take_all_locked() {
   std::vector<std::shared_ptr<WireHandle>> hs;
   for (auto& s : slots_) {
     if (s.handle) hs.push_back(std::move(s.handle));
+    for (auto& w : s.standby) hs.push_back(std::move(w));
     s = Slot{};
   }
   on_exhausted_ = nullptr;

@@ -159,3 +159,111 @@ TEST(WirePool, AddConnectionSmartOnlyFillsFailedOrEmpty) {
   settle(io, *pool);
   EXPECT_EQ(pool->get_connection(WireKind::WebSocket), w2);
 }
+
+// ---- inbound wires: one owner for every connection of a peer (issue 9) -------------------------
+
+namespace {
+std::shared_ptr<MemoryWire> inbound_wire(const std::shared_ptr<MemoryBuilder>& b, WireKind k) {
+  return std::make_shared<MemoryWire>(k, actor(1), b, FaultPlan{}, b->inbox(), /*connected=*/true);
+}
+}  // namespace
+
+TEST(WirePool, NewestInboundWebSocketIsReadyAndTheOlderStaysOpenAsStandby) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto older = inbound_wire(b, WireKind::WebSocket);
+  auto newer = inbound_wire(b, WireKind::WebSocket);
+  ASSERT_TRUE(pool->adopt_inbound(older));
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), older);  // Ready at once, no connect task
+  ASSERT_TRUE(pool->adopt_inbound(newer));
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), newer);
+  EXPECT_EQ(pool->standby_count(WireKind::WebSocket), 1u);
+  EXPECT_TRUE(pool->adopt_inbound(newer));  // already held: a no-op
+  EXPECT_EQ(pool->standby_count(WireKind::WebSocket), 1u);
+  actr::testing::drain(io);
+  EXPECT_EQ(older->close_calls(), 0u);  // the peer's older connection is not ours to close
+  EXPECT_TRUE(older->is_connected());
+}
+
+TEST(WirePool, ReadyWireDyingPromotesTheNewestLiveStandbyWithoutAGap) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  bool exhausted = false;
+  pool->set_on_exhausted([&] { exhausted = true; });
+  auto w1 = inbound_wire(b, WireKind::WebSocket);
+  auto w2 = inbound_wire(b, WireKind::WebSocket);
+  auto w3 = inbound_wire(b, WireKind::WebSocket);
+  for (auto& w : {w1, w2, w3}) ASSERT_TRUE(pool->adopt_inbound(w));
+  w2->sever_silently();  // a dead standby is skipped, not promoted
+  const auto v = pool->version();
+  w3->drop();
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Ready);
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), w1);
+  EXPECT_GT(pool->version(), v);  // senders re-read the route
+  EXPECT_FALSE(exhausted);
+  w1->drop();
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Failed);
+  EXPECT_TRUE(exhausted);
+}
+
+TEST(WirePool, StandbyDyingIsRemovedWithoutTouchingTheReadyWire) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto older = inbound_wire(b, WireKind::WebSocket);
+  auto newer = inbound_wire(b, WireKind::WebSocket);
+  ASSERT_TRUE(pool->adopt_inbound(older));
+  ASSERT_TRUE(pool->adopt_inbound(newer));
+  older->drop();
+  EXPECT_EQ(pool->standby_count(WireKind::WebSocket), 0u);
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), newer);
+  actr::testing::drain(io);
+  EXPECT_GE(older->close_calls(), 1u);  // the dead one is released
+}
+
+TEST(WirePool, InboundWhileOurDialConnectsWaitsAndTakesOverIfTheDialFails) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  FaultPlan fail;
+  fail.every_connect.kind = ConnectFault::Kind::Fail;
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto dialed = make_wire(b, WireKind::WebSocket, fail);
+  pool->add_connection(dialed);
+  auto in = inbound_wire(b, WireKind::WebSocket);
+  ASSERT_TRUE(pool->adopt_inbound(in));
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Connecting);  // our dial decides first
+  settle(io, *pool);
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Ready);
+  EXPECT_EQ(pool->get_connection(WireKind::WebSocket), in);
+}
+
+TEST(WirePool, InboundWebRtcReplacesTheOldPeerConnectionAndClosesIt) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto old_pc = inbound_wire(b, WireKind::WebRtc);
+  auto new_pc = inbound_wire(b, WireKind::WebRtc);
+  ASSERT_TRUE(pool->adopt_inbound(old_pc));
+  ASSERT_TRUE(pool->adopt_inbound(new_pc));
+  EXPECT_EQ(pool->get_connection(WireKind::WebRtc), new_pc);
+  EXPECT_EQ(pool->standby_count(WireKind::WebRtc), 0u);
+  EXPECT_FALSE(old_pc->is_connected());  // begin_close: nobody picks it up again
+  actr::testing::drain(io);
+  EXPECT_GE(old_pc->close_calls(), 1u);
+}
+
+TEST(WirePool, ClosedPoolRefusesInboundAndCloseAllClosesStandbys) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  auto w1 = inbound_wire(b, WireKind::WebSocket);
+  auto w2 = inbound_wire(b, WireKind::WebSocket);
+  ASSERT_TRUE(pool->adopt_inbound(w1));
+  ASSERT_TRUE(pool->adopt_inbound(w2));
+  run_co(io, pool->close_all());
+  EXPECT_GE(w1->close_calls(), 1u);
+  EXPECT_GE(w2->close_calls(), 1u);
+  EXPECT_FALSE(pool->adopt_inbound(inbound_wire(b, WireKind::WebSocket)));
+}

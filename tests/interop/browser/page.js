@@ -95,7 +95,8 @@ class Peer {
     const t0 = performance.now();
     const request = RpcEnvelope.encode(env).finish();
     const sentFragments = await this.lanes[lane].send(request, this.D);
-    const msg = await this.lanes[lane].next(Math.max(this.D, timeoutMs), `response to ${requestId}`);
+    // actr answers every request on RPC_RELIABLE, whichever RPC lane carried it (as actr HEAD).
+    const msg = await this.lanes.RPC_RELIABLE.next(Math.max(this.D, timeoutMs), `response to ${requestId}`);
     const resp = RpcEnvelope.decode(msg.bytes);
     return {
       lane, requestId, size: payload.length, requestBytes: request.length, sentFragments, ms: Math.round(performance.now() - t0),
