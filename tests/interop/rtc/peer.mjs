@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import ndc from 'node-datachannel';
 import protobuf from 'protobufjs';
 import WebSocket from 'ws';
+import { Lane, deferred } from './framing.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -18,21 +19,11 @@ export const LANES = ['RPC_RELIABLE', 'RPC_SIGNAL', 'STREAM_RELIABLE', 'STREAM_L
 const CHANNEL_OPTIONS = {  // docs/webrtc.md: latency-first is unordered with at most 3 retransmits
   RPC_RELIABLE: {}, RPC_SIGNAL: {}, STREAM_RELIABLE: {}, STREAM_LATENCY_FIRST: { unordered: true, maxRetransmits: 3 },
 };
-const DC_MAX_MESSAGE = 65535;
-const DC_HEADER = 8;
-const DC_MAX_PAYLOAD = DC_MAX_MESSAGE - DC_HEADER;
 
 export function withDeadline(promise, ms, what) {
   let timer;
   const deadline = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-// A promise with its resolver outside.
-function deferred() {
-  let resolve;
-  const promise = new Promise((r) => { resolve = r; });
-  return { promise, resolve };
 }
 
 // Items that wait for a reader: waitFor(match) takes the first matching item, now or when it comes.
@@ -196,64 +187,6 @@ export class Signaling {
   drop() { clearInterval(this.heartbeat); this.ws.terminate(); }
 }
 
-// ---- DataChannel framing -----------------------------------------------------------------------------
-export function fragment(msgId, bytes) {
-  const total = Math.max(1, Math.ceil(bytes.length / DC_MAX_PAYLOAD));
-  const out = [];
-  for (let i = 0; i < total; i++) {
-    const part = bytes.subarray(i * DC_MAX_PAYLOAD, (i + 1) * DC_MAX_PAYLOAD);
-    const m = Buffer.alloc(DC_HEADER + part.length);
-    m.writeUInt32BE(msgId >>> 0, 0);
-    m.writeUInt16BE(i, 4);
-    m.writeUInt16BE(total, 6);
-    Buffer.from(part).copy(m, DC_HEADER);
-    out.push(m);
-  }
-  return out;
-}
-
-// One labelled channel: reassembles inbound messages (a malformed fragment is a violation) and
-// hands complete ones to `deliver(label, bytes)`.
-class Lane {
-  constructor(dc, deliver) {
-    Object.assign(this, { dc, deliver });
-    this.label = dc.getLabel();
-    this.nextId = 1;
-    this.pending = new Map();
-    this.violations = [];
-    this.closed = deferred();
-    this.isClosed = false;
-    const open = deferred();
-    this.opened = open.promise;
-    dc.onOpen(() => open.resolve());
-    if (dc.isOpen()) open.resolve();
-    dc.onClosed(() => { this.isClosed = true; this.closed.resolve(); });
-    dc.onMessage((msg) => { try { this.feed(msg); } catch (e) { this.violations.push(e.message); } });
-  }
-
-  feed(msg) {
-    if (typeof msg === 'string') { this.violations.push('text message'); return; }
-    const m = Buffer.from(msg);
-    if (m.length < DC_HEADER || m.length > DC_MAX_MESSAGE) { this.violations.push(`message of ${m.length} B`); return; }
-    const [id, index, total] = [m.readUInt32BE(0), m.readUInt16BE(4), m.readUInt16BE(6)];
-    if (total === 0 || index >= total) { this.violations.push(`index ${index} of ${total}`); return; }
-    if (total === 1) { this.deliver(this.label, m.subarray(DC_HEADER)); return; }
-    let p = this.pending.get(id);
-    if (!p) { p = { parts: new Array(total), got: 0 }; this.pending.set(id, p); }
-    if (p.parts.length !== total || p.parts[index]) { this.violations.push(`msg ${id}: total changed or index ${index} twice`); return; }
-    p.parts[index] = m.subarray(DC_HEADER);
-    if (++p.got < total) return;
-    this.pending.delete(id);
-    this.deliver(this.label, Buffer.concat(p.parts));
-  }
-
-  send(bytes) {
-    for (const f of fragment(this.nextId++, bytes)) {
-      if (!this.dc.sendMessageBinary(f)) throw new Error(`${this.label}: send refused`);
-    }
-  }
-}
-
 // ---- one peer connection -------------------------------------------------------------------------
 export class Connection {
   constructor(name, { pb, sig, target, caller, log }) {
@@ -275,7 +208,12 @@ export class Connection {
       const c = { candidate: candidate.replace(/^a=/, ''), mid };
       if (this.localSent) this.sendLocal(c); else this.localQueue.push(c);
     });
-    this.pc.onStateChange((s) => { this.states.push(s); this.log(`${name}: peer connection ${s}`); });
+    this.dead = deferred();  // the peer connection closed, failed or lost its peer
+    this.isDead = false;
+    this.pc.onStateChange((s) => {
+      this.states.push(s);
+      if (['closed', 'failed', 'disconnected'].includes(s)) { this.isDead = true; this.dead.resolve(); }
+    });
     sig.connections.add(this);
   }
 
@@ -345,11 +283,11 @@ export class Connection {
 
   // Resolves when the node has closed every channel of this connection, or the connection died.
   closedByPeer() {
-    const lanes = Object.values(this.lanes);
-    return Promise.all(lanes.map((l) => l.closed.promise));
+    return Promise.race([Promise.all(Object.values(this.lanes).map((l) => l.closed.promise)), this.dead.promise]);
   }
 
-  isOpen() { return Object.values(this.lanes).some((l) => !l.isClosed); }
+  isOpen() { return !this.isDead && Object.values(this.lanes).every((l) => !l.isClosed); }
+  closedLanes() { return Object.values(this.lanes).filter((l) => l.isClosed).map((l) => l.label); }
   violations() { return Object.values(this.lanes).flatMap((l) => l.violations.map((v) => `${l.label}: ${v}`)); }
   close() { this.sig.connections.delete(this); try { this.pc.close(); } catch { /* already closed */ } }
 }
