@@ -68,7 +68,10 @@ async function start(name, cmd, args, ready) {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   child.stderrText = '';
-  child.stderr.on('data', (d) => { child.stderrText += d; process.stderr.write(`[${name}] ${d}`); });
+  child.stderr.on('data', (d) => {
+    child.stderrText += d;
+    process.stderr.write(String(d).replace(/^(?=.)/gm, `[${name}] `));
+  });
   const match = await withDeadline(new Promise((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d) => {
@@ -101,7 +104,9 @@ async function calls(caller, conn, lane, count, tag, { sizes = [16, 300, 1000, 4
   for (let i = 0; i < count; i++) {
     const size = sizes[i % sizes.length];
     const r = await caller.call(conn, lane, pattern(size, i), CALL_MS);
-    const good = r.ok && r.via === conn.name && r.lane === lane;
+    // actr answers on RPC_RELIABLE whatever the request's lane (reference §6, "responses out"), so
+    // either lane is fine; the connection must be the request's.
+    const good = r.ok && r.via === conn.name && (r.lane === lane || r.lane === 'RPC_RELIABLE');
     if (!quiet || !good) {
       check(good, `${tag} ${lane} call ${i + 1}/${count} (${size} B): ${r.answered ? `answered on ${r.via}/${r.lane} in ${r.ms} ms` : 'no answer'}` +
         `${r.error ? ` — ${r.error}` : ''}`);
@@ -114,6 +119,7 @@ async function calls(caller, conn, lane, count, tag, { sizes = [16, 300, 1000, 4
 
 function hygiene(tag, sig, caller, conns) {
   for (const c of conns) {
+    note(`${tag} ${c.lifeline()}`);
     check(c.violations().length === 0, `${tag} ${c.name}: every inbound fragment well-formed (${c.violations()})`);
     check(c.unknownChannels.length === 0, `${tag} ${c.name}: no channel with an unknown label (${c.unknownChannels})`);
     check(c.remoteErrors.length === 0, `${tag} ${c.name}: libdatachannel accepted the node's candidates (${c.remoteErrors})`);

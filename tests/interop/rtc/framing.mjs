@@ -43,7 +43,7 @@ export class Lane {
     this.opened = open.promise;
     dc.onOpen(() => open.resolve());
     if (dc.isOpen()) open.resolve();
-    dc.onClosed(() => { this.isClosed = true; this.closed.resolve(); });
+    dc.onClosed(() => { this.isClosed = true; this.closedAt = Date.now(); this.closed.resolve(); });
     dc.onMessage((msg) => { try { this.feed(msg); } catch (e) { this.violations.push(e.message); } });
   }
 

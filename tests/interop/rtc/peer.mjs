@@ -210,8 +210,9 @@ export class Connection {
     });
     this.dead = deferred();  // the peer connection closed, failed or lost its peer
     this.isDead = false;
+    this.born = Date.now();
     this.pc.onStateChange((s) => {
-      this.states.push(s);
+      this.states.push(`${s}@${Date.now() - this.born}ms`);
       if (['closed', 'failed', 'disconnected'].includes(s)) { this.isDead = true; this.dead.resolve(); }
     });
     sig.connections.add(this);
@@ -250,6 +251,7 @@ export class Connection {
       while (Object.keys(this.lanes).length < 4) await this.laneAdded.promise.then(() => { this.laneAdded = deferred(); });
       await Promise.all(Object.values(this.lanes).map((l) => l.opened));
     })(), ms, `${this.name}: all four DataChannels open`);
+    this.openAt = Date.now() - this.born;
   }
 
   // We offer: the four channels first, then a plain OFFER with a fresh non-zero 64-bit exchange id.
@@ -287,7 +289,11 @@ export class Connection {
   }
 
   isOpen() { return !this.isDead && Object.values(this.lanes).every((l) => !l.isClosed); }
-  closedLanes() { return Object.values(this.lanes).filter((l) => l.isClosed).map((l) => l.label); }
+  // "pc-x: open@52ms; connecting@3ms → connected@40ms; channels closed: RPC_RELIABLE@5120ms ..." (from its creation)
+  lifeline() {
+    const closed = Object.values(this.lanes).filter((l) => l.isClosed).map((l) => `${l.label}@${l.closedAt - this.born}ms`);
+    return `${this.name}: open@${this.openAt ?? '-'}ms; ${this.states.join(' → ')}; channels closed: ${closed.join(' ') || 'none'}`;
+  }
   violations() { return Object.values(this.lanes).flatMap((l) => l.violations.map((v) => `${l.label}: ${v}`)); }
   close() { this.sig.connections.delete(this); try { this.pc.close(); } catch { /* already closed */ } }
 }
