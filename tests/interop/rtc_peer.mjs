@@ -99,7 +99,8 @@ async function stop(name, child) {
 
 // ---- helpers for the scenarios -------------------------------------------------------------------------
 // `count` calls on `lane` of `conn`, one after the other; a check per call unless `quiet`.
-async function calls(caller, conn, lane, count, tag, { sizes = [16, 300, 1000, 4000], quiet = false } = {}) {
+async function calls(caller, conn, lane, count, label, { sizes = [16, 300, 1000, 4000], quiet = false } = {}) {
+  const tag = label ? `${label} ` : '';
   const out = [];
   for (let i = 0; i < count; i++) {
     const size = sizes[i % sizes.length];
@@ -108,27 +109,28 @@ async function calls(caller, conn, lane, count, tag, { sizes = [16, 300, 1000, 4
     // either lane is fine; the connection must be the request's.
     const good = r.ok && r.via === conn.name && (r.lane === lane || r.lane === 'RPC_RELIABLE');
     if (!quiet || !good) {
-      check(good, `${tag} ${lane} call ${i + 1}/${count} (${size} B): ${r.answered ? `answered on ${r.via}/${r.lane} in ${r.ms} ms` : 'no answer'}` +
+      check(good, `${tag}${lane} call ${i + 1}/${count} (${size} B): ${r.answered ? `answered on ${r.via}/${r.lane} in ${r.ms} ms` : 'no answer'}` +
         `${r.error ? ` — ${r.error}` : ''}`);
     }
     out.push(r);
   }
-  if (quiet) note(`${tag} ${out.filter((r) => r.ok).length}/${count} ${lane} calls answered on ${conn.name}`);
+  if (quiet) note(`${tag}${out.filter((r) => r.ok).length}/${count} ${lane} calls answered on ${conn.name}`);
   return out;
 }
 
-function hygiene(tag, sig, caller, conns) {
+function hygiene(sig, caller, conns) {
   for (const c of conns) {
-    note(`${tag} ${c.lifeline()}`);
-    check(c.violations().length === 0, `${tag} ${c.name}: every inbound fragment well-formed (${c.violations()})`);
-    check(c.unknownChannels.length === 0, `${tag} ${c.name}: no channel with an unknown label (${c.unknownChannels})`);
-    check(c.remoteErrors.length === 0, `${tag} ${c.name}: libdatachannel accepted the node's candidates (${c.remoteErrors})`);
+    note(`${c.lifeline()}`);
+    check(c.violations().length === 0, `${c.name}: every inbound fragment well-formed (${c.violations()})`);
+    check(c.unknownChannels.length === 0, `${c.name}: no channel with an unknown label (${c.unknownChannels})`);
+    check(c.remoteErrors.length === 0, `${c.name}: libdatachannel accepted the node's candidates (${c.remoteErrors})`);
     check(c.candidatesIn.length > 0 && c.candidatesIn.every((x) => x.includes(' 127.0.0.1 ')),
-      `${tag} ${c.name}: ${c.candidatesIn.length} node candidate(s), all 127.0.0.1`);
+      `${c.name}: ${c.candidatesIn.length} node candidate(s), all 127.0.0.1`);
   }
-  check(sig.errors.length === 0, `${tag} no signaling errors (${JSON.stringify(sig.errors)})`);
-  if (sig.events.length) note(`${tag} other signals from the node: ${sig.events.join('; ')}`);
-  if (caller.strays.length) note(`${tag} messages that answered no pending call: ${caller.strays.join('; ')}`);
+  check(sig.errors.length === 0, `no signaling errors (${JSON.stringify(sig.errors)})`);
+  if (sig.events.length) note(`other signals from the node: ${sig.events.join('; ')}`);
+  if (sig.offers.items.length) note(`the node sent ${sig.offers.items.length} offer(s) that no connection took`);
+  if (caller.strays.length) note(`messages that answered no pending call: ${caller.strays.join('; ')}`);
 }
 
 async function session(cleanup, serial, pb, url) {
@@ -150,7 +152,7 @@ async function callsInRole(pb, url, role, serial) {
     const sigl = await calls(ctx.caller, conn, 'RPC_SIGNAL', 5, '');
     const ms = [...rel, ...sigl].filter((r) => r.ok).map((r) => r.ms).sort((a, b) => a - b);
     if (ms.length) note(`round trips: median ${ms[ms.length >> 1]} ms, max ${ms[ms.length - 1]} ms`);
-    hygiene('', ctx.sig, ctx.caller, [conn]);
+    hygiene(ctx.sig, ctx.caller, [conn]);
   });
 }
 
@@ -175,7 +177,7 @@ async function secondConnection(pb, url) {
     check(closed, `the node closed the first connection once the second was up (within ${CLOSE_MS} ms; ` +
                   `first connection states: ${first.states.join(' → ')})`);
     check(second.isOpen(), 'the second connection is still open');
-    hygiene('', ctx.sig, ctx.caller, [first, second]);
+    hygiene(ctx.sig, ctx.caller, [first, second]);
   });
 }
 
@@ -197,7 +199,7 @@ async function restart(pb, url, role, serial) {
     const [r] = await calls(ctx.caller, conn, 'RPC_RELIABLE', 1, '[first call after the restart]');
     if (!r.ok) note('(not re-sent: an actr caller does not re-send)');
     await calls(ctx.caller, conn, 'RPC_RELIABLE', 4, '[later calls]');
-    hygiene('', ctx.sig, ctx.caller, [conn]);
+    hygiene(ctx.sig, ctx.caller, [conn]);
   });
 }
 
@@ -220,7 +222,7 @@ async function undecodable(pb, url) {
     note(`sent ${garbage.length} B of garbage as one well-formed fragment on RPC_RELIABLE`);
     await calls(ctx.caller, conn, 'RPC_RELIABLE', 3, '[after]');
     check(conn.isOpen(), `the connection is still open (states: ${conn.states.join(' → ')})`);
-    hygiene('', ctx.sig, ctx.caller, [conn]);
+    hygiene(ctx.sig, ctx.caller, [conn]);
   });
 }
 
