@@ -283,12 +283,14 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   if (!sent) spdlog::info("actr: response to {} not delivered: {}", in.from.to_string(), sent.error().message());
 }
 
-// An answer goes back on the connection that carried its request, on its RPC_RELIABLE lane
-// (actr HEAD sends every RESPONSE there). Only when that connection is gone does it go through
-// the manager (another live wire to the peer, or a dial).
+// An answer goes back on the connection that carried its request (actr HEAD's gate "uses the
+// same connection for the responses"): on WebRTC on its RPC_RELIABLE channel (HEAD sends every
+// RESPONSE there), on WebSocket in the request's own class (one socket; HEAD's client reads both
+// RPC classes). Only when that connection is gone does it go through the manager (another live
+// wire to the peer, or a dial), on RPC_RELIABLE.
 asio::awaitable<Result<void>> Node::Impl::reply(const Inbound& in, Bytes bytes, Deadline deadline) {
   if (auto wire = in.via.lock(); wire && wire->is_connected()) {
-    auto lane = wire->get_lane(PayloadType::RpcReliable);
+    auto lane = wire->get_lane(wire->kind() == WireKind::WebRtc ? PayloadType::RpcReliable : in.pt);
     if (lane) {
       auto r = co_await (*lane)->send(bytes);
       if (r) {

@@ -107,7 +107,6 @@ try {
     ['unknown frame type', frame(9, Buffer.from('x'))],
     ['length mismatch', (() => { const b = frame(PT.RPC_RELIABLE, Buffer.from('abc')); b.writeUInt32BE(7, 1); return b; })()],
     ['short header', Buffer.from([0, 0, 0])],
-    ['bad protobuf', frame(PT.RPC_RELIABLE, Buffer.from([0xff, 0xff, 0xff, 0xff]))],
     ['text frame', 'not binary'],
   ];
   for (const [what, bytes] of bad) {
@@ -115,6 +114,18 @@ try {
     victim.send(bytes);
     const [code] = await withDeadline(once(victim, 'close'), `close after ${what}`);
     check(code === 1008, `${what}: that connection closed with 1008 (got ${code})`);
+  }
+
+  // A well-framed message whose protobuf does not decode costs only itself: the connection that
+  // carried it keeps serving (reference §6.5).
+  {
+    const c = await connect();
+    c.send(frame(PT.RPC_RELIABLE, Buffer.from([0xff, 0xff, 0xff, 0xff])));
+    c.send(frame(PT.RPC_RELIABLE, request('interop.Echo', Buffer.from('after garbage'))));
+    const answer = await withDeadline(c.next(), 'answer after bad protobuf');
+    check(Buffer.from(RpcEnvelope.decode(answer.body).payload).toString() === 'after garbage',
+          'bad protobuf: dropped, and the same connection answers the next request');
+    c.close();
   }
 
   // A missing or malformed source id is refused at the upgrade (HTTP 400).
