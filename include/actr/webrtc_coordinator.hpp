@@ -41,6 +41,9 @@ struct WebRtcCoordinatorStats {
   /// `PeerRestarted` notices from the server: each closed every wire to that peer at once (its
   /// old process is gone; the manager falls back and the health checker dials the new one).
   std::uint64_t peer_restarts = 0;
+  /// Wires closed and forgotten because their set-up did not finish: no offer or answer within
+  /// `rtc.connect_timeout` of their creation, a failed set-up, or stop() during it.
+  std::uint64_t setups_failed = 0;
 };
 
 class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator> {
