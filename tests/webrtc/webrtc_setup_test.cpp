@@ -65,13 +65,6 @@ bool run_until_or(asio::io_context& io, Pred pred, std::chrono::milliseconds lim
   return true;
 }
 
-std::shared_ptr<SignalingClient> registered_client(asio::io_context& io, std::uint16_t port, const ActrId& id) {
-  auto c = std::make_shared<SignalingClient>(io.get_executor());
-  EXPECT_TRUE(run_co(io, c->connect("ws://127.0.0.1:" + std::to_string(port) + "/")));
-  EXPECT_TRUE(run_co(io, c->register_actor(id)));
-  return c;
-}
-
 FrameHandler ignore_frames() {
   return [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
     co_return ok();
