@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -116,7 +117,7 @@ TEST(NodeSigterm, ANodeWithWebRtcSetUpsInFlightExitsCleanlyWithinTwoSeconds) {
     peers.push_back(c);
   }
   for (auto& c : peers) {
-    Result<bool> role = make_error_code(NetworkError::UnknownTarget);
+    Result<bool> role(boost::system::in_place_error, make_error_code(NetworkError::TimeoutError));
     const auto until = Clock::now() + 30s;  // the node registers in the background
     while (!role && Clock::now() < until) {
       role = get(io, c->negotiate_role(node_id));
