@@ -5,9 +5,12 @@
 #include <actr/node.hpp>
 #include <actr/webrtc.hpp>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <nlohmann/json.hpp>
@@ -17,10 +20,12 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <thread>
 
 namespace actr::cli {
 
 namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
 
 std::optional<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& s) {
   auto colon = s.rfind(':');
@@ -46,6 +51,29 @@ double percentile(std::vector<double> v, double p) {
   auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
   return v[i];
 }
+// SIGTERM to exit: the node's orderly stop gets kStopBound (WebRTC closes run concurrently, each
+// bounded by WebRtcConfig::close_timeout); what remains (the WebRTC runtime's forced teardown,
+// exit handlers) fits in the rest of kExitBound, which a watchdog enforces.
+constexpr auto kStopBound = std::chrono::milliseconds(1200);
+constexpr auto kExitBound = std::chrono::milliseconds(1900);
+
+asio::awaitable<void> stop_within(Node& node, std::chrono::milliseconds bound) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, bound);
+  auto r = co_await (node.stop() || timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+  if (r.index() == 1) spdlog::warn("actr node: stop took longer than {} ms; exiting anyway", bound.count());
+}
+
+// Detached on purpose: it must outlive main() (exit handlers, sanitizer reports) and touches no
+// shared state, so process exit simply ends it.
+void exit_anyway_after(std::chrono::milliseconds bound) {
+  std::thread([bound] {
+    std::this_thread::sleep_for(bound);
+    std::fprintf(stderr, "actr node: shutdown took longer than %lld ms; exiting anyway\n",
+                 static_cast<long long>(bound.count()));
+    std::_Exit(3);
+  }).detach();
+}
+
 }  // namespace
 
 int run_node(const NodeArgs& a) {
@@ -98,6 +126,19 @@ int run_node(const NodeArgs& a) {
     node.on_tell([&](const ActrId&, const pb::RpcEnvelope&) { ++counts["tell"]; });
     node.on_chunk([&](const ActrId&, PayloadType pt, const pb::DataStream&) { ++counts[std::string(to_string(pt))]; });
   }
+  // SIGINT/SIGTERM: a bounded stop. The handler is installed before "listening" is printed, so a
+  // supervisor that signals as soon as it reads the line is handled too.
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (ec) return;
+    // Whatever is stuck (a GStreamer call that never returns, a teardown past its bound), the
+    // process ends within kExitBound of the signal.
+    exit_anyway_after(kExitBound);
+    signals.async_wait([&](const boost::system::error_code& ec2, int) {
+      if (!ec2) io.stop();  // a second signal: stop now
+    });
+    asio::co_spawn(io, stop_within(node, kStopBound), [&](std::exception_ptr) { io.stop(); });
+  });
   auto port = node.start();
   if (!port) {
     std::cerr << "actr node: cannot listen on " << a.listen << ": " << port.error().message() << "\n";
@@ -105,12 +146,9 @@ int run_node(const NodeArgs& a) {
   }
   std::printf("listening on ws://%s:%u/ as %s\n", hp->first.c_str(), *port, id->to_string().c_str());
   std::fflush(stdout);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code&, int) {
-    asio::co_spawn(io, node.stop(), [&](std::exception_ptr) { io.stop(); });
-  });
   io.run();
-  // WebRTC's GLib and GStreamer threads end before the exit handlers run.
+  // WebRTC's GLib and GStreamer threads end before the exit handlers run (the runtime's shutdown
+  // tears down what node.stop() did not finish, without lingering).
   if (cfg.signal_url) WebRtcRuntime::process_default()->shutdown();
   return 0;
 }

@@ -13,6 +13,12 @@
 ///   handed to `on_inbound` (the node offers it to its manager, like an accepted WebSocket).
 /// - Every relayed signal goes to the wire registered for its source; signals for no wire are
 ///   dropped (counted).
+/// - Set-up is bounded: every wire it builds is connected by the coordinator itself from the
+///   moment it exists (an offerer sends its offer whether or not its owner ever calls
+///   `connect()`, which then waits on the same set-up). A wire not open within
+///   `rtc.connect_timeout` of its creation (no offer or answer came, or the set-up failed) is
+///   closed and forgotten: no wire waits for an offer that never comes, and the peer's next offer
+///   or our next dial starts afresh (`stats().setups_failed`).
 ///
 /// Threads: all members may be called from any thread. The dispatch tasks belong to the
 /// coordinator; `stop()` ends them (bounded) and the destructor cancels them.
@@ -41,6 +47,9 @@ struct WebRtcCoordinatorStats {
   /// `PeerRestarted` notices from the server: each closed every wire to that peer at once (its
   /// old process is gone; the manager falls back and the health checker dials the new one).
   std::uint64_t peer_restarts = 0;
+  /// Wires closed and forgotten because their set-up did not finish: no offer or answer within
+  /// `rtc.connect_timeout` of their creation, a failed set-up, or stop() during it.
+  std::uint64_t setups_failed = 0;
 };
 
 class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator> {
@@ -55,7 +64,9 @@ class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator>
 
   /// Starts the dispatch tasks (relayed signals, pushed role assignments). Idempotent.
   void start();
-  /// Ends the dispatch tasks and closes every wire it still tracks. Bounded; idempotent.
+  /// Ends the dispatch tasks and every set-up, and closes every wire it still tracks, all at once:
+  /// bounded by about `rtc.close_timeout` however many wires there are. Idempotent; after it
+  /// `create_wire` fails with `ShuttingDown`.
   boost::asio::awaitable<void> stop();
 
   /// A wire to `peer` for the wire builder: the connection the peer is setting up to us (still
@@ -63,7 +74,8 @@ class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator>
   /// already have, if any (connecting it waits for it); else a new unconnected wire in the role
   /// the server assigns. Errors: signaling errors (`UnknownTarget` when the peer is not
   /// registered, link errors), `TimeoutError`, `Cancelled`, `ConnectionError` (our answerer
-  /// from an earlier negotiation is still waiting for the peer's offer).
+  /// from an earlier negotiation is still waiting for the peer's offer, at most
+  /// `rtc.connect_timeout`), `ShuttingDown` (after `stop()`).
   boost::asio::awaitable<Result<std::shared_ptr<WireHandle>>> create_wire(const ActrId& peer);
 
   WebRtcCoordinatorStats stats() const;

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -42,6 +43,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
   std::map<ActrId, std::weak_ptr<WebRtcWire>> inbound_connecting;
   WebRtcCoordinatorStats stats;
   bool started = false;
+  bool stopped = false;  // stop() ran: no new wire
 
   std::shared_ptr<WebRtcWire> make_wire(const ActrId& peer, bool offerer) {
     auto w = make_webrtc_wire(ex, cfg.rtc, local, peer, offerer, signaling, on_frame);
@@ -61,29 +63,54 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
     (void)tasks.spawn("webrtc-retire", [w = std::move(w)]() -> asio::awaitable<void> { co_await w->close(); });
   }
 
-  // A wire the peer initiated: connect it here; once open it belongs to whoever `on_inbound` gives it.
-  void adopt_inbound(std::shared_ptr<WebRtcWire> w, const ActrId& peer) {
-    {
+  // Every wire the coordinator builds is connected here from birth, bounded by connect_timeout:
+  // an offerer therefore always sends its offer (also when the pool that asked for it gave up
+  // before connecting it), and an answerer whose offer never comes is closed and forgotten, so a
+  // later offer or dial starts afresh instead of being routed to a wire nobody will use.
+  // `inbound`: the peer initiated it; once open it goes to `on_inbound`. Returns false (the wire
+  // is closed) once the coordinator is stopping.
+  bool supervise(std::shared_ptr<WebRtcWire> w, const ActrId& peer, bool inbound) {
+    if (inbound) {
       std::lock_guard lk(mu);
       ++stats.inbound_wires;
       inbound_connecting[peer] = w;
     }
     auto self = shared_from_this();
-    (void)tasks.spawn("webrtc-inbound", [self, w, peer]() -> asio::awaitable<void> {
+    const auto id = tasks.spawn(inbound ? "webrtc-inbound" : "webrtc-setup", [self, w, peer,
+                                                                             inbound]() -> asio::awaitable<void> {
+      // stop() closes every wire; a cancelled set-up only has to leave.
+      co_await asio::this_coro::throw_if_cancelled(false);
       auto r = co_await w->connect();
+      const bool cancelled = !r && r.error() == make_error_code(NetworkError::Cancelled);
       // Until the owner has been offered the wire, a dial to this peer waits on it (so it is
       // listed in `inbound_connecting` until after `on_inbound`).
-      if (r && self->on_inbound) self->on_inbound(peer, w);
-      {
-        std::lock_guard lk(self->mu);
-        if (auto it = self->inbound_connecting.find(peer); it != self->inbound_connecting.end() && it->second.lock() == w)
-          self->inbound_connecting.erase(it);
-      }
-      if (!r) {
-        spdlog::info("actr: inbound WebRTC connection from {} failed: {}", peer.to_string(), r.error().message());
+      if (r && inbound && self->on_inbound) self->on_inbound(peer, w);
+      self->forget(peer, w, inbound, !r);
+      if (!r && !cancelled) {
+        spdlog::info("actr: WebRTC set-up with {} ({}) failed: {}", peer.to_string(),
+                     w->is_offerer() ? "offerer" : "answerer", r.error().message());
         co_await w->close();
       }
     });
+    if (id == 0) {  // stopping: nobody may use it
+      forget(peer, w, inbound, true);
+      w->begin_close();
+      return false;
+    }
+    return true;
+  }
+
+  // Drops `w` from the set-up list (`inbound`) and, if `dead`, from the routing table, where
+  // either still names it (a newer wire for the peer stays).
+  void forget(const ActrId& peer, const std::shared_ptr<WebRtcWire>& w, bool inbound, bool dead) {
+    std::lock_guard lk(mu);
+    if (inbound)
+      if (auto it = inbound_connecting.find(peer); it != inbound_connecting.end() && it->second.lock() == w)
+        inbound_connecting.erase(it);
+    if (dead) {
+      ++stats.setups_failed;
+      if (auto it = wires.find(peer); it != wires.end() && it->second.lock() == w) wires.erase(it);
+    }
   }
 
   asio::awaitable<void> signal_loop() {
@@ -116,7 +143,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
           spdlog::warn("actr: offer from {} while offering to it; answering", in->from.to_string());
         auto fresh = make_wire(in->from, false);
         fresh->handle_signal(std::move(in->signal));
-        adopt_inbound(std::move(fresh), in->from);
+        supervise(std::move(fresh), in->from, true);
         continue;
       }
       if (w) {
@@ -170,7 +197,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
         // or it is a new process): ours, open, restarting or closed, is dead to it and replaced.
         retire(w);
       }
-      adopt_inbound(make_wire(ev->peer, true), ev->peer);
+      supervise(make_wire(ev->peer, true), ev->peer, true);
     }
   }
 };
@@ -200,16 +227,28 @@ void WebRtcCoordinator::start() {
 
 asio::awaitable<void> WebRtcCoordinator::stop() {
   auto self = impl_;
-  self->tasks.cancel_all();
   std::vector<std::shared_ptr<WebRtcWire>> live;
   {
     std::lock_guard lk(self->mu);
-    for (auto& [peer, w] : self->wires)
-      if (auto s = w.lock()) live.push_back(std::move(s));
+    self->stopped = true;
+    for (auto* m : {&self->wires, &self->inbound_connecting})
+      for (auto& [peer, w] : *m)
+        if (auto s = w.lock()) live.push_back(std::move(s));
     self->wires.clear();
+    self->inbound_connecting.clear();
   }
-  for (auto& w : live) co_await w->close();
-  (void)co_await self->tasks.async_wait_idle(Clock::now() + std::chrono::seconds(2));
+  self->tasks.close();  // ends the loops and every set-up; no new task starts
+  // All wires at once: each close is bounded by close_timeout, so the whole stop is too (one
+  // after another, a node with many set-ups in flight would not stop in time).
+  std::sort(live.begin(), live.end());
+  live.erase(std::unique(live.begin(), live.end()), live.end());
+  TaskGroup closers(self->ex);
+  for (auto& w : live)
+    (void)closers.spawn("webrtc-close", [w]() -> asio::awaitable<void> { co_await w->close(); });
+  const auto bound = Clock::now() + self->cfg.rtc.close_timeout + std::chrono::milliseconds(100);
+  (void)co_await closers.async_wait_idle(bound);
+  closers.close();
+  (void)co_await self->tasks.async_wait_idle(Clock::now() + std::chrono::milliseconds(200));
 }
 
 asio::awaitable<Result<std::shared_ptr<WireHandle>>> WebRtcCoordinator::create_wire(const ActrId& peer) {
@@ -232,17 +271,27 @@ asio::awaitable<Result<std::shared_ptr<WireHandle>>> WebRtcCoordinator::create_w
   }
   {
     std::lock_guard lk(self->mu);
+    if (self->stopped) co_return make_error_code(NetworkError::ShuttingDown);
     if (!self->negotiating.try_emplace(peer).second) co_return make_error_code(NetworkError::ConnectionError);
   }
+  // However the negotiation ends (also by cancellation or an exception), the peer leaves
+  // `negotiating`: an entry left behind would swallow every later signal from it.
+  std::vector<PeerSignal> early;
+  auto end_negotiation = [self, peer, &early, done = false]() mutable {
+    if (std::exchange(done, true)) return;
+    std::lock_guard lk(self->mu);
+    if (auto n = self->negotiating.find(peer); n != self->negotiating.end()) {
+      early = std::move(n->second);
+      self->negotiating.erase(n);
+    }
+  };
+  struct Guard {
+    decltype(end_negotiation)& f;
+    ~Guard() { f(); }
+  } guard{end_negotiation};
   asio::steady_timer bound(self->ex, self->cfg.negotiate_timeout);
   auto role = co_await (self->signaling->negotiate_role(peer) || bound.async_wait(use_ec));
-  std::vector<PeerSignal> early;
-  {
-    std::lock_guard lk(self->mu);
-    auto n = self->negotiating.find(peer);
-    early = std::move(n->second);
-    self->negotiating.erase(n);
-  }
+  end_negotiation();
   Result<bool> is_offerer = role.index() == 1
                                 ? Result<bool>(boost::system::in_place_error, make_error_code(NetworkError::TimeoutError))
                                 : std::get<0>(std::move(role));
@@ -251,12 +300,14 @@ asio::awaitable<Result<std::shared_ptr<WireHandle>>> WebRtcCoordinator::create_w
     if (!early.empty() && early.front().kind == PeerSignal::Kind::Offer) {
       auto w = self->make_wire(peer, false);
       for (auto& sig : early) w->handle_signal(std::move(sig));
-      self->adopt_inbound(std::move(w), peer);
+      self->supervise(std::move(w), peer, true);
     }
     co_return is_offerer.error();
   }
   auto w = self->make_wire(peer, *is_offerer);
   for (auto& sig : early) w->handle_signal(std::move(sig));
+  // Set up from now on, whether or not the caller ever connects it (see `supervise`).
+  if (!self->supervise(w, peer, false)) co_return make_error_code(NetworkError::ShuttingDown);
   {
     std::lock_guard lk(self->mu);
     ++self->stats.outbound_wires;

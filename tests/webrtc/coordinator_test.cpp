@@ -16,17 +16,6 @@ using namespace actr::testing;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
-namespace {
-
-std::shared_ptr<SignalingClient> registered_client(asio::io_context& io, std::uint16_t port, const ActrId& id) {
-  auto c = std::make_shared<SignalingClient>(io.get_executor());
-  EXPECT_TRUE(run_co(io, c->connect("ws://127.0.0.1:" + std::to_string(port) + "/")));
-  EXPECT_TRUE(run_co(io, c->register_actor(id)));
-  return c;
-}
-
-}  // namespace
-
 TEST(WebRtcCoordinator, ADialToAPeerThatIsDialingUsWaitsOnThePeersConnection) {
   asio::io_context io;
   SignalingServer server(io.get_executor());

@@ -4,6 +4,7 @@
 // replay signals, which the staleness and loss tests need.
 
 #include <actr/error.hpp>
+#include <actr/signaling_client.hpp>
 #include <actr/webrtc.hpp>
 
 #include "core/test_util.hpp"
@@ -181,6 +182,15 @@ inline void kill_peer_connection(WebRtcWire& w) {
     g = impl.gen;
   }
   if (g) impl.retire(g, false);
+}
+
+/// A signaling client connected to the server on 127.0.0.1:`port` and registered as `id`.
+inline std::shared_ptr<SignalingClient> registered_client(boost::asio::io_context& io, std::uint16_t port,
+                                                         const ActrId& id) {
+  auto c = std::make_shared<SignalingClient>(io.get_executor());
+  EXPECT_TRUE(run_co(io, c->connect("ws://127.0.0.1:" + std::to_string(port) + "/")));
+  EXPECT_TRUE(run_co(io, c->register_actor(id)));
+  return c;
 }
 
 }  // namespace actr::testing

@@ -233,14 +233,33 @@ GstBusSyncReply on_bus(GstBus*, GstMessage* m, gpointer d) {
   return GST_BUS_DROP;
 }
 
+// What the set-local-description promise needs: the connection and the SDP it applies.
+struct LocalCtx {
+  Ctx c;
+  std::string sdp;
+};
+void free_local_ctx(gpointer data) { delete static_cast<LocalCtx*>(data); }
+
+// The local description is applied: only now is it announced (and so relayed to the peer). An
+// answer to an offer relayed earlier could reach webrtcbin before its own set-local-description
+// ran and be refused ("Not in the correct state (stable)").
 void on_local_set(GstPromise* p, gpointer d) {
-  if (auto err = promise_error(p)) {
-    if (auto g = ctx(d).g.lock()) g->fail("set-local-description: " + *err);
-  }
+  auto& lc = *static_cast<LocalCtx*>(d);
+  const auto err = promise_error(p);
   gst_promise_unref(p);
+  auto g = lc.c.g.lock();
+  if (!g) return;
+  if (err) {
+    g->fail("set-local-description: " + *err);
+    return;
+  }
+  PcEvent ev;
+  ev.type = PcEvent::Type::LocalDescription;
+  ev.text = std::move(lc.sdp);
+  g->bridge->emit(std::move(ev));
 }
 
-// An offer or answer was created: announce it, then set it as the local description.
+// An offer or answer was created: set it as the local description (announced once applied).
 void on_description_created(GstPromise* p, gpointer d, const char* field) {
   auto g = ctx(d).g.lock();
   GstElement* w = g ? g->ref_webrtc() : nullptr;
@@ -257,12 +276,9 @@ void on_description_created(GstPromise* p, gpointer d, const char* field) {
     g->fail(std::string("create-") + field + ": " + (err ? *err : std::string("no description")));
   } else {
     gchar* text = gst_sdp_message_as_text(desc->sdp);
-    PcEvent ev;
-    ev.type = PcEvent::Type::LocalDescription;
-    ev.text = text ? text : "";
+    auto* lc = new LocalCtx{ctx(d), text ? text : ""};
     g_free(text);
-    g->bridge->emit(std::move(ev));  // before set-local: the description precedes its candidates
-    auto* done = gst_promise_new_with_change_func(on_local_set, new Ctx(ctx(d)), free_ctx);
+    auto* done = gst_promise_new_with_change_func(on_local_set, lc, free_local_ctx);
     g_signal_emit_by_name(w, "set-local-description", desc, done);
     gst_webrtc_session_description_free(desc);
   }
@@ -400,6 +416,17 @@ void GstPc::add_candidate(std::uint32_t mline, const std::string& candidate) {
   const char* line = candidate.rfind("a=", 0) == 0 ? candidate.c_str() + 2 : candidate.c_str();
   g_signal_emit_by_name(w, "add-ice-candidate", static_cast<guint>(mline), line);
   gst_object_unref(w);
+}
+
+bool GstPc::has_local_description() const {
+  GstElement* w = g_->ref_webrtc();
+  if (!w) return false;
+  GstWebRTCSessionDescription* desc = nullptr;
+  g_object_get(w, "local-description", &desc, nullptr);
+  gst_object_unref(w);
+  if (!desc) return false;
+  gst_webrtc_session_description_free(desc);
+  return true;
 }
 
 void GstPc::create_extra_channel(const std::string& label) {

@@ -42,7 +42,8 @@ class DataChannelRef {
 
 struct PcEvent {
   enum class Type : std::uint8_t {
-    LocalDescription,      ///< text = SDP of our offer/answer, about to be set as local description
+    LocalDescription,      ///< text = SDP of our offer/answer, applied as the local description
+                           ///< (set-local-description succeeded); never emitted before that
     LocalCandidate,        ///< text = candidate line, mline
     RemoteDescriptionSet,  ///< the remote description was applied
     ChannelAdded,          ///< channel, pt (created by us, or announced by the peer)
@@ -100,6 +101,9 @@ class GstPc : public std::enable_shared_from_this<GstPc> {
   /// Applies the remote offer (then creates the answer) or answer.
   void apply_remote(bool is_offer, const std::string& sdp);
   void add_candidate(std::uint32_t mline, const std::string& candidate);
+  /// Any thread: whether webrtcbin holds a local description (pending or current) now. For
+  /// tests that check a description is applied before it is relayed.
+  bool has_local_description() const;
   /// Opens one more in-band DataChannel labelled `label` (ordered, reliable) on a running
   /// connection; its callbacks are not wired. For tests of what the answerer does with labels.
   void create_extra_channel(const std::string& label);

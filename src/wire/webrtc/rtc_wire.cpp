@@ -1,6 +1,6 @@
-// The WebRTC wire, Asio side: connect, signaling (offer/answer with exchange ids, trickle ICE by
-// generation), recovery by restart, idempotent bounded close. GStreamer work is posted to the GLib
-// thread (`invoke`); GStreamer events come back posted onto `strand` (`on_event`).
+// The WebRTC wire, Asio side: generations, connect, GStreamer events, idempotent bounded close.
+// Signaling is in rtc_signals.cpp, recovery by restart in rtc_recovery.cpp. GStreamer work is
+// posted to the GLib thread (`invoke`); its events come back posted onto `strand` (`on_event`).
 #include "wire/webrtc/rtc_wire.hpp"
 
 #include "wire/webrtc/glib_runtime.hpp"
@@ -21,8 +21,6 @@ using Impl = WebRtcWire::Impl;
 using Phase = Impl::Phase;
 
 namespace {
-constexpr auto kForever = std::chrono::hours(24);
-
 std::uint64_t fresh_exchange_id() {
   std::uint64_t id = 0;
   while (id == 0) id = Backoff::fresh_seed();
@@ -255,25 +253,12 @@ void Impl::on_event(std::uint64_t session_id, std::uint64_t gen_id, rtc::PcEvent
     Gen& g = *gen;
     const auto i = lane_index(ev.pt);
     switch (ev.type) {
-      case T::LocalDescription: {
-        g.local_ufrag = rtc::sdp_ice_ufrag(ev.text).value_or("");
-        PeerSignal s;
-        s.kind = !offerer ? PeerSignal::Kind::Answer
-                          : (g.restart ? PeerSignal::Kind::IceRestartOffer : PeerSignal::Kind::Offer);
-        s.sdp = std::move(ev.text);
-        s.sdp_exchange_id = g.exchange_id;
-        later.push_back([this, s = std::move(s)]() mutable { push_signal(std::move(s)); });
+      case T::LocalDescription:
+        on_local_description_locked(later, g, std::move(ev.text));
         break;
-      }
-      case T::LocalCandidate: {
-        PeerSignal s;
-        s.kind = PeerSignal::Kind::IceCandidate;
-        s.candidate = std::move(ev.text);
-        s.sdp_mline_index = ev.mline;
-        s.username_fragment = g.local_ufrag;
-        later.push_back([this, s = std::move(s)]() mutable { push_signal(std::move(s)); });
+      case T::LocalCandidate:
+        on_local_candidate_locked(later, g, std::move(ev.text), ev.mline);
         break;
-      }
       case T::RemoteDescriptionSet:
         break;
       case T::ChannelAdded:
@@ -351,106 +336,6 @@ void Impl::die_locked(Later& later, Error why) {
       if (auto w = owner.lock()) w->died(why);
     }
   });
-}
-
-// ---- signals from the peer (on strand) ----------------------------------------------------------
-
-void Impl::handle_signal(PeerSignal s) {
-  std::weak_ptr<Impl> weak = weak_from_this();
-  asio::post(strand, [weak, s = std::move(s)]() mutable {
-    if (auto self = weak.lock()) self->on_signal(std::move(s));
-  });
-}
-
-void Impl::on_signal(PeerSignal&& s) {
-  using K = PeerSignal::Kind;
-  Later later;
-  {
-    std::lock_guard lk(mu);
-    auto stale = [&](const char* why) {
-      ++stats.stale_signals;
-      spdlog::debug("actr: webrtc[{}] dropped a signal: {}", session, why);
-    };
-    if (phase == Phase::Closed) return stale("wire closed");
-    switch (s.kind) {
-      case K::Offer:
-      case K::IceRestartOffer: {
-        if (offerer) return stale("offer to the offerer");
-        if (gen && s.sdp_exchange_id != 0 && s.sdp_exchange_id == gen->exchange_id) return stale("duplicate offer");
-        if (s.kind == K::Offer && (phase == Phase::Open || phase == Phase::Recovering))
-          return stale("plain offer to a connected wire");
-        if (phase == Phase::Open) enter_recovery_locked(later, true);
-        if (phase == Phase::Idle) phase = Phase::Connecting;
-        auto g = new_gen_locked(false, later);
-        g->exchange_id = s.sdp_exchange_id;
-        auto flush = gate.activate(rtc::sdp_ice_ufrag(s.sdp).value_or(""));
-        later.push_back([this, g, sdp = std::move(s.sdp), flush = std::move(flush)] {
-          const bool posted = invoke([pc = g->pc, sdp, flush] {
-            pc->start();
-            pc->apply_remote(true, sdp);
-            for (const auto& c : flush) pc->add_candidate(c.mline, c.line);
-          });
-          if (!posted) {
-            std::lock_guard lk2(mu);
-            g->failure = make_error_code(NetworkError::WebRtcError);
-          }
-        });
-        break;
-      }
-      case K::Answer: {
-        if (!offerer) return stale("answer to the answerer");
-        if (!gen || gen->answer_applied || s.sdp_exchange_id != gen->exchange_id ||
-            (phase != Phase::Connecting && phase != Phase::Recovering))
-          return stale("answer to no pending offer");
-        gen->answer_applied = true;
-        auto flush = gate.activate(rtc::sdp_ice_ufrag(s.sdp).value_or(""));
-        later.push_back([this, pc = gen->pc, sdp = std::move(s.sdp), flush = std::move(flush)] {
-          (void)invoke([pc, sdp, flush] {
-            pc->apply_remote(false, sdp);
-            for (const auto& c : flush) pc->add_candidate(c.mline, c.line);
-          });
-        });
-        break;
-      }
-      case K::IceCandidate: {
-        rtc::RemoteCandidate c{s.sdp_mline_index.value_or(0), std::move(s.candidate), s.username_fragment.value_or("")};
-        const auto verdict = gate.offer(c);
-        if (verdict == rtc::CandidateGate::Verdict::Apply && gen) {
-          later.push_back([this, pc = gen->pc, c = std::move(c)] {
-            (void)invoke([pc, c] { pc->add_candidate(c.mline, c.line); });
-          });
-        } else if (verdict == rtc::CandidateGate::Verdict::Stale || verdict == rtc::CandidateGate::Verdict::Rejected) {
-          return stale("candidate of an old ICE generation, or without a username fragment");
-        }
-        break;
-      }
-      case K::IceRestartRequest:
-        if (!offerer) return stale("restart request to the answerer");
-        if (phase == Phase::Open) {
-          enter_recovery_locked(later, false);
-        } else if (phase == Phase::Recovering) {
-          restart_requested = true;
-          later.push_back([this] { changed.notify(); });
-        }
-        break;
-      case K::PeerRestarted:
-        return stale("peer restarted (the coordinator closes the wire)");
-    }
-  }
-  run(later);
-}
-
-asio::awaitable<void> Impl::signal_sender() {
-  for (;;) {
-    auto s = co_await signals.pop(Clock::now() + kForever);
-    if (!s) {
-      if (s.error() == NetworkError::TimeoutError) continue;
-      co_return;  // closed or cancelled
-    }
-    if (!sink) continue;  // no signaling: nothing can be negotiated (connect() will time out)
-    auto r = co_await sink->send_signal(remote, std::move(*s));
-    if (!r) spdlog::warn("actr: webrtc[{}] signal to {} not sent: {}", session, remote.to_string(), r.error().message());
-  }
 }
 
 // ---- the handle ---------------------------------------------------------------------------------

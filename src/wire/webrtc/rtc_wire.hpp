@@ -1,6 +1,7 @@
 #pragma once
 // Private: the state of one WebRTC wire (`WebRtcWire::Impl`), shared by rtc_wire.cpp (lifecycle,
-// signaling, close), rtc_recovery.cpp (restarts) and rtc_data.cpp (lanes, fragmentation, inbound).
+// events, close), rtc_signals.cpp (signaling), rtc_recovery.cpp (restarts) and rtc_data.cpp (lanes,
+// fragmentation, inbound).
 //
 // Threads and locks: `mu` guards every mutable field below (a leaf lock: nothing is called under
 // it — actions are collected in `Later` and run after unlock). GStreamer events arrive through the
@@ -25,6 +26,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace actr {
@@ -45,6 +48,9 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
     std::uint64_t exchange_id = 0;  ///< offerer: of the offer in flight; answerer: of the offer answered
     bool restart = false;           ///< offerer: announce the offer as an IceRestartOffer
     bool answer_applied = false;
+    bool local_applied = false;  ///< webrtcbin applied our description (and it went out)
+    std::vector<PeerSignal> early_candidates;  ///< ours, gathered before that: sent after it
+    std::optional<PeerSignal> early_answer;    ///< offerer: an answer that came before that
     std::array<std::shared_ptr<rtc::DataChannelRef>, kDcLaneCount> channels;
     std::array<bool, kDcLaneCount> open{};
     std::array<Reassembler, kDcLaneCount> reassembly;
@@ -76,6 +82,11 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
   void report_connection_lost();
   void on_event(std::uint64_t session_id, std::uint64_t gen_id, rtc::PcEvent&& ev);
   void on_signal(PeerSignal&& s);
+
+  // ---- rtc_signals.cpp (on strand, mu held)
+  void on_local_description_locked(Later& later, Gen& g, std::string sdp);
+  void on_local_candidate_locked(Later& later, Gen& g, std::string candidate, std::uint32_t mline);
+  void apply_answer_locked(Later& later, Gen& g, PeerSignal answer);
 
   std::shared_ptr<Gen> new_gen_locked(bool restart, Later& later);
   void retire(const std::shared_ptr<Gen>& g, bool graceful);
