@@ -94,6 +94,7 @@ class MemoryWire : public WireHandle {
   boost::asio::awaitable<Result<void>> connect() override;
   boost::asio::awaitable<void> close() override;
   bool is_connected() const noexcept override { return connected_.load(std::memory_order_acquire); }
+  void begin_close() noexcept override { connected_.store(false, std::memory_order_release); }
   Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) override;
   void invalidate_lane(PayloadType pt) override;
 
