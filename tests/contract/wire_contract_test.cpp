@@ -214,7 +214,8 @@ TEST_P(WireContract, CloseOfAnUnconnectedWireIsBoundedAndFinal) {
   close_bounded();
   EXPECT_FALSE(wire().is_connected());
   auto r = run_co(io_, wire().connect(), traits().connect_bound + 5s);
-  EXPECT_FALSE(r) << "connect() after close() succeeded";
+  ASSERT_FALSE(r) << "connect() after close() succeeded";
+  EXPECT_TRUE(is_closed_like(r.error())) << r.error().message();
   EXPECT_FALSE(wire().is_connected());
   drain(io_);
   EXPECT_EQ(closed_calls_, 0);
@@ -224,7 +225,8 @@ TEST_P(WireContract, ConnectAfterCloseFailsAndTheWireStaysClosed) {
   connect();
   close_bounded();
   auto r = run_co(io_, wire().connect(), traits().connect_bound + 5s);
-  EXPECT_FALSE(r) << "connect() after close() succeeded";
+  ASSERT_FALSE(r) << "connect() after close() succeeded";
+  EXPECT_TRUE(is_closed_like(r.error())) << r.error().message();
   EXPECT_FALSE(wire().is_connected());
   expect_send_fails_closed_like(traits().carried.front());
 }
