@@ -301,8 +301,10 @@ TEST_P(WireContract, InvalidateLaneThenGetLaneGivesAWorkingLane) {
   for (auto pt : traits().carried) {
     auto& have = by_lane[pt];
     std::vector<Bytes> want{message(pt, 1), message(pt, 2)};
-    if (std::find(traits().unordered.begin(), traits().unordered.end(), pt) != traits().unordered.end())
-      std::sort(have.begin(), have.end()), std::sort(want.begin(), want.end());
+    if (std::find(traits().unordered.begin(), traits().unordered.end(), pt) != traits().unordered.end()) {
+      std::sort(have.begin(), have.end());
+      std::sort(want.begin(), want.end());
+    }
     EXPECT_TRUE(have == want) << to_string(pt);
   }
 }
