@@ -92,10 +92,17 @@ class WireContract : public ::testing::TestWithParam<WireFactory> {
     EXPECT_TRUE(is_closed_like(r.error())) << r.error().message();
   }
 
-  // Runs close() and checks it completes within the wire's bound.
+  // Runs close() and checks it completes within the wire's bound. `close_started_` is set as
+  // close() begins (not before: handlers already queued on the io_context may run in between).
   void close_bounded() {
     const auto t0 = std::chrono::steady_clock::now();
-    run_co(io_, wire().close(), traits().close_bound + 10s);
+    run_co(
+        io_,
+        [this]() -> asio::awaitable<void> {
+          close_started_ = true;
+          co_await wire().close();
+        }(),
+        traits().close_bound + 10s);
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
     EXPECT_LE(took, traits().close_bound) << "close() took " << took.count() << " ms";
   }
@@ -111,7 +118,7 @@ class WireContract : public ::testing::TestWithParam<WireFactory> {
 
   asio::io_context io_;
   std::vector<Frame> inbound_;
-  bool close_started_ = false;
+  bool close_started_ = false;  // close() of the wire has begun
   int frames_after_close_ = 0;
   int closed_calls_ = 0;
   Error closed_why_;
@@ -329,8 +336,7 @@ TEST_P(WireContract, NoFrameReachesTheHandlerOnceCloseHasBegun) {
       },
       asio::detached);
   run_until(io_, [&] { return inbound_.size() >= 20; }, 30s);
-  close_started_ = true;  // from here on the frame handler must stay silent
-  close_bounded();
+  close_bounded();  // once it has begun, the frame handler must stay silent
   run_until(io_, [&] { return flood_done && pair_->peer_saw_close(); }, traits().death_bound);
   drain(io_);
   EXPECT_EQ(frames_after_close_, 0) << "of " << flooded << " flooded, " << inbound_.size() << " handled";
