@@ -64,8 +64,9 @@ class DataLane {
   virtual PayloadType payload_type() const noexcept = 0;
   /// Sends one application message (already protobuf-encoded). The bytes are copied or written
   /// before completion; the span need only live until then.
-  /// Errors: closed-like codes (`is_closed_like`) when the wire is dead and the message was not
-  /// sent (the caller may resend elsewhere); `MessageTooLarge`; others as the wire defines.
+  /// Errors: closed-like codes (`is_closed_like`) when the wire is dead, closed or was never
+  /// connected and the message was not sent (the caller may resend elsewhere); `MessageTooLarge`;
+  /// others as the wire defines (a WebRTC wire that is recovering: transient `ConnectionError`).
   /// Cancellation: per-operation, terminal; the message may or may not have been sent.
   virtual boost::asio::awaitable<Result<void>> send(ConstBytes bytes) = 0;
 };
@@ -76,6 +77,8 @@ class DataLane {
 /// Implementations must: make `is_connected()` a lock-free read; make `close()` idempotent and
 /// bounded in time; call `notify_closed()` exactly when a connected wire dies for any reason
 /// other than `close()` (remote close, read error, keepalive timeout).
+///
+/// tests/contract/wire_contract_test.cpp checks every wire against these comments.
 class WireHandle {
  public:
   explicit WireHandle(WireKind kind) : identity_{kind, next_session_id()} {}
@@ -86,11 +89,15 @@ class WireHandle {
   WireKind kind() const noexcept { return identity_.kind; }
   const WireIdentity& identity() const noexcept { return identity_; }
 
-  /// Establishes the connection. Bounded by the implementation's own timeout.
+  /// Establishes the connection. Bounded by the implementation's own timeout. On a connected
+  /// wire: succeeds at once and changes nothing. After `close()` the wire stays closed: fails
+  /// closed-like (a new connection is a new wire).
   /// Cancellation: per-operation, terminal → completes promptly with `Cancelled`.
   virtual boost::asio::awaitable<Result<void>> connect() = 0;
   /// Closes the connection and releases its resources. Idempotent; completes within the
   /// implementation's close bound even if the peer does not answer. Does not call `notify_closed`.
+  /// Once it has begun, no further inbound frame of this wire reaches its frame handler (one
+  /// already being handled may finish), and sends fail closed-like.
   virtual boost::asio::awaitable<void> close() = 0;
   /// Lock-free: true between a successful `connect()` and the wire's death, `begin_close()` or
   /// `close()`.
@@ -99,14 +106,20 @@ class WireHandle {
   /// background): from now on it reports not connected, so nobody picks it up again meanwhile.
   virtual void begin_close() noexcept {}
   /// The lane for `pt` (created on first use). Errors: `NoRoute` if this wire does not carry
-  /// `pt`; closed-like codes if the wire is dead.
+  /// `pt` (whatever its state); closed-like codes if the wire is dead or closed. Before `connect()`
+  /// a wire either fails here closed-like or hands out a lane whose sends fail closed-like.
   virtual Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) = 0;
-  /// Drops a cached lane so the next `get_lane` builds a new one (WebRTC: a new DataChannel).
+  /// Drops a cached lane so the next `get_lane` builds a new lane object (which works as long as
+  /// the wire does). It never reopens anything: on the real wires it is a no-op — a WebSocket's
+  /// lanes share its one connection, and a WebRTC lane looks up the current DataChannel on every
+  /// send (a DataChannel closing while the wire is open kills the whole wire).
   virtual void invalidate_lane(PayloadType /*pt*/) {}
 
   /// Registers the single observer of this wire's death (the owning `WirePool`). The callback
   /// runs on whatever thread detected the death, with no lock of the wire held; it runs at most
-  /// once. Registering after the wire died invokes it immediately.
+  /// once. Registering after the wire died invokes it immediately. Its error is closed-like when
+  /// the peer closed or vanished; other deaths carry their cause (e.g. `TimeoutError` for a
+  /// keepalive timeout, the frame handler's error, WebRTC's `ResourceExhausted` inbound cap).
   void set_on_closed(std::function<void(const WireIdentity&, Error)> cb);
 
  protected:

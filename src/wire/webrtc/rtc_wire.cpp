@@ -346,9 +346,12 @@ WebRtcWire::~WebRtcWire() {
 }
 asio::awaitable<Result<void>> WebRtcWire::connect() { return impl_->connect(); }
 asio::awaitable<void> WebRtcWire::close() { return impl_->close(); }
-bool WebRtcWire::is_connected() const noexcept { return impl_->connected.load(std::memory_order_acquire); }
-// Only the flag: the coordinator then negotiates a new connection instead of handing this one out.
-void WebRtcWire::begin_close() noexcept { impl_->connected.store(false, std::memory_order_release); }
+bool WebRtcWire::is_connected() const noexcept {
+  return impl_->connected.load(std::memory_order_acquire) && !impl_->close_begun.load(std::memory_order_acquire);
+}
+// Only a flag: the coordinator then negotiates a new connection instead of handing this one out.
+// A separate flag, so that a restart completing afterwards does not make the wire look usable again.
+void WebRtcWire::begin_close() noexcept { impl_->close_begun.store(true, std::memory_order_release); }
 Result<std::shared_ptr<DataLane>> WebRtcWire::get_lane(PayloadType pt) { return impl_->get_lane(pt); }
 void WebRtcWire::handle_signal(PeerSignal signal) { impl_->handle_signal(std::move(signal)); }
 void WebRtcWire::report_connection_lost() { impl_->report_connection_lost(); }

@@ -121,6 +121,7 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
   detail::AsyncQueue<PeerSignal> signals{1024};
 
   std::atomic<bool> connected{false};
+  std::atomic<bool> close_begun{false};  ///< begin_close(): reports not connected from now on
   detail::Notifier changed;  ///< phase, readiness, failures, restart requests
   std::array<detail::Notifier, kDcLaneCount> room;  ///< a DataChannel's send buffer went low
   detail::Notifier inbound_ready;

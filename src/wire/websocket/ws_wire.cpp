@@ -7,6 +7,7 @@
 #include "detail/asio.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/error.hpp>
@@ -80,6 +81,12 @@ asio::awaitable<void> Conn::reader() {
       spdlog::warn("actr: websocket peer sent a bad frame ({}); closing that connection", frame.error().message());
       fail(frame.error(), true, false);
       co_return;
+    }
+    {
+      // Closed locally (close(), the handle's destructor) while this frame was read: it is not
+      // handed on. No frame of a closed wire reaches the frame handler.
+      std::lock_guard lk(mu);
+      if (dead) co_return;
     }
     auto wire = owner.lock();
     if (on_frame && wire) {
@@ -287,6 +294,8 @@ void WsWire::adopt(Stream stream, ActrId peer, bool start_io) {
   conn_->owner = weak_from_this();
   conn_->stream.emplace(std::move(stream));
   connected_.store(true, std::memory_order_release);
+  // A close() racing a dial (another thread) may have cleared the flag before the store above.
+  if (closed_by_us_.load()) connected_.store(false, std::memory_order_release);
   if (start_io) conn_->start();
 }
 
@@ -298,6 +307,8 @@ void WsWire::died(Error why) {
 }
 
 asio::awaitable<Result<void>> WsWire::connect() {
+  // A closed wire stays closed: its connection is gone for good (a new one means a new wire).
+  if (closed_by_us_.load()) co_return make_error_code(NetworkError::WebSocketClosed);
   if (connected_.load()) co_return ok();  // accepted (server-side) wires arrive connected
   if (!client_) co_return make_error_code(NetworkError::WebSocketClosed);
   // The stream belongs to the connection's strand: run the dial there.
@@ -349,7 +360,10 @@ asio::awaitable<Result<void>> WsWire::dial() {
   auto [hec] = co_await s.async_handshake(url->host + ":" + url->port, url->target, use_ec);
   if (hec) co_return hec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError)
                                                   : make_error_code(NetworkError::WebSocketError);
+  // close() during the dial: the new stream is dropped (closing its socket), not adopted.
+  if (closed_by_us_.load()) co_return make_error_code(NetworkError::WebSocketClosed);
   adopt(std::move(s), client_->remote);
+  if (closed_by_us_.load()) co_return make_error_code(NetworkError::WebSocketClosed);
   co_return ok();
 }
 
@@ -357,7 +371,11 @@ asio::awaitable<void> WsWire::close() {
   closed_by_us_.store(true);
   connected_.store(false, std::memory_order_release);
   conn_->fail(make_error_code(NetworkError::ConnectionClosed), false, true);
-  co_return;  // the closing handshake runs on the strand, bounded by close_timeout
+  // One hop through the connection's strand: a reader step that saw the connection alive has
+  // finished by then, so once close() returns no further frame reaches the frame handler, even
+  // on a multi-threaded executor. The closing handshake itself runs on the strand in the
+  // background, bounded by close_timeout.
+  co_await asio::post(conn_->strand, asio::use_awaitable);
 }
 
 Result<std::shared_ptr<DataLane>> WsWire::get_lane(PayloadType pt) {

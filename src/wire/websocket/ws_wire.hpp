@@ -72,7 +72,10 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
 
   asio::awaitable<Result<void>> connect() override;
   asio::awaitable<void> close() override;
-  bool is_connected() const noexcept override { return connected_.load(std::memory_order_acquire); }
+  bool is_connected() const noexcept override {
+    return connected_.load(std::memory_order_acquire) && !close_begun_.load(std::memory_order_acquire);
+  }
+  void begin_close() noexcept override { close_begun_.store(true, std::memory_order_release); }
   Result<std::shared_ptr<DataLane>> get_lane(PayloadType pt) override;
 
   /// Server side: adopt an accepted, already upgraded stream from `peer` (call on its strand).
@@ -90,6 +93,7 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
   std::shared_ptr<Conn> conn_;
   std::atomic<bool> connected_{false};
   std::atomic<bool> closed_by_us_{false};
+  std::atomic<bool> close_begun_{false};  // begin_close(): reports not connected from now on
   std::mutex lanes_mu_;
   std::shared_ptr<DataLane> lanes_[kPayloadTypeCount];
 };
