@@ -228,3 +228,40 @@ TEST(NodeWebRtc, SignalingServerRestartKeepsWebRtcUpAndNodesRegisterAgain) {
   run_co(io, b.stop());
   run_co(io, again.close());
 }
+
+// An actr caller does not re-send. With re-sending off, every call is answered, over WebSocket
+// and then WebRTC, and a caller restarted under the same id (a new process: new connections,
+// its old WebRTC connection dead to it) is answered from its first call on.
+TEST(NodeWebRtc, CallerThatNeverResendsIsAlwaysAnsweredAlsoAfterARestart) {
+  asio::io_context io;
+  SignalingServer signal{io.get_executor()};
+  const auto port = listen(signal);
+  ASSERT_NE(port, 0);
+  Node b{io.get_executor(), config(2, port)};
+  b.on_request(echo());
+  ASSERT_TRUE(b.start());
+  ASSERT_TRUE(run_co(io, b.wait_registered(Clock::now() + 10s)));
+  for (int process = 0; process < 2; ++process) {
+    auto c = config(1, port);
+    c.resend_after = 0ms;
+    c.retry_sends = false;
+    Node a{io.get_executor(), c};
+    ASSERT_TRUE(a.start());
+    ASSERT_TRUE(run_co(io, a.wait_registered(Clock::now() + 10s)));
+    const auto before = b.stats().frames_webrtc;
+    int calls = 0;
+    while (b.stats().frames_webrtc == before) {  // the first calls may ride WebSocket
+      ASSERT_LT(calls, 2000) << "WebRTC never carried a call";
+      auto r = run_co(io, a.call(b.id(), "echo", bytes("hello"), 5000ms));
+      ASSERT_TRUE(r) << "process " << process << ", call " << calls << ": " << r.error().message();
+      ++calls;
+    }
+    for (int i = 0; i < 20; ++i) {
+      auto r = run_co(io, a.call(b.id(), "echo", bytes("over webrtc"), 5000ms));
+      ASSERT_TRUE(r) << "process " << process << ": " << r.error().message();
+    }
+    run_co(io, a.stop());
+  }
+  run_co(io, b.stop());
+  run_co(io, signal.close());
+}

@@ -126,7 +126,10 @@ TEST(WebRtcSetup, AnAnswererWhoseOfferNeverComesIsClosedWithinConnectTimeoutAndA
 
   WebRtcCoordinatorConfig wc;
   wc.rtc = loopback_config();
-  wc.rtc.connect_timeout = 1500ms;
+  // Long enough for a first peer connection on a loaded machine under ASan (GStreamer's plugin
+  // loading is paid up front below, as Node does).
+  wc.rtc.connect_timeout = 4000ms;
+  (void)WebRtcRuntime::process_default();
   std::shared_ptr<WireHandle> inbound;
   auto cb = WebRtcCoordinator::create(io.get_executor(), b_id, sb, wc, ignore_frames(),
                                       [&](const ActrId&, const std::shared_ptr<WireHandle>& w) { inbound = w; });
@@ -175,7 +178,10 @@ TEST(WebRtcSetup, AnOffererWireSendsItsOfferEvenIfNobodyConnectsItAndIsClosedWit
 
   WebRtcCoordinatorConfig wc;
   wc.rtc = loopback_config();
-  wc.rtc.connect_timeout = 1500ms;
+  // Long enough for a first peer connection on a loaded machine under ASan (GStreamer's plugin
+  // loading is paid up front below, as Node does).
+  wc.rtc.connect_timeout = 4000ms;
+  (void)WebRtcRuntime::process_default();
   auto ca = WebRtcCoordinator::create(io.get_executor(), a_id, sa, wc, ignore_frames(), nullptr);
   ca->start();
 
