@@ -6,6 +6,7 @@
 #include <actr/websocket.hpp>
 
 #include "core/test_util.hpp"
+#include "signaling/fast_config.hpp"
 #include "support/run_co.hpp"
 #include "support/tls_cert.hpp"
 
@@ -26,11 +27,7 @@ const test::SelfSigned& cert() {
 }
 
 SignalingServerConfig tls_server() {
-  SignalingServerConfig c;
-  c.heartbeat_interval = 100ms;
-  c.keepalive_interval = 1000ms;
-  c.handshake_timeout = 2000ms;
-  c.close_timeout = 200ms;
+  auto c = fast_server();
   auto tls = make_tls_server_context({cert().certificate_pem, cert().private_key_pem});
   EXPECT_TRUE(tls);
   if (tls) c.tls = *tls;
@@ -39,13 +36,8 @@ SignalingServerConfig tls_server() {
 
 // `trusted`: the client trusts our self-signed certificate; otherwise it uses the system store.
 SignalingClientConfig client_cfg(bool trusted) {
-  SignalingClientConfig c;
-  c.connect_timeout = 2000ms;
-  c.request_timeout = 3000ms;
-  c.heartbeat_interval = 200ms;
-  c.keepalive_interval = 1000ms;
-  c.close_timeout = 200ms;
-  c.reconnect = false;
+  auto c = fast_client();
+  c.reconnect = false;  // a refused first dial is reported by connect()
   if (trusted) {
     auto tls = make_tls_client_context({cert().certificate_pem, true});
     EXPECT_TRUE(tls);
