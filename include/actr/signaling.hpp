@@ -19,6 +19,9 @@
 
 namespace actr {
 
+/// An OpenSSL context (see websocket.hpp: `make_tls_client_context`, `make_tls_server_context`).
+class TlsContext;
+
 /// Errors the signaling server reports (`EnvelopeError.code` and `ErrorResponse.code` on the
 /// wire carry these values). The client returns them as `Error`s of `signaling_error_category()`;
 /// they classify as `NetworkCondition::Permanent` (retrying the same request fails the same way).
@@ -58,6 +61,9 @@ struct SignalingServerConfig {
   std::chrono::milliseconds keepalive_interval{5000};
   std::chrono::milliseconds handshake_timeout{5000};  ///< TCP accept to upgraded WebSocket
   std::chrono::milliseconds close_timeout{500};       ///< bound on one connection's close
+  /// TLS: when set (`make_tls_server_context`), the server accepts only `wss://` clients; a
+  /// failed TLS handshake closes that connection and disturbs nobody else.
+  std::shared_ptr<TlsContext> tls;
 };
 
 /// Counters, for tests, logs and `actr signal`.

@@ -47,6 +47,9 @@ struct SignalingClientConfig {
   std::size_t max_message_size = 64 * 1024;  ///< inbound envelope cap
   std::size_t send_queue_limit = 1024;       ///< queued outbound envelopes before sends fail (`QueueFull`)
   std::size_t inbox_capacity = 1024;         ///< per inbox; a full inbox drops the newest signal
+  /// TLS for `wss://` URLs (`make_tls_client_context`); null: a context that verifies the server
+  /// against the system trust store. Unused for `ws://`.
+  std::shared_ptr<TlsContext> tls;
 };
 
 /// Where an actor is: its id and, if it registered one, the ws:// address of its node.
@@ -109,7 +112,7 @@ class SignalingClient : public PeerSignalSink {
   SignalingClient(const SignalingClient&) = delete;
   SignalingClient& operator=(const SignalingClient&) = delete;
 
-  /// Connects to `url` (ws://host:port/path), bounded by `connect_timeout`. On success the
+  /// Connects to `url` (ws://host:port/path or wss://…), bounded by `connect_timeout`. On success the
   /// client keeps the connection up until `close()` (reconnecting if enabled). Errors:
   /// `InvalidArgument` (bad URL), `TimeoutError`, connection errors, `InvalidOperation` if
   /// already connected, `ShuttingDown` after close.

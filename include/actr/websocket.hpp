@@ -19,7 +19,8 @@
 namespace actr {
 
 /// An OpenSSL context for `wss://`: built by `make_tls_client_context` (dialing side) or
-/// `make_tls_server_context` (the gate). Opaque; shared by every connection that uses it.
+/// `make_tls_server_context` (the gate, the signaling server). Opaque; shared by every
+/// connection that uses it.
 class TlsContext;
 
 struct TlsClientOptions {

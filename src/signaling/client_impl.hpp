@@ -8,7 +8,7 @@
 
 #include "detail/asio.hpp"
 #include "signaling/envelope.hpp"
-#include "signaling/ws_link.hpp"
+#include "wire/websocket/ws_conn.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -66,14 +66,18 @@ inline boost::asio::awaitable<bool> was_cancelled() {
 struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   Impl(boost::asio::any_io_executor e, SignalingClientConfig c)
       : ex(std::move(e)), cfg(std::move(c)),
-        link_cfg{cfg.max_message_size, cfg.connect_timeout, cfg.keepalive_interval, cfg.close_timeout,
-                 cfg.send_queue_limit},
+        link_cfg{.max_message_size = cfg.max_message_size,
+                 .handshake_timeout = cfg.connect_timeout,
+                 .keepalive_interval = cfg.keepalive_interval,
+                 .close_timeout = cfg.close_timeout,
+                 .queue_limit = cfg.send_queue_limit,
+                 .tls = cfg.tls},
         tasks(ex), default_inbox(cfg.inbox_capacity), roles(cfg.inbox_capacity), errors(cfg.inbox_capacity),
         heartbeat(cfg.heartbeat_interval) {}
 
   boost::asio::any_io_executor ex;
   const SignalingClientConfig cfg;
-  sig::LinkConfig link_cfg;
+  ws::ConnConfig link_cfg;
   detail::TaskGroup tasks;  // supervisor, heartbeat
   SignalInbox default_inbox;
   detail::AsyncQueue<RoleAssignmentEvent> roles;
@@ -88,7 +92,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   bool closed = false;
   bool started = false;
   std::string url;
-  std::shared_ptr<sig::Link> link;  // where sends go; registered whenever we have an identity
+  std::shared_ptr<ws::Connection> link;  // where sends go; registered whenever we have an identity
   std::uint64_t epoch = 0;          // the newest link; inbound pushes from older links are ignored
   std::uint64_t epochs = 0;
   std::optional<sig::Identity> identity;
@@ -111,14 +115,14 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   // ---- requests (signaling_client.cpp) ---------------------------------------------------------
   // Sends `env` on `l` and waits for the envelope whose reply_for names it.
   boost::asio::awaitable<Result<pb::SignalingEnvelope>> request(pb::SignalingEnvelope env,
-                                                                 std::shared_ptr<sig::Link> l, std::uint64_t ep);
+                                                                 std::shared_ptr<ws::Connection> l, std::uint64_t ep);
   // Fills source + credential. Errors: NotRegistered before a successful registration.
   Result<void> sign_locked(pb::ActrId* source, pb::AIdCredential* cred) const;
   boost::asio::awaitable<Result<void>> do_register(sig::Identity want, std::uint64_t gen,
-                                                   std::shared_ptr<sig::Link> l, std::uint64_t ep);
+                                                   std::shared_ptr<ws::Connection> l, std::uint64_t ep);
 
   // ---- inbound, on the link's strand (signaling_client.cpp) -------------------------------------
-  void on_message(std::uint64_t ep, const Bytes& data, bool binary);
+  void on_message(std::uint64_t ep, ConstBytes data, bool binary);
   void deliver_relay(const pb::ActrRelay& relay);
   // The link of epoch `ep` died: its pending requests fail now, not at their deadlines.
   void on_closed(std::uint64_t ep, const Error& why);
@@ -131,7 +135,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::awaitable<void> heartbeat_loop();
   // Marks the client closed and releases everything that can be released without waiting.
   // Returns the link to close (null on a second call).
-  std::shared_ptr<sig::Link> shutdown();
+  std::shared_ptr<ws::Connection> shutdown();
 };
 
 }  // namespace actr

@@ -20,7 +20,7 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
     if (closed) co_return make_error_code(NetworkError::ShuttingDown);
     u = url;
   }
-  auto dialed = co_await sig::dial_link(u, link_cfg);
+  auto dialed = co_await ws::dial(u, {}, link_cfg);
   if (!dialed) co_return dialed.error();
   auto l = *dialed;
   std::uint64_t ep = 0, gen = 0;
@@ -39,7 +39,7 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
     co_return make_error_code(NetworkError::ShuttingDown);
   }
   std::weak_ptr<Impl> weak = shared_from_this();
-  l->start([weak, ep](Bytes d, bool binary) {
+  l->start([weak, ep](ConstBytes d, bool binary) {
              if (auto i = weak.lock()) i->on_message(ep, d, binary);
            },
            [weak, ep](const Error& why) {
@@ -135,7 +135,7 @@ asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
     const bool stop = co_await was_cancelled();
     if (stop) co_return;
     bool again = static_cast<bool>(woke);  // the server asked us to register again
-    std::shared_ptr<sig::Link> l;
+    std::shared_ptr<ws::Connection> l;
     std::uint64_t ep = 0, gen = 0;
     Identity who;
     auto ping = sig::make_envelope(next_id());
@@ -183,8 +183,8 @@ asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
 
 // Marks the client closed and releases everything that can be released without waiting.
 // Returns the link to close (null on a second call).
-std::shared_ptr<sig::Link> SignalingClient::Impl::shutdown() {
-  std::shared_ptr<sig::Link> l;
+std::shared_ptr<ws::Connection> SignalingClient::Impl::shutdown() {
+  std::shared_ptr<ws::Connection> l;
   std::vector<std::shared_ptr<Pending>> failed;
   std::vector<std::shared_ptr<SignalInbox>> boxes;
   {

@@ -1,6 +1,6 @@
 // The signaling client: requests correlated by envelope id, inbound envelopes sorted into
 // pending replies and bounded inboxes, and the public API. Not a Beast TU: the WebSocket is a
-// `sig::Link`. The background tasks are in client_tasks.cpp.
+// `ws::Connection`. The background tasks are in client_tasks.cpp.
 #include "signaling/client_impl.hpp"
 
 #include <spdlog/spdlog.h>
@@ -13,7 +13,7 @@ using std::chrono::milliseconds;
 
 // Sends `env` on `l` and waits for the envelope whose reply_for names it.
 asio::awaitable<Result<pb::SignalingEnvelope>> SignalingClient::Impl::request(pb::SignalingEnvelope env,
-                                                                              std::shared_ptr<sig::Link> l,
+                                                                              std::shared_ptr<ws::Connection> l,
                                                                               std::uint64_t ep) {
   auto self = shared_from_this();
   const std::string id = env.envelope_id();
@@ -50,7 +50,7 @@ Result<void> SignalingClient::Impl::sign_locked(pb::ActrId* source, pb::AIdCrede
 }
 
 asio::awaitable<Result<void>> SignalingClient::Impl::do_register(Identity want, std::uint64_t gen,
-                                                                std::shared_ptr<sig::Link> l, std::uint64_t ep) {
+                                                                std::shared_ptr<ws::Connection> l, std::uint64_t ep) {
   auto env = sig::make_envelope(next_id());
   auto* req = env.mutable_peer_to_server()->mutable_register_request();
   sig::to_pb(want.id, req->mutable_actr_id());
@@ -80,7 +80,7 @@ asio::awaitable<Result<void>> SignalingClient::Impl::do_register(Identity want, 
 
 // ---- inbound (on the link's strand) ------------------------------------------------------------
 
-void SignalingClient::Impl::on_message(std::uint64_t ep, const Bytes& data, bool binary) {
+void SignalingClient::Impl::on_message(std::uint64_t ep, ConstBytes data, bool binary) {
   last_inbound.store(Clock::now().time_since_epoch().count());
   if (!binary) {
     spdlog::warn("actr: signaling server sent a text frame; ignored");
@@ -201,7 +201,7 @@ asio::awaitable<Result<void>> SignalingClient::connect(std::string url) {
 
 asio::awaitable<Result<void>> SignalingClient::register_actor(ActrId id, std::optional<std::string> ws_address) {
   auto impl = impl_;
-  std::shared_ptr<sig::Link> l;
+  std::shared_ptr<ws::Connection> l;
   std::uint64_t ep = 0, gen = 0;
   Identity want{std::move(id), std::move(ws_address), std::nullopt};
   {
@@ -219,7 +219,7 @@ asio::awaitable<Result<void>> SignalingClient::register_actor(ActrId id, std::op
 
 asio::awaitable<Result<void>> SignalingClient::unregister() {
   auto impl = impl_;
-  std::shared_ptr<sig::Link> l;
+  std::shared_ptr<ws::Connection> l;
   auto env = sig::make_envelope(impl->next_id());
   {
     std::lock_guard lk(impl->mu);
@@ -236,7 +236,7 @@ asio::awaitable<Result<void>> SignalingClient::unregister() {
 asio::awaitable<Result<ActorLocation>> SignalingClient::discover(const ActrId& target) {
   auto impl = impl_;
   auto env = sig::make_envelope(impl->next_id());
-  std::shared_ptr<sig::Link> l;
+  std::shared_ptr<ws::Connection> l;
   std::uint64_t ep = 0;
   {
     std::lock_guard lk(impl->mu);
@@ -263,7 +263,7 @@ asio::awaitable<Result<ActorLocation>> SignalingClient::discover(const ActrId& t
 asio::awaitable<Result<bool>> SignalingClient::negotiate_role(const ActrId& peer) {
   auto impl = impl_;
   auto env = sig::make_envelope(impl->next_id());
-  std::shared_ptr<sig::Link> l;
+  std::shared_ptr<ws::Connection> l;
   std::uint64_t ep = 0;
   {
     std::lock_guard lk(impl->mu);
@@ -292,7 +292,7 @@ asio::awaitable<Result<void>> SignalingClient::send_signal(const ActrId& to, Pee
   auto filled = sig::to_relay(signal, relay);
   if (!filled) co_return filled.error();
   sig::to_pb(to, relay->mutable_target());
-  std::shared_ptr<sig::Link> l;
+  std::shared_ptr<ws::Connection> l;
   {
     std::lock_guard lk(impl->mu);
     if (impl->closed || !impl->link) co_return closed_error();

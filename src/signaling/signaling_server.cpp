@@ -1,5 +1,6 @@
 // The signaling and discovery server: accept loop, registry, routing. Each connection is a
-// `sig::Link` on its own strand; handlers run on that strand and never block (every send is a
+// `ws::Connection` (the shared WebSocket layer, src/wire/websocket/ws_conn.hpp) on its own strand;
+// handlers run on that strand and never block (every send is a
 // bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send.
 #include <actr/detail/task_group.hpp>
 #include <actr/error.hpp>
@@ -7,7 +8,7 @@
 
 #include "detail/asio.hpp"
 #include "signaling/envelope.hpp"
-#include "signaling/ws_link.hpp"
+#include "wire/websocket/ws_conn.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -29,7 +30,7 @@ using tcp = asio::ip::tcp;
 namespace {
 struct Session {
   std::uint64_t id = 0;
-  std::shared_ptr<sig::Link> link;
+  std::shared_ptr<ws::Connection> link;
 };
 
 // One live registration: the connection it belongs to, where the actor's node listens, the
@@ -49,12 +50,17 @@ bool plausible_ws_address(const std::string& a) {
 struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor e, SignalingServerConfig c)
       : ex(std::move(e)), cfg(c),
-        link_cfg{c.max_message_size, c.handshake_timeout, c.keepalive_interval, c.close_timeout, c.client_queue_limit},
+        link_cfg{.max_message_size = c.max_message_size,
+                 .handshake_timeout = c.handshake_timeout,
+                 .keepalive_interval = c.keepalive_interval,
+                 .close_timeout = c.close_timeout,
+                 .queue_limit = c.client_queue_limit,
+                 .tls = c.tls},
         tasks(ex) {}
 
   asio::any_io_executor ex;
   const SignalingServerConfig cfg;
-  sig::LinkConfig link_cfg;
+  ws::ConnConfig link_cfg;
   TaskGroup tasks;  // accept loop, upgrades, sweeper
   std::atomic<bool> closed{false};
   std::atomic<bool> listening{false};
@@ -77,7 +83,7 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<void> sweeper();
   void sweep();
 
-  void on_message(const std::shared_ptr<Session>& s, const Bytes& data, bool binary);
+  void on_message(const std::shared_ptr<Session>& s, ConstBytes data, bool binary);
   void on_closed(const std::shared_ptr<Session>& s);
   void handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
   void handle_actr(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
@@ -133,7 +139,7 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted) {
   tcp::socket sock(strand);
   sock.assign(protocol, accepted.release(ec), ec);
   if (ec) co_return;
-  auto link = co_await sig::accept_link(std::move(sock), link_cfg);
+  auto link = co_await ws::accept(std::move(sock), link_cfg, nullptr);
   if (!link) {
     spdlog::debug("actr signal: upgrade failed: {}", link.error().message());
     co_return;
@@ -148,16 +154,16 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted) {
     co_return;
   }
   std::weak_ptr<Impl> weak = self;
-  std::weak_ptr<Session> ws = session;
+  std::weak_ptr<Session> weak_session = session;
   session->link->start(
-      [weak, ws](Bytes data, bool binary) {
+      [weak, weak_session](ConstBytes data, bool binary) {
         auto impl = weak.lock();
-        auto s = ws.lock();
+        auto s = weak_session.lock();
         if (impl && s) impl->on_message(s, data, binary);
       },
-      [weak, ws](const Error&) {
+      [weak, weak_session](const Error&) {
         auto impl = weak.lock();
-        auto s = ws.lock();
+        auto s = weak_session.lock();
         if (impl && s) impl->on_closed(s);
       });
 }
@@ -229,7 +235,7 @@ void SignalingServer::Impl::refuse(const std::shared_ptr<Session>& s, const std:
 
 // ---- handling ------------------------------------------------------------------------------------
 
-void SignalingServer::Impl::on_message(const std::shared_ptr<Session>& s, const Bytes& data, bool binary) {
+void SignalingServer::Impl::on_message(const std::shared_ptr<Session>& s, ConstBytes data, bool binary) {
   if (!binary) {
     refuse(s, "", SignalingErrc::Malformed, "text frames are not accepted; send binary protobuf");
     return;

@@ -32,7 +32,9 @@ asio::awaitable<std::pair<Attempt, Result<void>>> send_on(WirePool& pool, const 
   if (lane) {
     auto r = co_await (*lane)->send(bytes);
     if (r || !is_closed_like(r.error())) co_return std::pair{r ? Attempt::Sent : Attempt::Failed, r};
-    // A WebRTC lane can die alone (one DataChannel): one fresh lane before giving up the wire.
+    // The seam lets a wire rebuild one lane alone (`invalidate_lane`): one fresh lane before giving
+    // up the wire. Today's WebRTC wire looks its DataChannel up on every send and dies as a whole,
+    // so there the second try fails the same way and the wire is evicted below.
     if (h->kind() == WireKind::WebRtc) {
       h->invalidate_lane(pt);
       pool.drop_cached_lane(h->identity(), pt);

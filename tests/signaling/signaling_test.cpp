@@ -5,6 +5,7 @@
 #include <actr/signaling_client.hpp>
 
 #include "core/test_util.hpp"
+#include "signaling/fast_config.hpp"
 #include "signaling/raw_peer.hpp"
 #include "support/run_co.hpp"
 
@@ -20,27 +21,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 
 namespace {
-
-SignalingServerConfig fast_server() {
-  SignalingServerConfig c;
-  c.heartbeat_interval = 100ms;
-  c.keepalive_interval = 1000ms;
-  c.handshake_timeout = 2000ms;
-  c.close_timeout = 200ms;
-  return c;
-}
-
-SignalingClientConfig fast_client() {
-  SignalingClientConfig c;
-  c.connect_timeout = 2000ms;
-  c.request_timeout = 3000ms;
-  c.heartbeat_interval = 200ms;
-  c.keepalive_interval = 1000ms;
-  c.close_timeout = 200ms;
-  c.reconnect_backoff.initial = 20ms;
-  c.reconnect_backoff.max = 200ms;
-  return c;
-}
 
 Deadline in(std::chrono::milliseconds d) { return Clock::now() + d; }
 

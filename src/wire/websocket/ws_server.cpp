@@ -1,5 +1,6 @@
 // The inbound gate: accepts WebSocket upgrades, identifies the peer from X-Actr-Source-ID, and
-// turns each connection into a connected WebSocket wire. Beast translation unit.
+// turns each connection into a connected WebSocket wire. No Beast here: the handshake is
+// ws_handshake.cpp's.
 #include "ws_wire.hpp"
 
 #include <actr/error.hpp>
@@ -7,21 +8,12 @@
 #include "detail/asio.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <spdlog/spdlog.h>
 
 namespace actr {
 
 using namespace actr::detail;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 struct WebSocketServer::Impl : std::enable_shared_from_this<Impl> {
@@ -43,7 +35,7 @@ struct WebSocketServer::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::shared_ptr<ws::WsWire>> wires;
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> upgrade(std::shared_ptr<ws::WsWire> wire, tcp::socket sock);
+  asio::awaitable<void> upgrade(tcp::socket sock);
   static void report(std::exception_ptr e) {
     if (!e) return;
     try {
@@ -58,8 +50,8 @@ asio::awaitable<void> WebSocketServer::Impl::accept_loop() {
   auto self = shared_from_this();
   while (!closed.load()) {
     // Each connection gets its own strand; the socket is accepted straight onto it.
-    auto wire = std::make_shared<ws::WsWire>(ex, cfg, on_frame, std::nullopt);
-    auto [ec, sock] = co_await acceptor.async_accept(wire->conn()->strand, use_ec);
+    auto conn_strand = asio::make_strand(ex);
+    auto [ec, sock] = co_await acceptor.async_accept(conn_strand, use_ec);
     if (ec) {
       if (closed.load() || ec == asio::error::operation_aborted) co_return;
       spdlog::warn("actr: accept failed: {}", ec.message());  // e.g. EMFILE: keep serving
@@ -67,68 +59,36 @@ asio::awaitable<void> WebSocketServer::Impl::accept_loop() {
       co_await pause.async_wait(use_ec);
       continue;
     }
-    auto strand_of = wire->conn()->strand;
-    asio::co_spawn(strand_of, upgrade(std::move(wire), std::move(sock)), &Impl::report);
+    asio::co_spawn(conn_strand, upgrade(std::move(sock)), &Impl::report);
   }
 }
 
-asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire> wire, tcp::socket sock) {
+asio::awaitable<void> WebSocketServer::Impl::upgrade(tcp::socket sock) {
   auto self = shared_from_this();
-  beast::tcp_stream tcp_layer(std::move(sock));
-  tcp_layer.expires_after(cfg.connect_timeout);  // a client that never finishes its handshakes is dropped
-  auto ns = cfg.tls ? ws::NetStream(std::move(tcp_layer), cfg.tls->ctx) : ws::NetStream(std::move(tcp_layer));
-  if (auto* t = ns.tls()) {
-    auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::server, use_ec);
-    if (tec) {
-      rejected.fetch_add(1);
-      spdlog::info("actr: TLS handshake from a client failed: {}", tec.message());
-      co_return;
-    }
-  }
-  beast::flat_buffer buf;
-  http::request_parser<http::empty_body> parser;
-  parser.header_limit(16 * 1024);
-  auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
-  if (rec) co_return;
-  auto req = parser.release();
-
-  auto reject = [&](http::status status, std::string why) -> asio::awaitable<void> {
-    rejected.fetch_add(1);
-    http::response<http::string_body> res{status, req.version()};
-    res.set(http::field::connection, "close");
-    res.body() = std::move(why);
-    res.prepare_payload();
-    co_await http::async_write(ns, res, use_ec);
-    beast::error_code ignored;
-    ns.lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    ns.close_socket();
-  };
-  if (!websocket::is_upgrade(req)) {
-    co_await reject(http::status::bad_request, "WebSocket upgrade required\n");
-    co_return;
-  }
   std::optional<ActrId> peer;
-  if (auto it = req.find("X-Actr-Source-ID"); it != req.end()) {
-    auto raw = from_hex(std::string_view(it->value().data(), it->value().size()));
-    if (raw) {
-      auto id = ActrId::from_protobuf(*raw);
-      if (id) peer = std::move(*id);
+  auto identify = [&peer](const ws::HeaderLookup& header) -> std::optional<std::string> {
+    if (auto v = header("X-Actr-Source-ID")) {
+      auto raw = from_hex(*v);
+      if (raw) {
+        auto id = ActrId::from_protobuf(*raw);
+        if (id) peer = std::move(*id);
+      }
     }
-  }
-  if (!peer) {
+    if (peer) return std::nullopt;
     spdlog::info("actr: rejected an upgrade without a valid X-Actr-Source-ID");
-    co_await reject(http::status::bad_request, "missing or malformed X-Actr-Source-ID\n");
+    return "missing or malformed X-Actr-Source-ID\n";
+  };
+  auto conn = co_await ws::accept(std::move(sock), ws::conn_config(cfg), identify);
+  if (!conn) {
+    if (conn.error() == NetworkError::PermissionError) rejected.fetch_add(1);
     co_return;
   }
-  ns.lowest().expires_never();
-  ns.lowest().socket().set_option(tcp::no_delay(true));
-  ns.go_raw();
-  ws::Stream s(std::move(ns));
-  ws::configure(s, cfg);
-  auto [aec] = co_await s.async_accept(req, use_ec);
-  if (aec) co_return;
-  if (closed.load()) co_return;
-  wire->adopt(std::move(s), *peer, false);
+  if (closed.load()) {
+    (*conn)->abort();
+    co_return;
+  }
+  auto wire = std::make_shared<ws::WsWire>(ex, cfg, on_frame, std::nullopt);
+  wire->adopt(*conn, *peer);
   {
     std::lock_guard lk(mu);
     std::erase_if(wires, [](const auto& w) { return !w->is_connected(); });
@@ -137,7 +97,7 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(std::shared_ptr<ws::WsWire>
   // The owner learns of the wire (and the manager adopts it) before its first frame is handled:
   // a reply to that frame then finds the wire instead of dialing the peer.
   if (on_peer) on_peer(*peer, wire);
-  wire->start_io();
+  wire->start_io();  // on the connection's strand
 }
 
 WebSocketServer::WebSocketServer(asio::any_io_executor ex, WebSocketConfig cfg, FrameHandler on_frame,
@@ -147,13 +107,13 @@ WebSocketServer::WebSocketServer(asio::any_io_executor ex, WebSocketConfig cfg, 
 WebSocketServer::~WebSocketServer() {
   impl_->closed.store(true);
   asio::post(impl_->strand, [impl = impl_] {
-    beast::error_code ignored;
+    boost::system::error_code ignored;
     impl->acceptor.close(ignored);
   });
 }
 
 Result<std::uint16_t> WebSocketServer::listen(const std::string& host, std::uint16_t port) {
-  beast::error_code ec;
+  boost::system::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
   if (ec) return make_error_code(NetworkError::InvalidArgument);
   tcp::endpoint ep(addr, port);
@@ -172,7 +132,7 @@ asio::awaitable<void> WebSocketServer::close() {
   auto impl = impl_;
   impl->closed.store(true);
   asio::post(impl->strand, [impl] {
-    beast::error_code ignored;
+    boost::system::error_code ignored;
     impl->acceptor.close(ignored);
   });
   std::vector<std::shared_ptr<ws::WsWire>> live;

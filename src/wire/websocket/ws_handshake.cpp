@@ -1,0 +1,170 @@
+// Setting up WebSocket connections: the client dial (TCP, TLS with SNI and host name checks, the
+// upgrade with extra headers) and the server accept (TLS, reading and checking the upgrade
+// request, HTTP 400 for refusals). Beast translation unit.
+#include "tls_context.hpp"
+#include "ws_stream.hpp"
+
+#include <actr/error.hpp>
+#include <actr/websocket.hpp>
+
+#include "detail/asio.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace actr::ws {
+
+using namespace actr::detail;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+
+Result<Url> parse_url(const std::string& url) {
+  Url u;
+  std::string_view rest(url);
+  if (rest.rfind("ws://", 0) == 0) {
+    rest.remove_prefix(5);
+  } else if (rest.rfind("wss://", 0) == 0) {
+    rest.remove_prefix(6);
+    u.tls = true;
+  } else {
+    return make_error_code(NetworkError::InvalidArgument);
+  }
+  auto slash = rest.find('/');
+  auto hostport = rest.substr(0, slash);
+  u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  auto colon = hostport.rfind(':');
+  if (colon != std::string_view::npos && hostport.find(']', colon) != std::string_view::npos)
+    colon = std::string_view::npos;  // "[::1]" without a port
+  u.host = std::string(hostport.substr(0, colon));
+  u.port = colon == std::string_view::npos ? (u.tls ? "443" : "80") : std::string(hostport.substr(colon + 1));
+  if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
+  if (u.host.empty() || u.port.empty()) return make_error_code(NetworkError::InvalidArgument);
+  return u;
+}
+
+namespace {
+
+// OpenSSL's SSL_set_tlsext_host_name is a macro with a C cast.
+bool set_sni(SSL* ssl, const std::string& host) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
+#pragma GCC diagnostic pop
+}
+
+// wss:// without a configured context verifies against the system trust store.
+std::shared_ptr<TlsContext> default_client_tls() {
+  static const auto ctx = [] {
+    auto c = make_tls_client_context({});
+    return c ? *c : nullptr;
+  }();
+  return ctx;
+}
+
+Error timeout_or(const Error& ec, NetworkError otherwise) {
+  return make_error_code(ec == beast::error::timeout ? NetworkError::TimeoutError : otherwise);
+}
+
+}  // namespace
+
+asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Headers headers, ConnConfig cfg) {
+  auto u = parse_url(url);
+  if (!u) co_return u.error();
+  auto tls = u->tls ? (cfg.tls ? cfg.tls : default_client_tls()) : nullptr;
+  if (u->tls && !tls) co_return make_error_code(NetworkError::ConfigurationError);
+  auto ex = co_await asio::this_coro::executor;
+  tcp::resolver resolver(ex);
+  auto [rec, endpoints] = co_await resolver.async_resolve(u->host, u->port, use_ec);
+  if (rec) co_return make_error_code(NetworkError::ConnectionError);
+  // TCP connect and the TLS handshake run under tcp_stream's timer; the upgrade under the
+  // WebSocket stream's handshake timeout.
+  beast::tcp_stream tcp_layer(ex);
+  tcp_layer.expires_after(cfg.handshake_timeout);
+  auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_ec);
+  if (cec) co_return cec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError) : Error(cec);
+  Error nodelay_ec;
+  tcp_layer.socket().set_option(tcp::no_delay(true), nodelay_ec);  // best effort
+  auto s = tls ? Stream(std::move(tcp_layer), tls->ctx) : Stream(std::move(tcp_layer));
+  if (auto* t = s.next_layer().tls()) {
+    // SNI plus host name verification (RFC 6125) when verifying at all.
+    if (!set_sni(t->native_handle(), u->host)) co_return make_error_code(NetworkError::ConfigurationError);
+    if (tls->verify_peer) t->set_verify_callback(asio::ssl::host_name_verification(u->host));
+    auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::client, use_ec);
+    if (tec) {
+      spdlog::info("actr: TLS handshake with {} failed: {}", url, tec.message());
+      co_return timeout_or(tec, NetworkError::ConnectionError);
+    }
+  }
+  s.next_layer().lowest().expires_never();  // the WebSocket stream's own timeouts take over
+  s.next_layer().go_raw();
+  configure(s, cfg);
+  s.set_option(websocket::stream_base::decorator([headers = std::move(headers)](websocket::request_type& req) {
+    for (const auto& [name, value] : headers) req.set(name, value);
+  }));
+  auto [hec] = co_await s.async_handshake(u->host + ":" + u->port, u->target, use_ec);
+  if (hec) co_return timeout_or(hec, NetworkError::WebSocketError);
+  co_return make_connection(std::move(s), std::move(cfg));
+}
+
+asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, ConnConfig cfg, CheckUpgrade check) {
+  Error nodelay_ec;
+  sock.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
+  beast::tcp_stream tcp_layer(std::move(sock));
+  tcp_layer.expires_after(cfg.handshake_timeout);  // a client that never finishes its handshakes is dropped
+  auto ns = cfg.tls ? NetStream(std::move(tcp_layer), cfg.tls->ctx) : NetStream(std::move(tcp_layer));
+  const auto refused = make_error_code(NetworkError::PermissionError);
+  if (auto* t = ns.tls()) {
+    auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::server, use_ec);
+    if (tec) {
+      spdlog::info("actr: TLS handshake from a client failed: {}", tec.message());
+      co_return refused;
+    }
+  }
+  // The request is read here (not by Beast's accept) so that `check` can see its headers first.
+  beast::flat_buffer buf;
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(16 * 1024);
+  auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
+  if (rec) co_return timeout_or(rec, NetworkError::ConnectionError);
+  auto req = parser.release();
+  std::optional<std::string> refusal;
+  if (!websocket::is_upgrade(req)) {
+    refusal = "WebSocket upgrade required\n";
+  } else if (check) {
+    refusal = check([&req](std::string_view name) -> std::optional<std::string_view> {
+      auto it = req.find(beast::string_view(name.data(), name.size()));
+      if (it == req.end()) return std::nullopt;
+      return std::string_view(it->value().data(), it->value().size());
+    });
+  }
+  if (refusal) {
+    http::response<http::string_body> res{http::status::bad_request, req.version()};
+    res.set(http::field::connection, "close");
+    res.body() = std::move(*refusal);
+    res.prepare_payload();
+    co_await http::async_write(ns, res, use_ec);
+    Error ignored;
+    ns.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    ns.close_socket();
+    co_return refused;
+  }
+  ns.lowest().expires_never();
+  ns.go_raw();
+  Stream s(std::move(ns));
+  configure(s, cfg);
+  auto [aec] = co_await s.async_accept(req, use_ec);
+  if (aec) co_return timeout_or(aec, NetworkError::WebSocketError);
+  co_return make_connection(std::move(s), std::move(cfg));
+}
+
+}  // namespace actr::ws
