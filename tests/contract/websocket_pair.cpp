@@ -55,10 +55,7 @@ class WebSocketPair : public WirePairUnderTest {
   void peer_close() override { run_co(io_, peers_.back()->close()); }
   void peer_die() override {
     // The peer's process is gone: its kernel closes the socket, no WebSocket close frame is sent.
-    auto conn = std::static_pointer_cast<ws::WsWire>(peers_.back())->conn();
-    asio::post(conn->strand, [conn] {
-      if (conn->stream) conn->stream->next_layer().close_socket();
-    });
+    if (auto conn = std::static_pointer_cast<ws::WsWire>(peers_.back())->connection()) conn->abort();
   }
   bool peer_saw_close() override { return !peers_.empty() && !peers_.back()->is_connected(); }
   void shutdown() override {

@@ -43,6 +43,9 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
   /// owner first, so no frame is handled before the peer's wire is known.
   void adopt(std::shared_ptr<Connection> conn, ActrId peer);
   void start_io();
+  /// The live connection (null before a dial completed). For the gate and for tests that cut
+  /// the socket under the wire.
+  std::shared_ptr<Connection> connection() const;
 
  private:
   // Decodes one inbound message into a frame and hands it to `on_frame` (by value: the wire
@@ -50,7 +53,6 @@ class WsWire : public WireHandle, public std::enable_shared_from_this<WsWire> {
   static boost::asio::awaitable<Result<void>> deliver(std::weak_ptr<WsWire> weak, ConstBytes data, bool binary);
   boost::asio::awaitable<Result<void>> dial();
   void died(Error why);
-  std::shared_ptr<Connection> connection() const;
 
   boost::asio::any_io_executor ex_;
   const WebSocketConfig cfg_;
