@@ -82,6 +82,37 @@ TEST(WebRtcSession, AnswererRequestsARestart) {
   exchange(p, "after");
 }
 
+// Seen in CI: the answerer's channels can report "open" twice (their state when adopted, and
+// on-open). A late duplicate, arriving after the answerer lost the connection, reopened the wire
+// on the connection it had given up on; the offerer's restart then counted as a second loss.
+TEST(WebRtcSession, ALateOpenOfTheLostConnectionDoesNotEndTheAnswerersRecovery) {
+  asio::io_context io;
+  WirePair p(io);
+  p.connect();
+  p.to_a->set_filter([](const PeerSignal&) { return false; });  // A never hears of the loss
+  p.b->report_connection_lost();
+  run_until(io, [&] { return !p.b->is_connected(); }, 5000ms);
+  std::shared_ptr<rtc::PcBridge> bridge;
+  {
+    std::lock_guard lk(p.b->impl().mu);
+    bridge = p.b->impl().gen->bridge;
+  }
+  for (auto pt : {PayloadType::RpcReliable, PayloadType::RpcSignal, PayloadType::StreamReliable,
+                  PayloadType::StreamLatencyFirst}) {
+    rtc::PcEvent open;
+    open.type = rtc::PcEvent::Type::ChannelOpen;
+    open.pt = pt;
+    bridge->emit(std::move(open));
+  }
+  rtc::PcEvent marker;  // events of one bridge reach the wire in order: this one comes last
+  marker.type = rtc::PcEvent::Type::ChannelIgnored;
+  marker.text = "marker";
+  bridge->emit(std::move(marker));
+  run_until(io, [&] { return p.b->stats().channels_ignored == 1; }, 5000ms);
+  EXPECT_FALSE(p.b->is_connected());
+  EXPECT_EQ(p.b->stats().restarts_completed, 0u);
+}
+
 TEST(WebRtcSession, RecoveryGivesUpAndReportsClosedWhenThePeerIsGone) {
   asio::io_context io;
   WirePair p(io, 1, 2, fast_recovery());

@@ -18,8 +18,6 @@ using namespace detail;
 using Impl = WebRtcWire::Impl;
 using Phase = Impl::Phase;
 
-namespace {}  // namespace
-
 void Impl::report_connection_lost() {
   std::weak_ptr<Impl> weak = weak_from_this();
   asio::post(strand, [weak] {
@@ -38,6 +36,7 @@ void Impl::enter_recovery_locked(Later& later, bool by_remote_offer) {
   if (phase != Phase::Open) return;
   phase = Phase::Recovering;
   connected.store(false, std::memory_order_release);
+  if (gen) gen->lost = true;
   const auto now = Clock::now();
   recovery_deadline = now + cfg.recovery_timeout;
   answerer_request_due = by_remote_offer ? now + cfg.restart_attempt_timeout : now;

@@ -265,8 +265,12 @@ void Impl::on_event(std::uint64_t session_id, std::uint64_t gen_id, rtc::PcEvent
         g.channels[i] = std::move(ev.channel);
         break;
       case T::ChannelOpen:
+        // An answerer's channel can report open twice (its state when adopted, and on-open);
+        // only the first counts. A connection recovery gave up on never reopens the wire: a
+        // late "open" of it must not end a recovery that has not rebuilt anything.
+        if (g.open[i]) break;
         g.open[i] = true;
-        if (std::all_of(g.open.begin(), g.open.end(), [](bool b) { return b; }) &&
+        if (std::all_of(g.open.begin(), g.open.end(), [](bool b) { return b; }) && !g.lost &&
             (phase == Phase::Connecting || phase == Phase::Recovering)) {
           if (phase == Phase::Recovering) ++stats.restarts_completed;
           phase = Phase::Open;

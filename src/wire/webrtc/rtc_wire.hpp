@@ -55,6 +55,7 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
     std::array<bool, kDcLaneCount> open{};
     std::array<Reassembler, kDcLaneCount> reassembly;
     Error failure;  ///< set if setting this connection up failed
+    bool lost = false;  ///< recovery began while this was current: it never reopens the wire
   };
 
   struct Inbound {
