@@ -128,6 +128,48 @@ try {
     c.close();
   }
 
+  // One id on several connections (issue 9): every answer goes back on the connection that asked.
+  const idHex = (serial) => Buffer.from(ActrId.encode(ActrId.create({ ...myId, serialNumber: serial })).finish()).toString('hex');
+  const echoOn = async (c, text) => {
+    c.send(frame(PT.RPC_RELIABLE, request('interop.Echo', Buffer.from(text))));
+    try {
+      return Buffer.from(RpcEnvelope.decode((await c.next()).body).payload).toString();
+    } catch (e) {
+      return e.message;
+    }
+  };
+  // Closes and reopens with the same id; the first call on the new connection is answered on it.
+  for (const [i, gap] of [[0, 0], [1, 10], [2, 500]]) {
+    const headers = { 'X-Actr-Source-ID': idHex(0x100 + i) };
+    const before = await connect(headers);
+    check(await echoOn(before, 'before') === 'before', `reconnect after ${gap} ms: first connection answered`);
+    before.close();
+    if (gap > 0) {
+      await withDeadline(once(before, 'close'), 'close');
+      await new Promise((r) => setTimeout(r, gap));  // the scenario's gap, not a wait for an event
+    }
+    const after = await connect(headers);
+    const got = await echoOn(after, 'after');
+    check(got === 'after', `reconnect after ${gap} ms: first call on the new connection answered on it (${got})`);
+    after.close();
+  }
+  // Two live connections of one id: each gets its own answers; the second is still served once
+  // the first has closed.
+  {
+    const headers = { 'X-Actr-Source-ID': idHex(0x200) };
+    const x = await connect(headers);
+    const y = await connect(headers);
+    const gy = await echoOn(y, 'to y');
+    check(gy === 'to y', `two connections: the newer one's answer on it (${gy})`);
+    const gx = await echoOn(x, 'to x');
+    check(gx === 'to x', `two connections: the older one's answer on it (${gx})`);
+    x.close();
+    await withDeadline(once(x, 'close'), 'close');
+    const gy2 = await echoOn(y, 'to y again');
+    check(gy2 === 'to y again', `two connections: the newer one still answered after the older closed (${gy2})`);
+    y.close();
+  }
+
   // A missing or malformed source id is refused at the upgrade (HTTP 400).
   for (const [what, headers] of [['missing X-Actr-Source-ID', {}], ['malformed X-Actr-Source-ID', { 'X-Actr-Source-ID': 'zz' }]]) {
     const ws2 = new WebSocket(url, { headers });
