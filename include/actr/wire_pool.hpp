@@ -150,6 +150,8 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   void watch(const std::shared_ptr<WireHandle>& h);
   bool promote_locked(Slot& s, std::vector<std::shared_ptr<WireHandle>>& dead);
   bool holds_locked(const WireHandle* h) const;
+  /// Removes and returns the standby of `s` with identity `id`, if any.
+  static std::shared_ptr<WireHandle> take_standby_locked(Slot& s, const WireIdentity& id);
   boost::asio::awaitable<void> connect_loop(std::shared_ptr<WireHandle> h);
   boost::asio::awaitable<void> close_all_impl(Error why);
   void retire(std::shared_ptr<WireHandle> h);

@@ -90,6 +90,10 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   Stats stats;
 
   void expire_dedup_locked(Clock::time_point now);
+  void count_sent(WireKind kind) {
+    std::lock_guard lk(mu);
+    ++(kind == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
+  }
   asio::awaitable<Result<void>> on_frame(std::weak_ptr<WireHandle> via, ActrId peer, PayloadType pt, Bytes payload);
   asio::awaitable<Result<void>> reply(const Inbound& in, Bytes bytes, Deadline deadline);
   asio::awaitable<void> rpc_worker();
@@ -294,8 +298,7 @@ asio::awaitable<Result<void>> Node::Impl::reply(const Inbound& in, Bytes bytes, 
     if (lane) {
       auto r = co_await (*lane)->send(bytes);
       if (r) {
-        std::lock_guard lk(mu);
-        ++(wire->kind() == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
+        count_sent(wire->kind());
         co_return ok();
       }
       if (!is_closed_like(r.error())) co_return r.error();
@@ -313,8 +316,7 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
   for (std::uint32_t attempt = 1;; ++attempt) {
     auto r = co_await manager->send_with_identity(dest, pt, bytes, deadline);
     if (r) {
-      std::lock_guard lk(mu);
-      ++(r->kind == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
+      count_sent(r->kind);
       co_return ok();
     }
     if (!is_transient(r.error()) || attempt >= policy.max_attempts || Clock::now() + delay >= deadline)

@@ -358,6 +358,14 @@ void WirePool::after_failure(bool exhausted) {
   if (cb) cb();
 }
 
+std::shared_ptr<WireHandle> WirePool::take_standby_locked(Slot& s, const WireIdentity& id) {
+  auto it = std::find_if(s.standby.begin(), s.standby.end(), [&](const auto& w) { return w->identity() == id; });
+  if (it == s.standby.end()) return nullptr;
+  auto h = std::move(*it);
+  s.standby.erase(it);
+  return h;
+}
+
 // Moves a live slot to Failed (only if it still holds `expected`, when given) unless a standby
 // can take its place; `expected` may also name a standby, which is just removed. Then — outside
 // the lock — publishes, reports, closes the handles and checks for exhaustion.
@@ -370,14 +378,7 @@ bool WirePool::fail_slot(WireKind kind, const WireIdentity* expected, Error why)
     std::lock_guard lk(mu_);
     if (closed_) return false;
     auto& s = slots_[idx(kind)];
-    if (expected) {
-      auto it = std::find_if(s.standby.begin(), s.standby.end(),
-                             [&](const auto& w) { return w->identity() == *expected; });
-      if (it != s.standby.end()) {
-        h = std::move(*it);
-        s.standby.erase(it);
-      }
-    }
+    if (expected) h = take_standby_locked(s, *expected);
     if (!h) {
       if (s.state == SlotState::Empty || s.state == SlotState::Failed) return false;
       if (expected && (s.state != SlotState::Ready || !s.handle || !(s.handle->identity() == *expected))) return false;

@@ -24,6 +24,13 @@ void settle(asio::io_context& io, WirePool& pool) {
       (void)co_await pool.async_wait_change(pool.snapshot().version, Clock::now() + 5s);
   }());
 }
+// A pool for actor 1 with fast timings, its executor and a builder of in-memory wires.
+class WirePoolTest : public ::testing::Test {
+ protected:
+  asio::io_context io;
+  std::shared_ptr<MemoryBuilder> b = MemoryBuilder::create();
+  std::shared_ptr<WirePool> pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+};
 }  // namespace
 
 TEST(WirePool, NewPoolIsOpenAndEmpty) {
@@ -111,10 +118,7 @@ TEST(WirePool, LateConnectAfterCloseIsClosedNotPublished) {
   EXPECT_GT(w->close_calls(), closes_before);
 }
 
-TEST(WirePool, MarkClosedIfSameChecksIdentity) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, MarkClosedIfSameChecksIdentity) {
   auto old_wire = make_wire(b, WireKind::WebRtc);
   pool->add_connection(old_wire);
   settle(io, *pool);
@@ -131,10 +135,7 @@ TEST(WirePool, MarkClosedIfSameChecksIdentity) {
   EXPECT_EQ(pool->state(WireKind::WebRtc), SlotState::Failed);
 }
 
-TEST(WirePool, WireDeathMarksSlotFailed) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, WireDeathMarksSlotFailed) {
   auto w = make_wire(b, WireKind::WebSocket);
   pool->add_connection(w);
   settle(io, *pool);
@@ -144,10 +145,7 @@ TEST(WirePool, WireDeathMarksSlotFailed) {
   EXPECT_GT(pool->version(), v);
 }
 
-TEST(WirePool, AddConnectionSmartOnlyFillsFailedOrEmpty) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, AddConnectionSmartOnlyFillsFailedOrEmpty) {
   auto w1 = make_wire(b, WireKind::WebSocket);
   EXPECT_TRUE(pool->add_connection_smart(w1));
   EXPECT_FALSE(pool->add_connection_smart(make_wire(b, WireKind::WebSocket)));  // Connecting
@@ -168,10 +166,7 @@ std::shared_ptr<MemoryWire> inbound_wire(const std::shared_ptr<MemoryBuilder>& b
 }
 }  // namespace
 
-TEST(WirePool, NewestInboundWebSocketIsReadyAndTheOlderStaysOpenAsStandby) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, NewestInboundWebSocketIsReadyAndTheOlderStaysOpenAsStandby) {
   auto older = inbound_wire(b, WireKind::WebSocket);
   auto newer = inbound_wire(b, WireKind::WebSocket);
   ASSERT_TRUE(pool->adopt_inbound(older));
@@ -186,10 +181,7 @@ TEST(WirePool, NewestInboundWebSocketIsReadyAndTheOlderStaysOpenAsStandby) {
   EXPECT_TRUE(older->is_connected());
 }
 
-TEST(WirePool, ReadyWireDyingPromotesTheNewestLiveStandbyWithoutAGap) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, ReadyWireDyingPromotesTheNewestLiveStandbyWithoutAGap) {
   bool exhausted = false;
   pool->set_on_exhausted([&] { exhausted = true; });
   auto w1 = inbound_wire(b, WireKind::WebSocket);
@@ -208,10 +200,7 @@ TEST(WirePool, ReadyWireDyingPromotesTheNewestLiveStandbyWithoutAGap) {
   EXPECT_TRUE(exhausted);
 }
 
-TEST(WirePool, StandbyDyingIsRemovedWithoutTouchingTheReadyWire) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, StandbyDyingIsRemovedWithoutTouchingTheReadyWire) {
   auto older = inbound_wire(b, WireKind::WebSocket);
   auto newer = inbound_wire(b, WireKind::WebSocket);
   ASSERT_TRUE(pool->adopt_inbound(older));
@@ -239,10 +228,7 @@ TEST(WirePool, InboundWhileOurDialConnectsWaitsAndTakesOverIfTheDialFails) {
   EXPECT_EQ(pool->get_connection(WireKind::WebSocket), in);
 }
 
-TEST(WirePool, InboundWebRtcReplacesTheOldPeerConnectionAndClosesIt) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, InboundWebRtcReplacesTheOldPeerConnectionAndClosesIt) {
   auto old_pc = inbound_wire(b, WireKind::WebRtc);
   auto new_pc = inbound_wire(b, WireKind::WebRtc);
   ASSERT_TRUE(pool->adopt_inbound(old_pc));
@@ -254,10 +240,7 @@ TEST(WirePool, InboundWebRtcReplacesTheOldPeerConnectionAndClosesIt) {
   EXPECT_GE(old_pc->close_calls(), 1u);
 }
 
-TEST(WirePool, ClosedPoolRefusesInboundAndCloseAllClosesStandbys) {
-  asio::io_context io;
-  auto b = MemoryBuilder::create();
-  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+TEST_F(WirePoolTest, ClosedPoolRefusesInboundAndCloseAllClosesStandbys) {
   auto w1 = inbound_wire(b, WireKind::WebSocket);
   auto w2 = inbound_wire(b, WireKind::WebSocket);
   ASSERT_TRUE(pool->adopt_inbound(w1));

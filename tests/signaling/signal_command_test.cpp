@@ -4,16 +4,15 @@
 #include <actr/signaling_client.hpp>
 
 #include "core/test_util.hpp"
+#include "support/child_process.hpp"
 #include "support/run_co.hpp"
 
 #include <boost/asio/io_context.hpp>
 
 #include <gtest/gtest.h>
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -25,52 +24,21 @@ namespace asio = boost::asio;
 
 namespace {
 
-// A child `actr signal` process; SIGKILLed and reaped on destruction.
-struct SignalProcess {
-  pid_t pid = -1;
-  std::string line;  // what it printed on stdout
+// A child `actr signal` process on `want_port` (0: any); its port from its first line,
+// "listening 127.0.0.1:PORT".
+struct SignalProcess : ChildProcess {
   std::uint16_t port = 0;
 
   bool start(std::uint16_t want_port) {
-    int fds[2];
-    if (::pipe(fds) != 0) return false;
     const std::string listen = "127.0.0.1:" + std::to_string(want_port);
-    pid = ::fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      ::execl(ACTR_CLI, ACTR_CLI, "signal", "--listen", listen.c_str(), "--heartbeat-ms", "200", "--log-level",
-              "warn", static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    ::close(fds[1]);
-    // One line, "listening 127.0.0.1:PORT", within a deadline.
-    pollfd p{fds[0], POLLIN, 0};
-    while (line.find('\n') == std::string::npos && ::poll(&p, 1, 10000) > 0) {
-      char buf[128];
-      auto n = ::read(fds[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
+    if (!ChildProcess::start({ACTR_CLI, "signal", "--listen", listen, "--heartbeat-ms", "200", "--log-level", "warn"}))
+      return false;
+    if (!read_until("\n", 10000ms)) return false;
     const std::string prefix = "listening 127.0.0.1:";
-    if (line.rfind(prefix, 0) != 0) return false;
-    port = static_cast<std::uint16_t>(std::atoi(line.c_str() + prefix.size()));
+    if (output().rfind(prefix, 0) != 0) return false;
+    port = static_cast<std::uint16_t>(std::atoi(output().c_str() + prefix.size()));
     return port != 0;
   }
-  // Sends `sig` and reaps the child; returns its wait status.
-  int stop(int sig) {
-    int status = -1;
-    if (pid > 0) {
-      ::kill(pid, sig);
-      ::waitpid(pid, &status, 0);
-      pid = -1;
-    }
-    return status;
-  }
-  ~SignalProcess() { stop(SIGKILL); }
 };
 
 SignalingClientConfig quick() {
@@ -93,7 +61,7 @@ PeerSignal offer(std::string sdp) {
 
 TEST(SignalCommand, ServesClientsSurvivesKillAndRestartAndStopsOnSigterm) {
   SignalProcess server;
-  ASSERT_TRUE(server.start(0)) << "stdout was: " << server.line;
+  ASSERT_TRUE(server.start(0)) << "stdout was: " << server.output();
   const std::string url = "ws://127.0.0.1:" + std::to_string(server.port) + "/";
 
   asio::io_context io;
@@ -113,7 +81,7 @@ TEST(SignalCommand, ServesClientsSurvivesKillAndRestartAndStopsOnSigterm) {
   const std::uint16_t port = server.port;
   server.stop(SIGKILL);
   SignalProcess again;
-  ASSERT_TRUE(again.start(port)) << "stdout was: " << again.line;
+  ASSERT_TRUE(again.start(port)) << "stdout was: " << again.output();
   ASSERT_TRUE(run_co(io, a.wait_registered(seen_a, Clock::now() + 10000ms)));
   ASSERT_TRUE(run_co(io, b.wait_registered(seen_b, Clock::now() + 10000ms)));
   ASSERT_TRUE(run_co(io, a.send_signal(actor_id(2), offer("after the restart"))));

@@ -51,6 +51,19 @@ void run_until(boost::asio::io_context& io, Pred pred,
   }
 }
 
+// Like `run_until`, but returns false past `limit` instead of aborting, so the test can go on to
+// report what it saw.
+template <class Pred>
+bool run_until_or(boost::asio::io_context& io, Pred pred, std::chrono::milliseconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    io.restart();
+    io.run_one_for(std::chrono::milliseconds{10});
+  }
+  return true;
+}
+
 // Runs ready handlers until none is ready (timers still pending stay pending). Deterministic.
 inline void drain(boost::asio::io_context& io) {
   io.restart();

@@ -4,6 +4,7 @@
 #include <actr/signaling_client.hpp>
 
 #include "core/test_util.hpp"
+#include "support/child_process.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -13,10 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -28,63 +26,6 @@ using namespace std::chrono_literals;
 namespace asio = boost::asio;
 
 namespace {
-
-// A child `actr node`; SIGKILLed and reaped on destruction.
-struct NodeProcess {
-  pid_t pid = -1;
-  int out = -1;
-  std::string text;  // its stdout so far
-
-  bool start(const std::string& id, const std::string& signal_url) {
-    int fds[2];
-    if (::pipe(fds) != 0) return false;
-    pid = ::fork();
-    if (pid < 0) return false;
-    if (pid == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      ::execl(ACTR_CLI, ACTR_CLI, "--log-level", "warn", "node", "--id", id.c_str(), "--listen", "127.0.0.1:0",
-              "--signal", signal_url.c_str(), "--wires", "webrtc,ws", static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    ::close(fds[1]);
-    out = fds[0];
-    return true;
-  }
-  // Reads stdout until it contains `needle` (true), EOF or `limit` (false).
-  bool read_until(const std::string& needle, std::chrono::milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (text.find(needle) == std::string::npos) {
-      if (!read_some(until)) return false;
-    }
-    return true;
-  }
-  // Waits for EOF on stdout (the process is gone) until `until`; true on EOF.
-  bool wait_eof(std::chrono::steady_clock::time_point until) {
-    while (read_some(until)) {
-    }
-    return std::chrono::steady_clock::now() < until;
-  }
-  bool read_some(std::chrono::steady_clock::time_point until) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd p{out, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
-    char buf[512];
-    auto n = ::read(out, buf, sizeof buf);
-    if (n <= 0) return false;
-    text.append(buf, static_cast<std::size_t>(n));
-    return true;
-  }
-  ~NodeProcess() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    if (out >= 0) ::close(out);
-  }
-};
 
 template <class T>
 T get(asio::io_context& io, asio::awaitable<T> aw) {
@@ -103,9 +44,10 @@ TEST(NodeSigterm, ANodeWithWebRtcSetUpsInFlightExitsCleanlyWithinTwoSeconds) {
   const std::string url = "ws://127.0.0.1:" + std::to_string(*port) + "/";
 
   const ActrId node_id = actor_id(1, "node");  // the lower serial: it offers to every peer below
-  NodeProcess node;
-  ASSERT_TRUE(node.start(node_id.to_string(), url));
-  ASSERT_TRUE(node.read_until("listening on", 30000ms)) << "stdout: " << node.text;
+  ChildProcess node;
+  ASSERT_TRUE(node.start({ACTR_CLI, "--log-level", "warn", "node", "--id", node_id.to_string(), "--listen",
+                          "127.0.0.1:0", "--signal", url, "--wires", "webrtc,ws"}));
+  ASSERT_TRUE(node.read_until("listening on", 30000ms)) << "stdout: " << node.output();
 
   // Peers that negotiate with the node (so it offers to each) and never answer: each of its
   // peer connections is left mid set-up (pipeline up, channels created, offer out, ICE gathered).
@@ -136,14 +78,13 @@ TEST(NodeSigterm, ANodeWithWebRtcSetUpsInFlightExitsCleanlyWithinTwoSeconds) {
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_EQ(::kill(node.pid, SIGTERM), 0);
+  ASSERT_EQ(::kill(node.pid(), SIGTERM), 0);
   const bool gone = node.wait_eof(t0 + 2000ms);
   const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
   int status = -1;
-  const pid_t reaped = gone ? ::waitpid(node.pid, &status, 0) : ::waitpid(node.pid, &status, WNOHANG);
+  const bool reaped = gone ? (status = node.wait(), true) : node.try_reap(status);
   EXPECT_TRUE(gone) << "still running " << took.count() << " ms after SIGTERM";
-  ASSERT_EQ(reaped, node.pid) << "not exited " << took.count() << " ms after SIGTERM";
-  node.pid = -1;
+  ASSERT_TRUE(reaped) << "not exited " << took.count() << " ms after SIGTERM";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
   std::printf("[ info ] actr node exited %lld ms after SIGTERM\n", static_cast<long long>(took.count()));
 

@@ -53,18 +53,6 @@ class CheckingSink : public PeerSignalSink {
   std::weak_ptr<WebRtcWire> from_, to_;
 };
 
-// Runs `io` until `pred` holds or `limit` passes; false on the limit (the test goes on to report).
-template <class Pred>
-bool run_until_or(asio::io_context& io, Pred pred, std::chrono::milliseconds limit) {
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    io.restart();
-    io.run_one_for(10ms);
-  }
-  return true;
-}
-
 FrameHandler ignore_frames() {
   return [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
     co_return ok();
