@@ -2,6 +2,7 @@
 #include <actr/error.hpp>
 #include <actr/node.hpp>
 #include <actr/route_table.hpp>
+#include <actr/rpc_error_code.hpp>
 #include <actr/rpc_correlation.hpp>
 
 #include "detail/asio.hpp"
@@ -74,6 +75,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   HealthChecker health;
   std::unique_ptr<OutprocTransportManager> manager;
   std::unique_ptr<WebSocketServer> gate;
+  std::shared_ptr<KeyRing> trusted;  // with cfg.identity.require
   TaskGroup tasks;
   RpcCorrelation correlation;
   AsyncQueue<Inbound> rpc_q, stream_q, latency_q;
@@ -242,16 +244,15 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
         r = co_await handler(in.from, in.env);
       } catch (const std::exception& e) {
         spdlog::error("actr: request handler for {} threw: {}", in.env.route_key(), e.what());
-        r = make_error_code(NetworkError::ProtocolError);
+        r = make_error_code(NetworkError::Internal);
       }
     }
     if (r) {
       resp.set_payload(r->data(), r->size());
     } else {
       // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
-      resp.mutable_error()->set_code(r.error().category() == network_error_category()
-                                         ? static_cast<std::uint32_t>(r.error().value())
-                                         : static_cast<std::uint32_t>(NetworkError::ProtocolError));
+      // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
+      resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
       resp.mutable_error()->set_message(r.error().message());
     }
     bytes = encode(resp);
@@ -325,6 +326,37 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
   }
 }
 
+namespace {
+// Wires the identity settings into the WebSocket config: what our dials send as
+// X-Actr-Credential, and what the gate checks.
+void configure_identity(Node::Impl& impl) {
+  auto& c = impl.cfg;
+  std::weak_ptr<SignalingClient> sig = impl.signaling;
+  if (!c.wires.ws.credential_source && (impl.signaling || c.identity.credential)) {
+    std::optional<std::string> fixed;
+    if (c.identity.credential) fixed = c.identity.credential->to_base64();
+    c.wires.ws.credential_source = [sig, fixed]() -> std::optional<std::string> {
+      if (auto s = sig.lock())
+        if (auto cred = s->credential()) return cred->to_base64();
+      return fixed;
+    };
+  }
+  if (!c.identity.require) return;
+  impl.trusted = std::make_shared<KeyRing>();
+  for (const auto& k : c.identity.trusted_keys) impl.trusted->add(k);
+  c.wires.ws.identity_keys = impl.trusted;
+  if (impl.signaling && c.identity.trust_signaling_key && !c.wires.ws.fetch_key) {
+    // TODO(AIS step): ask the server (HEAD's GetSigningKey) for ids it did not name at registration.
+    c.wires.ws.fetch_key = [sig](std::uint32_t key_id) -> std::optional<VerifyingKey> {
+      auto s = sig.lock();
+      auto key = s ? s->server_signing_key() : std::nullopt;
+      if (key && key->key_id() == key_id) return key;
+      return std::nullopt;
+    };
+  }
+}
+}  // namespace
+
 // ---- public -----------------------------------------------------------------------------------
 
 Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Impl>(ex, std::move(cfg))) {
@@ -363,6 +395,7 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       c.wires.webrtc = impl_->coordinator;
     }
   }
+  configure_identity(*impl_);
   impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
   impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
   if (c.listen) impl_->gate = std::make_unique<WebSocketServer>(ex, c.wires.ws, frames, inbound);
@@ -475,8 +508,7 @@ asio::awaitable<Result<Bytes>> Node::call(ActrId to, std::string route_key, Byte
     if (auto remote = pending.remote_error()) {
       spdlog::debug("actr: {} answered {} with error {}: {}", to.to_string(), env.route_key(), remote->code,
                     remote->message);
-      if (remote->code >= 1 && remote->code <= static_cast<std::uint32_t>(NetworkError::MalformedFrame))
-        co_return make_error_code(static_cast<NetworkError>(remote->code));
+      co_return make_error_code(from_rpc_error_code(remote->code));
     }
     co_return r.error();
   }
@@ -509,6 +541,8 @@ asio::awaitable<Result<void>> Node::wait_registered(Deadline deadline) {
 
 void Node::set_peer_address(const ActrId& peer, std::string url) { impl_->builder->set_address(peer, std::move(url)); }
 OutprocTransportManager& Node::manager() { return *impl_->manager; }
+std::shared_ptr<KeyRing> Node::trusted_keys() const { return impl_->trusted; }
+std::uint64_t Node::unauthorized() const { return impl_->gate ? impl_->gate->unauthorized() : 0; }
 const ActrId& Node::id() const { return impl_->cfg.id; }
 Node::Stats Node::stats() const {
   std::lock_guard lk(impl_->mu);
