@@ -6,6 +6,7 @@
 #include <actr/rpc_correlation.hpp>
 
 #include "detail/asio.hpp"
+#include "node/node_identity.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -326,36 +327,6 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
   }
 }
 
-namespace {
-// Wires the identity settings into the WebSocket config: what our dials send as
-// X-Actr-Credential, and what the gate checks.
-void configure_identity(Node::Impl& impl) {
-  auto& c = impl.cfg;
-  std::weak_ptr<SignalingClient> sig = impl.signaling;
-  if (!c.wires.ws.credential_source && (impl.signaling || c.identity.credential)) {
-    std::optional<std::string> fixed;
-    if (c.identity.credential) fixed = c.identity.credential->to_base64();
-    c.wires.ws.credential_source = [sig, fixed]() -> std::optional<std::string> {
-      if (auto s = sig.lock())
-        if (auto cred = s->credential()) return cred->to_base64();
-      return fixed;
-    };
-  }
-  if (!c.identity.require) return;
-  impl.trusted = std::make_shared<KeyRing>();
-  for (const auto& k : c.identity.trusted_keys) impl.trusted->add(k);
-  c.wires.ws.identity_keys = impl.trusted;
-  if (impl.signaling && c.identity.trust_signaling_key && !c.wires.ws.fetch_key) {
-    // TODO(AIS step): ask the server (HEAD's GetSigningKey) for ids it did not name at registration.
-    c.wires.ws.fetch_key = [sig](std::uint32_t key_id) -> std::optional<VerifyingKey> {
-      auto s = sig.lock();
-      auto key = s ? s->server_signing_key() : std::nullopt;
-      if (key && key->key_id() == key_id) return key;
-      return std::nullopt;
-    };
-  }
-}
-}  // namespace
 
 // ---- public -----------------------------------------------------------------------------------
 
@@ -395,7 +366,7 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       c.wires.webrtc = impl_->coordinator;
     }
   }
-  configure_identity(*impl_);
+  impl_->trusted = configure_identity(c, impl_->signaling);
   impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
   impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
   if (c.listen) impl_->gate = std::make_unique<WebSocketServer>(ex, c.wires.ws, frames, inbound);

@@ -367,9 +367,7 @@ std::uint64_t SignalingClient::registrations() const noexcept { return impl_->re
 std::optional<Credential> SignalingClient::credential() const {
   std::lock_guard lk(impl_->mu);
   if (!impl_->identity || !impl_->identity->credential) return std::nullopt;
-  const auto& c = *impl_->identity->credential;
-  return Credential{c.key_id(), Bytes(c.claims().begin(), c.claims().end()),
-                    Bytes(c.signature().begin(), c.signature().end())};
+  return sig::from_pb(*impl_->identity->credential);
 }
 
 std::optional<VerifyingKey> SignalingClient::server_signing_key() const {

@@ -47,24 +47,10 @@ bool plausible_ws_address(const std::string& a) {
   return a.size() < 2048 && (a.rfind("ws://", 0) == 0 || a.rfind("wss://", 0) == 0) && a.size() > 6;
 }
 
-void to_pb(const Credential& c, pb::AIdCredential* out) {
-  out->set_key_id(c.key_id);
-  out->set_claims(c.claims.data(), c.claims.size());
-  out->set_signature(c.signature.data(), c.signature.size());
-}
-
 Bytes encoded(const pb::AIdCredential& c) {
   Bytes b(c.ByteSizeLong());
   c.SerializeToArray(b.data(), static_cast<int>(b.size()));
   return b;
-}
-
-// Relays the server forwards or makes carry no credential: a credential is a bearer proof of
-// its holder, never handed to another actor.
-void blank(pb::AIdCredential* c) {
-  c->set_key_id(0);
-  c->set_claims("");
-  c->set_signature("");
 }
 
 std::shared_ptr<CredentialIssuer> issuer_of(const SignalingServerConfig& c) {
@@ -309,7 +295,7 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
     ws = req.ws_address();
   }
   pb::AIdCredential issued;
-  to_pb(issuer->issue(id), &issued);
+  sig::to_pb(issuer->issue(id), &issued);
   const Bytes token = encoded(issued);
   // The credential of an earlier registration, compared byte for byte with the one held: it is
   // signed, so only the client it was issued to can present it.
@@ -373,19 +359,17 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
 
 Result<ActrId> SignalingServer::Impl::authenticate(const Session& s, const pb::ActrId& source,
                                                    const pb::AIdCredential& cred) {
+  const ActrId claimed = sig::from_pb(source);
+  // Signature, key, expiry and holder: a credential of another actor, a forged one or an expired
+  // one is refused even on the registered connection (the client renews before expiry). Checked
+  // before taking the registry lock: a signature check is too slow to hold up every connection.
+  const auto claims = issuer->key_ring()->verify(sig::from_pb(cred), claimed);
   std::lock_guard lk(mu);
   auto mine = by_session.find(s.id);
   if (mine == by_session.end()) return make_error_code(SignalingErrc::NotRegistered);
-  if (sig::from_pb(source) != mine->second) return make_error_code(SignalingErrc::SourceMismatch);
-  auto& e = entries.at(mine->second);
-  // Signature, key, expiry and holder: a credential of another actor, a forged one or an expired
-  // one is refused even on the registered connection (the client renews before expiry).
-  auto claims = issuer->key_ring()->verify(
-      Credential{cred.key_id(), Bytes(cred.claims().begin(), cred.claims().end()),
-                 Bytes(cred.signature().begin(), cred.signature().end())},
-      mine->second);
+  if (claimed != mine->second) return make_error_code(SignalingErrc::SourceMismatch);
   if (!claims) return make_error_code(SignalingErrc::BadCredential);
-  e.last_seen = Clock::now();
+  entries.at(mine->second).last_seen = Clock::now();
   return mine->second;
 }
 
@@ -483,13 +467,13 @@ void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, cons
     return;
   }
   // Forward as a new envelope: the server's id, no reply_for (a peer cannot answer our client's
-  // pending requests), and no credential (see `blank`).
+  // pending requests), and no credential (see `sig::blank`).
   auto out = sig::make_envelope(envelope_id());
   if (env.has_traceparent()) out.set_traceparent(env.traceparent());
   if (env.has_tracestate()) out.set_tracestate(env.tracestate());
   auto* fwd = out.mutable_actr_relay();
   *fwd = r;
-  blank(fwd->mutable_credential());
+  sig::blank(fwd->mutable_credential());
   if (!deliver(to, out)) {
     refuse(s, rid, SignalingErrc::UnknownTarget, target.to_string() + " dropped (too slow or gone)");
     return;
@@ -531,7 +515,7 @@ pb::SignalingEnvelope SignalingServer::Impl::server_relay(const ActrId& source, 
   auto e = sig::make_envelope(envelope_id());
   auto* r = e.mutable_actr_relay();
   sig::to_pb(source, r->mutable_source());
-  blank(r->mutable_credential());  // the server has no credential to give
+  sig::blank(r->mutable_credential());  // the server has no credential to give
   sig::to_pb(target, r->mutable_target());
   return e;
 }
