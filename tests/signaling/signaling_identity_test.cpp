@@ -161,7 +161,8 @@ NodeConfig ws_node(std::uint64_t serial, std::optional<std::string> signal_url) 
 }
 
 // A node whose gate requires identity trusts the key its signaling server named, serves a peer
-// registered there (which sends the credential it was issued), and refuses one that is not.
+// registered there (which sends the credential it was issued) or configured with a credential
+// of that server, and refuses one that has none.
 TEST(SignalingIdentity, NodeGateServesRegisteredPeersAndRefusesOthers) {
   Server s;
   auto bcfg = ws_node(20, s.url());
@@ -173,6 +174,10 @@ TEST(SignalingIdentity, NodeGateServesRegisteredPeersAndRefusesOthers) {
   ccfg.resend_after = 0ms;
   ccfg.retry_sends = false;
   Node c(s.io.get_executor(), ccfg);
+  auto dcfg = ccfg;  // no signaling either, but a credential from the same issuer (e.g. a file)
+  dcfg.id = actor_id(23, "node");
+  dcfg.identity.credential = s.server->issuer()->issue(dcfg.id);
+  Node d(s.io.get_executor(), dcfg);
   b.on_request([](ActrId, pb::RpcEnvelope req) -> boost::asio::awaitable<Result<Bytes>> {
     co_return Bytes(req.payload().begin(), req.payload().end());
   });
@@ -180,6 +185,7 @@ TEST(SignalingIdentity, NodeGateServesRegisteredPeersAndRefusesOthers) {
   ASSERT_TRUE(pb_);
   ASSERT_TRUE(a.start());
   ASSERT_TRUE(c.start());
+  ASSERT_TRUE(d.start());
   ASSERT_TRUE(run_co(s.io, b.wait_registered(Clock::now() + 5s)));
   ASSERT_TRUE(run_co(s.io, a.wait_registered(Clock::now() + 5s)));
 
@@ -195,7 +201,11 @@ TEST(SignalingIdentity, NodeGateServesRegisteredPeersAndRefusesOthers) {
   EXPECT_GE(b.unauthorized(), 1u);
   auto again = run_co(s.io, a.call(b.id(), "echo", Bytes{5}, 3000ms));  // a is still served
   EXPECT_TRUE(again);
+  d.set_peer_address(b.id(), "ws://127.0.0.1:" + std::to_string(*pb_) + "/");
+  auto configured = run_co(s.io, d.call(b.id(), "echo", Bytes{6}, 3000ms));
+  EXPECT_TRUE(configured) << configured.error().message();
 
+  run_co(s.io, d.stop());
   run_co(s.io, c.stop());
   run_co(s.io, a.stop());
   run_co(s.io, b.stop());
