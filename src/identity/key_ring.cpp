@@ -100,14 +100,18 @@ Credential CredentialIssuer::issue(const ActrId& id) const {
 }
 
 Result<void> CredentialIssuer::rotate(SigningKey next) {
-  const auto until = clock_() + static_cast<std::uint64_t>(lifetime_.count());
-  std::lock_guard lk(mu_);
-  if (next.key_id() == current_.key_id() || ring_->find(next.key_id()))
-    return make_error_code(NetworkError::InvalidArgument);
-  // The old key signed its last credential now: those live until now + lifetime, no longer.
-  ring_->retire(current_.key_id(), until);
+  // Never both locks at once (docs/concurrency.md). The ring learns the new key before anything
+  // is signed with it, and bounds the old one only after the last signature with it.
+  if (ring_->find(next.key_id())) return make_error_code(NetworkError::InvalidArgument);
   ring_->add(next.verifying_key());
-  current_ = std::move(next);
+  std::uint32_t old_id = 0;
+  {
+    std::lock_guard lk(mu_);
+    old_id = current_.key_id();
+    current_ = std::move(next);
+  }
+  // The old key signed its last credential now: those live until now + lifetime, no longer.
+  ring_->retire(old_id, clock_() + static_cast<std::uint64_t>(lifetime_.count()));
   return ok();
 }
 

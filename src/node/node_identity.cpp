@@ -1,5 +1,7 @@
 #include "node/node_identity.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace actr {
 
 std::shared_ptr<KeyRing> configure_identity(NodeConfig& c, const std::shared_ptr<SignalingClient>& signaling) {
@@ -29,6 +31,8 @@ std::shared_ptr<KeyRing> configure_identity(NodeConfig& c, const std::shared_ptr
       return std::nullopt;
     };
   }
+  if (c.identity.trusted_keys.empty() && !c.wires.ws.fetch_key)
+    spdlog::warn("actr: node {} requires identity but trusts no key: its gate will refuse every peer", c.id.to_string());
   return trusted;
 }
 
