@@ -58,6 +58,15 @@ const char* message_of(E e) noexcept {
     case E::MessageTooLarge: return "message too large";
     case E::QueueFull: return "queue full";
     case E::MalformedFrame: return "malformed frame";
+    case E::CredentialInvalid: return "credential invalid";
+    case E::UnknownSigningKey: return "signing key not trusted";
+    case E::IdentityMismatch: return "identity mismatch";
+    case E::Unavailable: return "unavailable";
+    case E::NotFound: return "not found";
+    case E::UnknownRoute: return "no handler for the route";
+    case E::DependencyNotFound: return "dependency not found";
+    case E::Internal: return "internal error";
+    case E::ConnectionNotReady: return "connection not ready";
   }
   return nullptr;
 }
@@ -79,7 +88,9 @@ bool ours_closed_like(E e) noexcept {
     case E::NotImplemented: case E::ChannelClosed: case E::SendError: case E::NoRoute:
     case E::InvalidOperation: case E::InvalidArgument: case E::ChannelNotFound:
     case E::CredentialExpired: case E::Cancelled: case E::ShuttingDown: case E::MessageTooLarge:
-    case E::QueueFull: case E::MalformedFrame:
+    case E::QueueFull: case E::MalformedFrame: case E::CredentialInvalid: case E::UnknownSigningKey:
+    case E::IdentityMismatch: case E::Unavailable: case E::NotFound: case E::UnknownRoute:
+    case E::DependencyNotFound: case E::Internal: case E::ConnectionNotReady:
       return false;
   }
   return false;
@@ -91,8 +102,11 @@ bool ours_transient(E e) noexcept {
     case E::ChannelClosed: case E::DataChannelClosed: case E::DataChannelNotOpen: case E::SendError:
     case E::NetworkUnreachable: case E::ResourceExhausted: case E::WebSocketError:
     case E::WebSocketClosed: case E::SignalingError: case E::WebRtcError: case E::NatTraversalError:
-    case E::IceError: case E::TimeoutError: case E::QueueFull:
+    case E::IceError: case E::TimeoutError: case E::QueueFull: case E::Unavailable:
+    case E::ConnectionNotReady:
       return true;
+    case E::CredentialInvalid: case E::UnknownSigningKey: case E::IdentityMismatch: case E::NotFound:
+    case E::UnknownRoute: case E::DependencyNotFound: case E::Internal:
     case E::ProtocolError: case E::SerializationError: case E::DeserializationError:
     case E::AuthenticationError: case E::PermissionError: case E::ConfigurationError:
     case E::ServiceDiscoveryError: case E::DataChannelError: case E::BroadcastError:
@@ -111,18 +125,22 @@ ErrorKind ours_kind(E e) noexcept {
     case E::ConnectionNotFound: case E::ChannelNotFound: case E::NoRoute: case E::InvalidArgument:
     case E::InvalidOperation: case E::ConfigurationError: case E::ServiceDiscoveryError:
     case E::AuthenticationError: case E::PermissionError: case E::CredentialExpired:
-    case E::ShuttingDown: case E::MessageTooLarge:
+    case E::ShuttingDown: case E::MessageTooLarge: case E::CredentialInvalid:
+    case E::UnknownSigningKey: case E::IdentityMismatch: case E::NotFound: case E::UnknownRoute:
+    case E::DependencyNotFound:
       return ErrorKind::Client;
     case E::DeserializationError: case E::MalformedFrame:
       return ErrorKind::Corrupt;
     case E::ProtocolError: case E::SerializationError: case E::DataChannelError:
     case E::BroadcastError: case E::DtlsError: case E::StunTurnError: case E::NotImplemented:
+    case E::Internal:
       return ErrorKind::Internal;
     case E::ConnectionError: case E::ConnectionClosed: case E::PeerConnectionClosed:
     case E::ChannelClosed: case E::DataChannelClosed: case E::DataChannelNotOpen: case E::SendError:
     case E::NetworkUnreachable: case E::ResourceExhausted: case E::WebSocketError:
     case E::WebSocketClosed: case E::SignalingError: case E::WebRtcError: case E::NatTraversalError:
-    case E::IceError: case E::TimeoutError: case E::QueueFull:
+    case E::IceError: case E::TimeoutError: case E::QueueFull: case E::Unavailable:
+    case E::ConnectionNotReady:
       return ErrorKind::Transient;
     case E::Cancelled:
       return ErrorKind::Cancelled;
@@ -268,6 +286,15 @@ std::string_view to_string(NetworkError e) noexcept {
     case E::MessageTooLarge: return "message_too_large";
     case E::QueueFull: return "queue_full";
     case E::MalformedFrame: return "malformed_frame";
+    case E::CredentialInvalid: return "credential_invalid";
+    case E::UnknownSigningKey: return "unknown_signing_key";
+    case E::IdentityMismatch: return "identity_mismatch";
+    case E::Unavailable: return "unavailable";
+    case E::NotFound: return "not_found";
+    case E::UnknownRoute: return "unknown_route";
+    case E::DependencyNotFound: return "dependency_not_found";
+    case E::Internal: return "internal";
+    case E::ConnectionNotReady: return "connection_not_ready";
   }
   return "unknown";
 }

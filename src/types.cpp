@@ -18,12 +18,14 @@ bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 bool is_alnum(char c) noexcept { return is_alpha(c) || is_digit(c); }
 
-// Manufacturer and name rules of the original (reference §1.1).
+// Manufacturer and name rules of actr HEAD's `Name` (core/protocol/src/name.rs): 1–32 chars,
+// first alphabetic, last alphanumeric, interior alphanumeric, '-', '_' or '.'. ASCII only: actr
+// also admits Unicode letters, which the header and URL forms of an id cannot carry safely.
 bool valid_name(std::string_view s) noexcept {
   if (s.empty() || s.size() > kMaxNameLength) return false;
   if (!is_alpha(s.front()) || !is_alnum(s.back())) return false;
   for (char c : s) {
-    if (!is_alnum(c) && c != '_' && c != '-') return false;
+    if (!is_alnum(c) && c != '_' && c != '-' && c != '.') return false;
   }
   return true;
 }

@@ -55,7 +55,20 @@ enum class NetworkError : int {
   MessageTooLarge,   ///< above the configured maximum message size
   QueueFull,         ///< a bounded queue refused the item (drop policy)
   MalformedFrame,    ///< bytes on a wire that violate the framing rules
+  // identity (include/actr/identity.hpp)
+  CredentialInvalid,   ///< not a credential, or its signature does not verify
+  UnknownSigningKey,   ///< signed with a key id nobody trusts (never known, or retired and past its use)
+  IdentityMismatch,    ///< a valid credential, but for another actor than the one presented
+  // the RPC error codes of actr HEAD that no code above means (include/actr/rpc_error_code.hpp)
+  Unavailable,         ///< the peer cannot serve now (HEAD 10001; also every unknown remote code)
+  NotFound,            ///< HEAD 10003
+  UnknownRoute,        ///< no handler for the route key (HEAD 10006)
+  DependencyNotFound,  ///< HEAD 10007
+  Internal,            ///< the peer failed internally (HEAD 10010)
+  ConnectionNotReady,  ///< the peer's connection is not ready yet; retry later (HEAD 10011)
 };
+/// The highest `NetworkError` value (for iterating over all of them).
+inline constexpr NetworkError kLastNetworkError = NetworkError::ConnectionNotReady;
 
 /// The four questions callers ask of an error. Test with `ec == NetworkCondition::Transient`.
 enum class NetworkCondition : int {

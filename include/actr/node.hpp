@@ -20,6 +20,21 @@
 
 namespace actr {
 
+/// Who a node is and whom it believes (docs/security.md).
+struct NodeIdentityConfig {
+  /// The gate serves a peer only with a valid credential for the `X-Actr-Source-ID` it presents
+  /// (HTTP 401 otherwise, before the upgrade). Off: anyone may claim any id (logged once).
+  bool require = false;
+  /// Keys trusted to sign peers' credentials (e.g. the signaling server's, from configuration).
+  std::vector<VerifyingKey> trusted_keys;
+  /// With `require` and `signal_url`: also trust the key the signaling server names at
+  /// registration (as far as the signal URL is trusted: use wss:// across machines).
+  bool trust_signaling_key = true;
+  /// Our own credential for `X-Actr-Credential` when not registered through signaling (with
+  /// signaling, the credential it issued is sent, renewed as it renews).
+  std::optional<Credential> credential;
+};
+
 struct NodeConfig {
   ActrId id;
   bool listen = true;
@@ -49,6 +64,7 @@ struct NodeConfig {
   SignalingClientConfig signaling;
   /// WebRTC settings (used with `signal_url` when `wires.kinds` contains WebRtc).
   WebRtcConfig webrtc;
+  NodeIdentityConfig identity;
 };
 
 /// One actor endpoint. Thread safety: all members may be called from any thread.
@@ -85,8 +101,11 @@ class Node {
   void on_tell(TellHandler h);
   void on_chunk(ChunkHandler h);
 
-  /// Request/response. Errors: `TimeoutError` after `timeout`; the remote handler's error code
-  /// (its message in the log); transport errors after the PayloadType's retries.
+  /// Request/response. Errors: `TimeoutError` after `timeout`; the remote handler's error as it
+  /// travels, through actr HEAD's code table (rpc_error_code.hpp: e.g. `PermissionError` comes
+  /// back as itself, `ProtocolError` as `Internal`, an unknown code as `Unavailable`; its message
+  /// in the log); transport errors after the PayloadType's retries. A handler that throws or
+  /// fails with a foreign error category answers `Internal`.
   boost::asio::awaitable<Result<Bytes>> call(ActrId to, std::string route_key, Bytes payload,
                                              std::chrono::milliseconds timeout,
                                              PayloadType pt = PayloadType::RpcReliable);
@@ -105,6 +124,10 @@ class Node {
   boost::asio::awaitable<Result<void>> wait_registered(Deadline deadline);
   const ActrId& id() const;
   Stats stats() const;
+  /// The keys the gate trusts (null unless `identity.require`); add keys at any time.
+  std::shared_ptr<KeyRing> trusted_keys() const;
+  /// Upgrades the gate refused for identity (HTTP 401).
+  std::uint64_t unauthorized() const;
 
   struct Impl;
 

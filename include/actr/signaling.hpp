@@ -4,6 +4,7 @@
 /// protocol. Protocol: one binary protobuf `SignalingEnvelope` (version 2) per WebSocket frame;
 /// docs/signaling.md describes every message. No Beast or protobuf type appears here.
 
+#include <actr/identity.hpp>
 #include <actr/result.hpp>
 #include <actr/types.hpp>
 
@@ -30,7 +31,7 @@ enum class SignalingErrc : int {
   UnsupportedVersion = 2,  ///< `envelope_version` is not 2
   NotRegistered = 3,       ///< the sending connection has no live registration
   SourceMismatch = 4,      ///< `source` is not the actor registered on this connection
-  BadCredential = 5,       ///< the credential is not the one issued at registration
+  BadCredential = 5,       ///< the credential is invalid, expired, not this server's, or not the source's
   UnknownTarget = 6,       ///< the relay target is not registered (or was just dropped)
   NotFound = 7,            ///< discovery: no such actor is registered
   AlreadyRegistered = 8,   ///< the id is held by another live connection
@@ -64,6 +65,12 @@ struct SignalingServerConfig {
   /// TLS: when set (`make_tls_server_context`), the server accepts only `wss://` clients; a
   /// failed TLS handshake closes that connection and disturbs nobody else.
   std::shared_ptr<TlsContext> tls;
+  /// Signs the credentials handed out at registration (e.g. `KeyDirectory::issuer`). Null: a key
+  /// generated at start, valid for this process only (credentials die with it).
+  std::shared_ptr<CredentialIssuer> issuer;
+  /// Lifetime of the credentials of a generated key (an `issuer` has its own). Clients renew by
+  /// registering again on the same connection before a quarter of it is left.
+  std::chrono::seconds credential_lifetime{3600};
 };
 
 /// Counters, for tests, logs and `actr signal`.
@@ -105,6 +112,8 @@ class SignalingServer {
   SignalingServerStats stats() const;
   /// Whether `id` currently holds a live registration.
   bool is_registered(const ActrId& id) const;
+  /// Who signs this server's credentials; `issuer()->key_ring()` verifies them.
+  std::shared_ptr<CredentialIssuer> issuer() const;
 
   struct Impl;
 

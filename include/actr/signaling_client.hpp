@@ -161,6 +161,13 @@ class SignalingClient : public PeerSignalSink {
   /// Successful registrations so far (first one and every re-registration).
   std::uint64_t registrations() const noexcept;
 
+  /// The credential the server issued at the latest registration (renewed by registering again
+  /// on the same connection once three quarters of its life are gone), for `X-Actr-Credential`.
+  std::optional<Credential> credential() const;
+  /// The server's verifying key as its latest `RegisterOk` named it: it verifies the credentials
+  /// the server issues to every actor (trust it only as far as you trust the server's URL).
+  std::optional<VerifyingKey> server_signing_key() const;
+
   SignalingState state() const noexcept;
   /// Signals dropped because their inbox was full.
   std::uint64_t dropped_signals() const noexcept;

@@ -36,9 +36,10 @@ struct ActrType {
 
   /// "manufacturer:name:version" (actr's current form).
   std::string to_string() const;
-  /// Parses "manufacturer:name:version"; manufacturer and name follow the name rules (non-empty,
-  /// ≤ 32 chars, first alphabetic, last alphanumeric, interior [A-Za-z0-9_-]); version is non-empty,
-  /// ≤ 32 chars of [A-Za-z0-9._+-]. Errors: `NetworkError::InvalidArgument`.
+  /// Parses "manufacturer:name:version"; manufacturer and name follow actr's name rules (non-empty,
+  /// ≤ 32 chars, first alphabetic, last alphanumeric, interior [A-Za-z0-9_.-]); version is non-empty,
+  /// ≤ 32 chars of [A-Za-z0-9._+-] (actr admits any non-empty version without ':'; we keep to what
+  /// a header or URL carries safely). Errors: `NetworkError::InvalidArgument`.
   static Result<ActrType> parse(std::string_view s);
 };
 
@@ -50,10 +51,12 @@ struct ActrId {
   ActrType type;
   friend auto operator<=>(const ActrId&, const ActrId&) = default;
 
-  /// actr's current string form: "<serial_hex_lowercase>@<realm_id_decimal>/<manufacturer>:<name>:<version>",
-  /// e.g. "1a2b3c@101/acme:echo:1.0.0".
+  /// actr's current string form (`ActrId::to_string_repr`, core/protocol/src/actr_ext.rs):
+  /// "<serial_hex_lowercase, no leading zeros>@<realm_id_decimal>/<manufacturer>:<name>:<version>",
+  /// e.g. "1a2b3c@101/acme:echo:1.0.0". It is what `IdentityClaims.actor_id` holds, compared as a string.
   std::string to_string() const;
-  /// Validating parser for `to_string()`'s form. Errors: `NetworkError::InvalidArgument`.
+  /// Validating parser for `to_string()`'s form (hex digits of either case; no sign, no spaces,
+  /// where actr's parser would take a leading '+'). Errors: `NetworkError::InvalidArgument`.
   static Result<ActrId> parse(std::string_view s);
 
   /// Protobuf encoding (`actr.ActrId`), e.g. for `X-Actr-Source-ID`.

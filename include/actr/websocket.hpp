@@ -3,6 +3,7 @@
 /// The WebSocket wire (client and server side) and its inbound gate. No Beast type appears here.
 
 #include <actr/framing.hpp>
+#include <actr/identity.hpp>
 #include <actr/types.hpp>
 #include <actr/wire.hpp>
 
@@ -52,6 +53,22 @@ struct WebSocketConfig {
   /// TLS. Client side: used for `wss://` URLs (null: a default context that verifies against the
   /// system trust store). Server side: when set, the gate accepts only TLS (`wss://`).
   std::shared_ptr<TlsContext> tls;
+
+  /// Client side: asked at every dial for the `X-Actr-Credential` value (base64 of the protobuf
+  /// `AIdCredential`, `Credential::to_base64`), so a renewed credential is used from the next
+  /// dial on. Wins over a fixed credential given to `make_websocket_client`; nullopt: that one.
+  std::function<std::optional<std::string>()> credential_source;
+
+  /// Server side: the gate's identity check (actr HEAD's W12, done before the upgrade). When set,
+  /// an upgrade is served only with an `X-Actr-Credential` that `identity_keys` verifies for the
+  /// id in `X-Actr-Source-ID` (signature, trusted key, not expired, `claims.actor_id` equal to that
+  /// id's string form); anything else gets HTTP 401 and no WebSocket. Null: no check — anyone may
+  /// present any id (logged once per process as a warning).
+  std::shared_ptr<KeyRing> identity_keys;
+  /// Server side, with `identity_keys`: asked for a key id the ring does not know (e.g. the key
+  /// the signaling server named at registration); a key returned is added to the ring. Called on
+  /// the connection's strand; must not block.
+  std::function<std::optional<VerifyingKey>(std::uint32_t key_id)> fetch_key;
 };
 
 /// Where a connection's inbound frames go: the wire that received it, the peer at its other end
@@ -75,7 +92,8 @@ std::string to_hex(ConstBytes bytes);
 Result<Bytes> from_hex(std::string_view hex);
 
 /// Accepts WebSocket upgrades on any path. A request without a valid `X-Actr-Source-ID` gets
-/// HTTP 400 and is closed; nothing else is disturbed. Each accepted connection becomes a
+/// HTTP 400 and is closed; with `identity_keys` configured, one without a valid credential for
+/// that id gets HTTP 401 (see `WebSocketConfig`); nothing else is disturbed. Each accepted connection becomes a
 /// connected `WireHandle` (WebSocket kind) handed to `on_peer` together with the peer's id, so
 /// replies and traffic back to that peer can use it. Frames go to `on_frame`. An accepted
 /// connection stays open until it ends or the server closes, whether or not `on_peer` keeps it.
@@ -92,8 +110,10 @@ class WebSocketServer {
   Result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
   /// Stops accepting and closes every accepted connection (bounded). Idempotent.
   boost::asio::awaitable<void> close();
-  /// Connections rejected so far (bad handshake headers), for tests and metrics.
+  /// Connections rejected so far (bad handshake headers or identity), for tests and metrics.
   std::uint64_t rejected() const noexcept;
+  /// Of those, the ones refused for identity (HTTP 401).
+  std::uint64_t unauthorized() const noexcept;
 
   struct Impl;
 

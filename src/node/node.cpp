@@ -2,9 +2,11 @@
 #include <actr/error.hpp>
 #include <actr/node.hpp>
 #include <actr/route_table.hpp>
+#include <actr/rpc_error_code.hpp>
 #include <actr/rpc_correlation.hpp>
 
 #include "detail/asio.hpp"
+#include "node/node_identity.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -74,6 +76,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   HealthChecker health;
   std::unique_ptr<OutprocTransportManager> manager;
   std::unique_ptr<WebSocketServer> gate;
+  std::shared_ptr<KeyRing> trusted;  // with cfg.identity.require
   TaskGroup tasks;
   RpcCorrelation correlation;
   AsyncQueue<Inbound> rpc_q, stream_q, latency_q;
@@ -246,16 +249,15 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
         r = co_await handler(in.from, in.env);
       } catch (const std::exception& e) {
         spdlog::error("actr: request handler for {} threw: {}", in.env.route_key(), e.what());
-        r = make_error_code(NetworkError::ProtocolError);
+        r = make_error_code(NetworkError::Internal);
       }
     }
     if (r) {
       resp.set_payload(r->data(), r->size());
     } else {
       // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
-      resp.mutable_error()->set_code(r.error().category() == network_error_category()
-                                         ? static_cast<std::uint32_t>(r.error().value())
-                                         : static_cast<std::uint32_t>(NetworkError::ProtocolError));
+      // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
+      resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
       resp.mutable_error()->set_message(r.error().message());
     }
     bytes = encode(resp);
@@ -327,6 +329,7 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
   }
 }
 
+
 // ---- public -----------------------------------------------------------------------------------
 
 Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Impl>(ex, std::move(cfg))) {
@@ -365,6 +368,7 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       c.wires.webrtc = impl_->coordinator;
     }
   }
+  impl_->trusted = configure_identity(c, impl_->signaling);
   impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
   impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
   if (c.listen) impl_->gate = std::make_unique<WebSocketServer>(ex, c.wires.ws, frames, inbound);
@@ -477,8 +481,7 @@ asio::awaitable<Result<Bytes>> Node::call(ActrId to, std::string route_key, Byte
     if (auto remote = pending.remote_error()) {
       spdlog::debug("actr: {} answered {} with error {}: {}", to.to_string(), env.route_key(), remote->code,
                     remote->message);
-      if (remote->code >= 1 && remote->code <= static_cast<std::uint32_t>(NetworkError::MalformedFrame))
-        co_return make_error_code(static_cast<NetworkError>(remote->code));
+      co_return make_error_code(from_rpc_error_code(remote->code));
     }
     co_return r.error();
   }
@@ -511,6 +514,8 @@ asio::awaitable<Result<void>> Node::wait_registered(Deadline deadline) {
 
 void Node::set_peer_address(const ActrId& peer, std::string url) { impl_->builder->set_address(peer, std::move(url)); }
 OutprocTransportManager& Node::manager() { return *impl_->manager; }
+std::shared_ptr<KeyRing> Node::trusted_keys() const { return impl_->trusted; }
+std::uint64_t Node::unauthorized() const { return impl_->gate ? impl_->gate->unauthorized() : 0; }
 const ActrId& Node::id() const { return impl_->cfg.id; }
 Node::Stats Node::stats() const {
   std::lock_guard lk(impl_->mu);

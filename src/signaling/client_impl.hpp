@@ -43,6 +43,7 @@ struct Identity {
   ActrId id;
   std::optional<std::string> ws_address;
   std::optional<pb::AIdCredential> credential;  // set once the server accepted it
+  std::uint64_t renew_at = 0;                   // unix s: register again (renew) from then on
 };
 
 inline Error closed_error() { return make_error_code(NetworkError::ConnectionClosed); }
@@ -96,6 +97,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   std::uint64_t epoch = 0;          // the newest link; inbound pushes from older links are ignored
   std::uint64_t epochs = 0;
   std::optional<sig::Identity> identity;
+  std::optional<VerifyingKey> server_key;  // the key the server says signed our credential
   std::uint64_t identity_gen = 0;  // bumped by register_actor/unregister: older registrations lose
   std::chrono::milliseconds heartbeat;
   std::unordered_map<std::string, std::shared_ptr<sig::Pending>> pending;

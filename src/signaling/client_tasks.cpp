@@ -149,6 +149,8 @@ asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
       ep = epoch;
       gen = identity_gen;
       who = *identity;
+      // Renewal: registering again on this connection gets a fresh credential.
+      if (who.renew_at != 0 && unix_now() >= who.renew_at) again = true;
     }
     if (!again) {
       auto r = co_await request(std::move(ping), l, ep);
@@ -170,7 +172,7 @@ asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
         changed.notify();
         continue;
       }
-      again = !reply && reply.error() == SignalingErrc::NotRegistered;
+      again = !reply && (reply.error() == SignalingErrc::NotRegistered || reply.error() == SignalingErrc::BadCredential);
     }
     if (again) {
       auto r = co_await do_register(std::move(who), gen, l, ep);

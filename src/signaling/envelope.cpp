@@ -57,6 +57,23 @@ ActrId from_pb(const pb::ActrId& id) {
                 ActrType{id.type().manufacturer(), id.type().name(), id.type().version()}};
 }
 
+void to_pb(const Credential& c, pb::AIdCredential* out) {
+  out->set_key_id(c.key_id);
+  out->set_claims(c.claims.data(), c.claims.size());
+  out->set_signature(c.signature.data(), c.signature.size());
+}
+
+Credential from_pb(const pb::AIdCredential& c) {
+  return Credential{c.key_id(), Bytes(c.claims().begin(), c.claims().end()),
+                    Bytes(c.signature().begin(), c.signature().end())};
+}
+
+void blank(pb::AIdCredential* c) {
+  c->set_key_id(0);
+  c->set_claims("");
+  c->set_signature("");
+}
+
 pb::SignalingEnvelope make_envelope(std::string id) {
   pb::SignalingEnvelope env;
   env.set_envelope_version(kEnvelopeVersion);

@@ -1,6 +1,7 @@
 #pragma once
 // Private: building and checking signaling envelopes, shared by the server and the client.
 
+#include <actr/identity.hpp>
 #include <actr/peer_signal.hpp>
 #include <actr/result.hpp>
 #include <actr/signaling.hpp>
@@ -18,6 +19,11 @@ inline constexpr std::uint32_t kEnvelopeVersion = 2;
 
 void to_pb(const ActrId& id, pb::ActrId* out);
 ActrId from_pb(const pb::ActrId& id);
+void to_pb(const Credential& c, pb::AIdCredential* out);
+Credential from_pb(const pb::AIdCredential& c);
+/// Empties a credential (key id 0, no claims, no signature): relays the server forwards or makes
+/// carry none, as a credential is a bearer proof of its holder, never handed to another actor.
+void blank(pb::AIdCredential* c);
 
 /// A new envelope: version 2, the given id, no flow yet.
 pb::SignalingEnvelope make_envelope(std::string id);

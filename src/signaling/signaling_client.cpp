@@ -69,6 +69,18 @@ asio::awaitable<Result<void>> SignalingClient::Impl::do_register(Identity want, 
     if (closed) co_return closed_error();
     if (identity_gen != gen) co_return make_error_code(NetworkError::Cancelled);  // superseded
     want.credential = rr.success().credential();
+    // Renew with three quarters of the credential's life gone (HEAD renews before expiry too);
+    // the claims are the server's own, read here only for their expiry.
+    const auto& c = rr.success().credential();
+    auto claims = IdentityClaims::from_protobuf(ConstBytes(reinterpret_cast<const std::uint8_t*>(c.claims().data()), c.claims().size()));
+    const auto now = unix_now();
+    want.renew_at = claims && claims->expires_at > now ? now + (claims->expires_at - now) * 3 / 4 : 0;
+    if (rr.success().has_signing_pubkey()) {
+      const auto& pk = rr.success().signing_pubkey();
+      auto vk = VerifyingKey::from_raw(rr.success().signing_key_id(),
+                                       ConstBytes(reinterpret_cast<const std::uint8_t*>(pk.data()), pk.size()));
+      if (vk) server_key = std::move(*vk);
+    }
     identity = std::move(want);
     const milliseconds suggested(rr.success().heartbeat_interval_ms());
     heartbeat = suggested.count() > 0 && suggested < cfg.heartbeat_interval ? suggested : cfg.heartbeat_interval;
@@ -352,6 +364,17 @@ asio::awaitable<Result<void>> SignalingClient::wait_registered(std::uint64_t see
 }
 
 std::uint64_t SignalingClient::registrations() const noexcept { return impl_->registrations.load(); }
+std::optional<Credential> SignalingClient::credential() const {
+  std::lock_guard lk(impl_->mu);
+  if (!impl_->identity || !impl_->identity->credential) return std::nullopt;
+  return sig::from_pb(*impl_->identity->credential);
+}
+
+std::optional<VerifyingKey> SignalingClient::server_signing_key() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->server_key;
+}
+
 SignalingState SignalingClient::state() const noexcept { return impl_->state.load(); }
 std::uint64_t SignalingClient::dropped_signals() const noexcept { return impl_->dropped.load(); }
 std::uint64_t SignalingClient::pongs() const noexcept { return impl_->pongs.load(); }

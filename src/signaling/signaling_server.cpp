@@ -1,9 +1,11 @@
-// The signaling and discovery server: accept loop, registry, routing. Each connection is a
+// The signaling and discovery server: accept loop, registry, routing, identity (it issues the
+// credentials it later checks, signed with its CredentialIssuer's key). Each connection is a
 // `ws::Connection` (the shared WebSocket layer, src/wire/websocket/ws_conn.hpp) on its own strand;
 // handlers run on that strand and never block (every send is a
 // bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send.
 #include <actr/detail/task_group.hpp>
 #include <actr/error.hpp>
+#include <actr/identity.hpp>
 #include <actr/signaling.hpp>
 
 #include "detail/asio.hpp"
@@ -18,7 +20,6 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
-#include <random>
 #include <unordered_map>
 #include <vector>
 
@@ -38,18 +39,33 @@ struct Session {
 struct Entry {
   std::shared_ptr<Session> session;
   std::optional<std::string> ws_address;
-  std::string token;
+  Bytes credential;  // the AIdCredential issued at the latest registration, encoded
   Deadline last_seen;
 };
 
 bool plausible_ws_address(const std::string& a) {
   return a.size() < 2048 && (a.rfind("ws://", 0) == 0 || a.rfind("wss://", 0) == 0) && a.size() > 6;
 }
+
+Bytes encoded(const pb::AIdCredential& c) {
+  Bytes b(c.ByteSizeLong());
+  c.SerializeToArray(b.data(), static_cast<int>(b.size()));
+  return b;
+}
+
+std::shared_ptr<CredentialIssuer> issuer_of(const SignalingServerConfig& c) {
+  if (c.issuer) return c.issuer;
+  // No key given: a key of this process only. Credentials die with it (nobody else can verify
+  // them after a restart), which is what a server without a key directory can promise.
+  auto is = CredentialIssuer::ephemeral(c.credential_lifetime);
+  if (!is) throw std::runtime_error("actr signal: cannot create a signing key: " + is.error().message());
+  return *is;
+}
 }  // namespace
 
 struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor e, SignalingServerConfig c)
-      : ex(std::move(e)), cfg(c),
+      : ex(std::move(e)), cfg(c), issuer(issuer_of(c)),
         link_cfg{.max_message_size = c.max_message_size,
                  .handshake_timeout = c.handshake_timeout,
                  .keepalive_interval = c.keepalive_interval,
@@ -60,6 +76,7 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
 
   asio::any_io_executor ex;
   const SignalingServerConfig cfg;
+  const std::shared_ptr<CredentialIssuer> issuer;
   ws::ConnConfig link_cfg;
   TaskGroup tasks;  // accept loop, upgrades, sweeper
   std::atomic<bool> closed{false};
@@ -67,14 +84,13 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<std::uint64_t> next_session{1}, next_envelope{1};
   std::atomic<std::uint64_t> relayed{0}, errors_sent{0}, slow_dropped{0}, expired{0};
 
-  mutable std::mutex mu;  // guards sessions, entries, by_session, rng
+  mutable std::mutex mu;  // guards sessions, entries, by_session, contacts
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
   std::unordered_map<ActrId, Entry> entries;
   std::unordered_map<std::uint64_t, ActrId> by_session;
   // Who negotiated a WebRTC role with whom, kept past a registration's end: when an id registers
   // anew as a new process, its earlier peers are told (`PeerRestarted`). Bounded per id and in all.
   std::unordered_map<ActrId, std::deque<ActrId>> contacts;
-  std::mt19937_64 rng{std::random_device{}()};
 
   std::string envelope_id() { return "srv-" + std::to_string(next_envelope.fetch_add(1)); }
 
@@ -95,10 +111,10 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   pb::SignalingEnvelope server_relay(const ActrId& source, const ActrId& target);
   void announce_restart(const ActrId& id);
 
-  // Checks that `source` + `credential` are what this connection registered; refreshes it.
+  // Checks that `source` is what this connection registered and `credential` a valid one for
+  // it from our issuer; refreshes the registration.
   Result<ActrId> authenticate(const Session& s, const pb::ActrId& source, const pb::AIdCredential& cred);
   std::shared_ptr<Session> session_of(const ActrId& id) const;
-  std::string issue_token();
 
   /// Queues `env` for `s`. A full queue means the client does not read: it is dropped.
   bool deliver(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
@@ -262,13 +278,6 @@ void SignalingServer::Impl::on_message(const std::shared_ptr<Session>& s, ConstB
   refuse(s, env->envelope_id(), SignalingErrc::Malformed, "unexpected flow from a client");
 }
 
-std::string SignalingServer::Impl::issue_token() {
-  std::string t(16, '\0');
-  std::lock_guard lk(mu);
-  for (auto& c : t) c = static_cast<char>(rng() & 0xff);
-  return t;
-}
-
 void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
   const auto& rid = env.envelope_id();
   if (!env.peer_to_server().has_register_request()) {
@@ -285,7 +294,13 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
     }
     ws = req.ws_address();
   }
-  const auto token = issue_token();
+  pb::AIdCredential issued;
+  sig::to_pb(issuer->issue(id), &issued);
+  const Bytes token = encoded(issued);
+  // The credential of an earlier registration, compared byte for byte with the one held: it is
+  // signed, so only the client it was issued to can present it.
+  const std::optional<Bytes> previous =
+      req.has_previous_credential() ? std::optional<Bytes>(encoded(req.previous_credential())) : std::nullopt;
   std::shared_ptr<Session> victim;
   std::optional<std::pair<SignalingErrc, std::string>> refused;
   bool new_process = false;
@@ -296,15 +311,13 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
     // A client that reconnects presents the credential it was issued; a restarted process has
     // none (or, if its old registration is still held, not the one held).
     const bool same_connection = held != entries.end() && held->second.session == s;
-    new_process = !same_connection && (!req.has_previous_credential() ||
-                                       (held != entries.end() && req.previous_credential().encrypted_token() != held->second.token));
+    new_process = !same_connection && (!previous || (held != entries.end() && *previous != held->second.credential));
     if (mine != by_session.end() && mine->second != id) {
       refused.emplace(SignalingErrc::AlreadyRegistered, "this connection is registered as " + mine->second.to_string());
     } else if (held != entries.end() && held->second.session != s) {
       // Another connection holds the id. Only the same client (it presents the credential it was
       // issued) may take it over, e.g. after its old connection went half-open.
-      const bool same_client = req.has_previous_credential() &&
-                               req.previous_credential().encrypted_token() == held->second.token;
+      const bool same_client = previous && *previous == held->second.credential;
       if (held->second.session->link->is_open() && !same_client) {
         refused.emplace(SignalingErrc::AlreadyRegistered, id.to_string() + " is registered from another connection");
       } else {
@@ -331,8 +344,14 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
   reply.set_reply_for(rid);
   auto* ok = reply.mutable_server_to_actr()->mutable_register_response()->mutable_success();
   sig::to_pb(id, ok->mutable_actr_id());
-  ok->mutable_credential()->set_encrypted_token(token);
-  ok->mutable_credential()->set_token_key_id(1);
+  *ok->mutable_credential() = issued;
+  // The public half of the key that signed it, so the client (and its node's gate) can verify
+  // credentials of this server's other actors.
+  const auto key = issuer->key_ring()->find(issued.key_id());
+  if (key) {
+    ok->set_signing_pubkey(key->raw().data(), key->raw().size());
+    ok->set_signing_key_id(key->key_id());
+  }
   ok->set_heartbeat_interval_ms(static_cast<std::uint32_t>(cfg.heartbeat_interval.count()));
   ok->set_registration_ttl_ms(static_cast<std::uint32_t>(cfg.registration_ttl.count()));
   (void)deliver(s, reply);
@@ -340,13 +359,17 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
 
 Result<ActrId> SignalingServer::Impl::authenticate(const Session& s, const pb::ActrId& source,
                                                    const pb::AIdCredential& cred) {
+  const ActrId claimed = sig::from_pb(source);
+  // Signature, key, expiry and holder: a credential of another actor, a forged one or an expired
+  // one is refused even on the registered connection (the client renews before expiry). Checked
+  // before taking the registry lock: a signature check is too slow to hold up every connection.
+  const auto claims = issuer->key_ring()->verify(sig::from_pb(cred), claimed);
   std::lock_guard lk(mu);
   auto mine = by_session.find(s.id);
   if (mine == by_session.end()) return make_error_code(SignalingErrc::NotRegistered);
-  if (sig::from_pb(source) != mine->second) return make_error_code(SignalingErrc::SourceMismatch);
-  auto& e = entries.at(mine->second);
-  if (cred.encrypted_token() != e.token) return make_error_code(SignalingErrc::BadCredential);
-  e.last_seen = Clock::now();
+  if (claimed != mine->second) return make_error_code(SignalingErrc::SourceMismatch);
+  if (!claims) return make_error_code(SignalingErrc::BadCredential);
+  entries.at(mine->second).last_seen = Clock::now();
   return mine->second;
 }
 
@@ -444,14 +467,13 @@ void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, cons
     return;
   }
   // Forward as a new envelope: the server's id, no reply_for (a peer cannot answer our client's
-  // pending requests), and no credential (it is the sender's secret).
+  // pending requests), and no credential (see `sig::blank`).
   auto out = sig::make_envelope(envelope_id());
   if (env.has_traceparent()) out.set_traceparent(env.traceparent());
   if (env.has_tracestate()) out.set_tracestate(env.tracestate());
   auto* fwd = out.mutable_actr_relay();
   *fwd = r;
-  fwd->mutable_credential()->set_encrypted_token("");
-  fwd->mutable_credential()->set_token_key_id(0);
+  sig::blank(fwd->mutable_credential());
   if (!deliver(to, out)) {
     refuse(s, rid, SignalingErrc::UnknownTarget, target.to_string() + " dropped (too slow or gone)");
     return;
@@ -493,8 +515,7 @@ pb::SignalingEnvelope SignalingServer::Impl::server_relay(const ActrId& source, 
   auto e = sig::make_envelope(envelope_id());
   auto* r = e.mutable_actr_relay();
   sig::to_pb(source, r->mutable_source());
-  r->mutable_credential()->set_encrypted_token("");  // the server has no credential to give
-  r->mutable_credential()->set_token_key_id(0);
+  sig::blank(r->mutable_credential());  // the server has no credential to give
   sig::to_pb(target, r->mutable_target());
   return e;
 }
@@ -599,5 +620,7 @@ SignalingServerStats SignalingServer::stats() const {
 }
 
 bool SignalingServer::is_registered(const ActrId& id) const { return impl_->session_of(id) != nullptr; }
+
+std::shared_ptr<CredentialIssuer> SignalingServer::issuer() const { return impl_->issuer; }
 
 }  // namespace actr

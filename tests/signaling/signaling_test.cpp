@@ -226,8 +226,9 @@ TEST(SignalingServer, UnknownTargetAndUnregisteredSenderGetTypedErrors) {
   auto raw = run_co(net.io, RawPeer::connect(net.port));
   auto relay = envelope("raw-1");
   fill(relay.mutable_actr_relay()->mutable_source(), actor_id(1));  // claims to be a
-  relay.mutable_actr_relay()->mutable_credential()->set_encrypted_token("guess");
-  relay.mutable_actr_relay()->mutable_credential()->set_token_key_id(1);
+  relay.mutable_actr_relay()->mutable_credential()->set_key_id(1);
+  relay.mutable_actr_relay()->mutable_credential()->set_claims("guess");
+  relay.mutable_actr_relay()->mutable_credential()->set_signature(std::string(64, 'x'));
   fill(relay.mutable_actr_relay()->mutable_target(), actor_id(2));
   relay.mutable_actr_relay()->mutable_ice_restart_request();
   auto e1 = run_co(net.io, raw.request(relay));
@@ -273,8 +274,10 @@ TEST(SignalingServer, SameClientTakesItsIdOverWithItsCredential) {
   *req->mutable_previous_credential() = old_conn.credential;
   auto reply = run_co(net.io, fresh.request(e));
   ASSERT_TRUE(reply.server_to_actr().register_response().has_success());
-  EXPECT_NE(reply.server_to_actr().register_response().success().credential().encrypted_token(),
-            old_conn.credential.encrypted_token());  // a new credential per registration
+  const auto& renewed = reply.server_to_actr().register_response().success().credential();
+  const Credential cred{renewed.key_id(), Bytes(renewed.claims().begin(), renewed.claims().end()),
+                        Bytes(renewed.signature().begin(), renewed.signature().end())};
+  EXPECT_TRUE(net.server->issuer()->key_ring()->verify(cred, actor_id(1)));  // a credential per registration
 
   auto pushed = run_co(net.io, old_conn.read());  // the old connection is told, then closed
   EXPECT_EQ(pushed.envelope_error().code(), static_cast<std::uint32_t>(SignalingErrc::NotRegistered));

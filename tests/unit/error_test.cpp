@@ -22,7 +22,7 @@ using E = NetworkError;
 
 std::vector<NetworkError> all_errors() {
   std::vector<NetworkError> v;
-  for (int i = 1; i <= static_cast<int>(E::MalformedFrame); ++i) v.push_back(static_cast<E>(i));
+  for (int i = 1; i <= static_cast<int>(actr::kLastNetworkError); ++i) v.push_back(static_cast<E>(i));
   return v;
 }
 
@@ -35,12 +35,15 @@ const std::set<E> kTransient = {E::ConnectionError, E::ConnectionClosed,   E::Pe
                                 E::SendError,       E::NetworkUnreachable, E::ResourceExhausted,
                                 E::WebSocketError,  E::WebSocketClosed,    E::SignalingError,
                                 E::WebRtcError,     E::NatTraversalError,  E::IceError,
-                                E::TimeoutError,    E::QueueFull};
+                                E::TimeoutError,    E::QueueFull,          E::Unavailable,
+                                E::ConnectionNotReady};
 const std::set<E> kClient = {
     E::ConnectionNotFound,    E::ChannelNotFound,     E::NoRoute,
     E::InvalidArgument,       E::InvalidOperation,    E::ConfigurationError,
     E::ServiceDiscoveryError, E::AuthenticationError, E::PermissionError,
-    E::CredentialExpired,     E::ShuttingDown,        E::MessageTooLarge};
+    E::CredentialExpired,     E::ShuttingDown,        E::MessageTooLarge,
+    E::CredentialInvalid,     E::UnknownSigningKey,   E::IdentityMismatch,
+    E::NotFound,              E::UnknownRoute,        E::DependencyNotFound};
 const std::set<E> kCorrupt = {E::DeserializationError, E::MalformedFrame};
 
 // A foreign category whose every message reads like a closed wire: classification must ignore it.
@@ -77,7 +80,7 @@ TEST(NetworkErrorCategory, EveryCodeHasAMessageAndAUniqueSnakeCaseName) {
     EXPECT_TRUE(names.insert(name).second) << "duplicate name " << name;
     EXPECT_TRUE(messages.insert(msg).second) << "duplicate message " << msg;
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(E::MalformedFrame));
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(actr::kLastNetworkError));
 }
 
 TEST(NetworkErrorCategory, SpecificNamesAndMessages) {

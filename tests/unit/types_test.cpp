@@ -95,6 +95,29 @@ TEST(ActrId, AcceptsUppercaseHexButPrintsLowercase) {
   EXPECT_EQ(id->to_string(), "1a2b3c@101/acme:echo:1");
 }
 
+// The literals of actr HEAD's own tests (core/protocol/src/actr_ext.rs, mod tests).
+TEST(ActrId, StringFormAgreesWithActrHeadsTests) {
+  const ActrId id = make_id(101, 0x1a2b3c, "acme", "echo-service", "1.0.0");
+  EXPECT_EQ(id.to_string(), "1a2b3c@101/acme:echo-service:1.0.0");
+  const auto back = ActrId::parse("1a2b3c@101/acme:echo-service:1.0.0");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, id);
+  for (const char* bad : {"1a2b3c@101/acme:echo-service", "invalid-string", "123@101", "xyz@101/acme:echo"})
+    EXPECT_FALSE(ActrId::parse(bad)) << bad;
+  const auto t = ActrType::parse("acme:echo:1.2.3");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(*t, (ActrType{"acme", "echo", "1.2.3"}));
+  EXPECT_EQ(t->to_string(), "acme:echo:1.2.3");
+  for (const char* bad : {"acme:echo-service", "acme-echo", "a:b:c:d", "1acme:echo:1.0.0", "acme:echo!:1.0.0", "acme:echo:"})
+    EXPECT_FALSE(ActrType::parse(bad)) << bad;
+  // Names admit '.' inside (name.rs); hex is lowercase without leading zeros (Rust's {:x}).
+  const auto dotted = ActrId::parse("ff@7/acme.io:echo.v2:1");
+  ASSERT_TRUE(dotted);
+  EXPECT_EQ(dotted->type, (ActrType{"acme.io", "echo.v2", "1"}));
+  EXPECT_EQ(make_id(7, 0xABCDEF, "a", "b", "1").to_string(), "abcdef@7/a:b:1");
+  EXPECT_EQ(ActrId::parse("ABCDEF@7/a:b:1")->to_string(), "abcdef@7/a:b:1");
+}
+
 TEST(ActrId, RejectsInvalidStrings) {
   const std::string n33(33, 'n');
   const std::string invalid[] = {
@@ -128,7 +151,8 @@ TEST(ActrId, RejectsInvalidStrings) {
       "1a@101/1acme:echo:1",
       "1a@101/acme-:echo:1",
       "1a@101/acme:echo service:1",
-      "1a@101/acme:e.cho:1",
+      "1a@101/acme:.echo:1",
+      "1a@101/acme:echo.:1",
       "1a@101/acme:" + n33 + ":1",
       "acme:echo-service@1a2b3c:101",  // the 3efc form
   };

@@ -108,20 +108,27 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 /// and TLS handshake are bounded by `handshake_timeout` together, the upgrade by it again.
 /// wss:// sends SNI and, when the context verifies peers, checks the host name. Errors:
 /// `InvalidArgument` (URL), `TimeoutError`, `ConnectionError` (resolve, connect, TLS),
-/// `ConfigurationError` (no usable TLS context), `WebSocketError` (upgrade refused).
+/// `ConfigurationError` (no usable TLS context), `AuthenticationError` (upgrade refused with HTTP
+/// 401: the server did not accept our credential), `WebSocketError` (upgrade refused otherwise).
 boost::asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Headers headers, ConnConfig cfg);
 
 /// Header lookup of an upgrade request being accepted (valid during the call only).
 using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
-/// Decides whether an upgrade request is served: nothing to accept it, or the reason (the body
-/// of the HTTP 400 answer) to refuse it.
-using CheckUpgrade = std::function<std::optional<std::string>(const HeaderLookup& header)>;
+/// Why an upgrade request is refused: the HTTP status (400 for a bad request, 401 for a missing
+/// or invalid identity) and the body of the answer.
+struct Refusal {
+  unsigned status = 400;
+  std::string body;
+};
+/// Decides whether an upgrade request is served: nothing to accept it, or its refusal.
+using CheckUpgrade = std::function<std::optional<Refusal>(const HeaderLookup& header)>;
 
 /// Server side, on an accepted socket whose executor is a strand (call on that strand): TLS
 /// handshake when `cfg.tls` is set, reads the upgrade request, lets `check` (if any) inspect it,
 /// and accepts it. The whole set-up is bounded by `handshake_timeout`. Errors:
 /// `PermissionError` (refused: TLS handshake failed, not an upgrade, or `check` said no; answered
-/// with HTTP 400 where HTTP was spoken), `TimeoutError`, `ConnectionError`, `WebSocketError`.
+/// with HTTP 400, or `check`'s status, where HTTP was spoken), `TimeoutError`, `ConnectionError`,
+/// `WebSocketError`.
 boost::asio::awaitable<Result<std::shared_ptr<Connection>>> accept(boost::asio::ip::tcp::socket sock, ConnConfig cfg,
                                                                    CheckUpgrade check);
 

@@ -111,7 +111,10 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
   s.set_option(websocket::stream_base::decorator([headers = std::move(headers)](websocket::request_type& req) {
     for (const auto& [name, value] : headers) req.set(name, value);
   }));
-  auto [hec] = co_await s.async_handshake(u->host + ":" + u->port, u->target, use_ec);
+  websocket::response_type res;
+  auto [hec] = co_await s.async_handshake(res, u->host + ":" + u->port, u->target, use_ec);
+  // A gate that refuses our identity answers 401: typed, so callers can tell it from a dead peer.
+  if (hec && res.result() == http::status::unauthorized) co_return make_error_code(NetworkError::AuthenticationError);
   if (hec) co_return timeout_or(hec, NetworkError::WebSocketError);
   co_return make_connection(std::move(s), std::move(cfg));
 }
@@ -137,9 +140,9 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, Co
   auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
   if (rec) co_return timeout_or(rec, NetworkError::ConnectionError);
   auto req = parser.release();
-  std::optional<std::string> refusal;
+  std::optional<Refusal> refusal;
   if (!websocket::is_upgrade(req)) {
-    refusal = "WebSocket upgrade required\n";
+    refusal = Refusal{400, "WebSocket upgrade required\n"};
   } else if (check) {
     refusal = check([&req](std::string_view name) -> std::optional<std::string_view> {
       auto it = req.find(beast::string_view(name.data(), name.size()));
@@ -148,9 +151,10 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, Co
     });
   }
   if (refusal) {
-    http::response<http::string_body> res{http::status::bad_request, req.version()};
+    http::response<http::string_body> res{http::int_to_status(refusal->status), req.version()};
     res.set(http::field::connection, "close");
-    res.body() = std::move(*refusal);
+    res.body() = std::move(refusal->body);
+    if (refusal->status == 401) res.set(http::field::www_authenticate, "X-Actr-Credential");  // RFC 9110 §15.5.2
     res.prepare_payload();
     co_await http::async_write(ns, res, use_ec);
     Error ignored;

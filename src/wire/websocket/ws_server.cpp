@@ -1,6 +1,6 @@
-// The inbound gate: accepts WebSocket upgrades, identifies the peer from X-Actr-Source-ID, and
-// turns each connection into a connected WebSocket wire. No Beast here: the handshake is
-// ws_handshake.cpp's.
+// The inbound gate: accepts WebSocket upgrades, identifies the peer from X-Actr-Source-ID, checks
+// its credential (when configured) before the upgrade completes, and turns each connection into
+// a connected WebSocket wire. No Beast here: the handshake is ws_handshake.cpp's.
 #include "ws_wire.hpp"
 
 #include <actr/error.hpp>
@@ -11,10 +11,41 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 namespace actr {
 
 using namespace actr::detail;
 using tcp = asio::ip::tcp;
+
+namespace {
+
+// The credential check of actr HEAD's gate (gate.rs `verify_credential`), with the refusal as
+// HTTP 401 instead of a dropped socket after the upgrade. Returns the refusal reason, if any.
+std::optional<std::string> check_identity(const WebSocketConfig& cfg, const ActrId& peer, const ws::HeaderLookup& header) {
+  auto text = header("X-Actr-Credential");
+  if (!text) return "missing X-Actr-Credential";
+  auto cred = Credential::from_base64(*text);
+  if (!cred) return "malformed X-Actr-Credential";
+  auto claims = cfg.identity_keys->verify(*cred, peer);
+  if (!claims && claims.error() == NetworkError::UnknownSigningKey && cfg.fetch_key) {
+    if (auto key = cfg.fetch_key(cred->key_id); key && key->key_id() == cred->key_id) {
+      cfg.identity_keys->add(*key);
+      claims = cfg.identity_keys->verify(*cred, peer);
+    }
+  }
+  if (claims) return std::nullopt;
+  return "credential refused: " + claims.error().message();
+}
+
+void warn_unchecked_once() {
+  static std::atomic<bool> warned{false};
+  if (!warned.exchange(true))
+    spdlog::warn("actr: the WebSocket gate checks no identity: any client may claim any X-Actr-Source-ID "
+                 "(configure identity keys to require a credential)");
+}
+
+}  // namespace
 
 struct WebSocketServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor e, WebSocketConfig c, FrameHandler f, PeerHandler p)
@@ -27,7 +58,7 @@ struct WebSocketServer::Impl : std::enable_shared_from_this<Impl> {
   const FrameHandler on_frame;
   const PeerHandler on_peer;
   tcp::acceptor acceptor;  // on strand
-  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> rejected{0}, unauthorized{0};
   std::atomic<bool> closed{false};
   std::mutex mu;  // guards wires
   // Accepted connections stay open until they end or the server closes, whether or not anyone
@@ -66,7 +97,7 @@ asio::awaitable<void> WebSocketServer::Impl::accept_loop() {
 asio::awaitable<void> WebSocketServer::Impl::upgrade(tcp::socket sock) {
   auto self = shared_from_this();
   std::optional<ActrId> peer;
-  auto identify = [&peer](const ws::HeaderLookup& header) -> std::optional<std::string> {
+  auto identify = [this, &peer](const ws::HeaderLookup& header) -> std::optional<ws::Refusal> {
     if (auto v = header("X-Actr-Source-ID")) {
       auto raw = from_hex(*v);
       if (raw) {
@@ -74,9 +105,16 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(tcp::socket sock) {
         if (id) peer = std::move(*id);
       }
     }
-    if (peer) return std::nullopt;
-    spdlog::info("actr: rejected an upgrade without a valid X-Actr-Source-ID");
-    return "missing or malformed X-Actr-Source-ID\n";
+    if (!peer) {
+      spdlog::info("actr: rejected an upgrade without a valid X-Actr-Source-ID");
+      return ws::Refusal{400, "missing or malformed X-Actr-Source-ID\n"};
+    }
+    if (!cfg.identity_keys) return std::nullopt;
+    auto why = check_identity(cfg, *peer, header);
+    if (!why) return std::nullopt;
+    unauthorized.fetch_add(1);
+    spdlog::info("actr: refused an upgrade claiming to be {}: {}", peer->to_string(), *why);
+    return ws::Refusal{401, *why + "\n"};
   };
   auto conn = co_await ws::accept(std::move(sock), ws::conn_config(cfg), identify);
   if (!conn) {
@@ -123,6 +161,7 @@ Result<std::uint16_t> WebSocketServer::listen(const std::string& host, std::uint
   if (!ec) a.bind(ep, ec);
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return ec;
+  if (!impl_->cfg.identity_keys) warn_unchecked_once();
   const auto bound = a.local_endpoint().port();
   asio::co_spawn(impl_->strand, impl_->accept_loop(), &Impl::report);
   return bound;
@@ -144,5 +183,6 @@ asio::awaitable<void> WebSocketServer::close() {
 }
 
 std::uint64_t WebSocketServer::rejected() const noexcept { return impl_->rejected.load(); }
+std::uint64_t WebSocketServer::unauthorized() const noexcept { return impl_->unauthorized.load(); }
 
 }  // namespace actr

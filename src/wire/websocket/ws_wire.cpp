@@ -128,7 +128,9 @@ asio::awaitable<Result<void>> WsWire::connect() {
 asio::awaitable<Result<void>> WsWire::dial() {
   auto self = shared_from_this();
   Headers headers{{"X-Actr-Source-ID", to_hex(client_->local_id.to_protobuf())}};
-  if (client_->credential) headers.emplace_back("X-Actr-Credential", *client_->credential);
+  auto credential = cfg_.credential_source ? cfg_.credential_source() : std::nullopt;
+  if (!credential) credential = client_->credential;
+  if (credential) headers.emplace_back("X-Actr-Credential", std::move(*credential));
   auto c = co_await ws::dial(client_->url, std::move(headers), conn_config(cfg_));
   if (!c) co_return c.error();
   if (closed_by_us_.load()) {
