@@ -12,7 +12,7 @@ namespace actr {
 
 /// Every failure the transport reports. Values start at 1: zero means success in `error_code`.
 /// The first block mirrors the original's `NetworkError` variants (reference §8), the second the
-/// HEAD additions, the third codes this implementation adds.
+/// HEAD additions, the third codes this implementation adds (the last block: TLS).
 enum class NetworkError : int {
   ConnectionError = 1,
   SignalingError,
@@ -55,6 +55,11 @@ enum class NetworkError : int {
   MessageTooLarge,   ///< above the configured maximum message size
   QueueFull,         ///< a bounded queue refused the item (drop policy)
   MalformedFrame,    ///< bytes on a wire that violate the framing rules
+  // TLS (wss://). Permanent: the same dial fails the same way until someone changes a
+  // certificate or a trust setting, so no layer retries them (docs/signaling.md, "TLS").
+  TlsCertificateUntrusted,  ///< the peer's certificate chain did not verify (unknown CA, self-signed, expired)
+  TlsHostnameMismatch,      ///< the certificate verified but names another host than the one dialed
+  TlsHandshakeFailed,       ///< any other TLS handshake failure (no TLS on the other side, protocol, alert)
 };
 
 /// The four questions callers ask of an error. Test with `ec == NetworkCondition::Transient`.
@@ -84,6 +89,9 @@ ErrorKind kind_of(const boost::system::error_code& ec) noexcept;
 bool is_transient(const boost::system::error_code& ec) noexcept;
 bool is_closed_like(const boost::system::error_code& ec) noexcept;
 bool is_cancelled(const boost::system::error_code& ec) noexcept;
+/// True for the TLS codes (`TlsCertificateUntrusted`, `TlsHostnameMismatch`, `TlsHandshakeFailed`):
+/// the links that reconnect by themselves (signaling, the node's registration) stop on these.
+bool is_tls_failure(const boost::system::error_code& ec) noexcept;
 
 /// Stable lower-case name of a code ("no_route"), for logs and JSON output.
 std::string_view to_string(NetworkError e) noexcept;

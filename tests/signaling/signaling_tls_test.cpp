@@ -21,10 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-const test::SelfSigned& cert() {
-  static const auto c = test::make_self_signed();
-  return c;
-}
+const test::SelfSigned& cert() { return test::localhost_certificate(); }
 
 SignalingServerConfig tls_server() {
   auto c = fast_server();
@@ -103,7 +100,7 @@ TEST(SignalingTls, TlsServerRefusesPlainAndUntrustingClientsAndKeepsServing) {
   // Default trust store: our self-signed certificate is not in it.
   auto untrusted = run_co(net.io, net.client(false).connect(net.url("wss")));
   ASSERT_FALSE(untrusted);
-  EXPECT_EQ(untrusted.error(), make_error_code(NetworkError::ConnectionError));
+  EXPECT_EQ(untrusted.error(), make_error_code(NetworkError::TlsCertificateUntrusted));
   // A plain ws:// client to a TLS server.
   EXPECT_FALSE(run_co(net.io, net.client(true).connect(net.url("ws"))));
   // A trusting client is still served.

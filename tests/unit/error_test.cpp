@@ -22,7 +22,7 @@ using E = NetworkError;
 
 std::vector<NetworkError> all_errors() {
   std::vector<NetworkError> v;
-  for (int i = 1; i <= static_cast<int>(E::MalformedFrame); ++i) v.push_back(static_cast<E>(i));
+  for (int i = 1; i <= static_cast<int>(E::TlsHandshakeFailed); ++i) v.push_back(static_cast<E>(i));
   return v;
 }
 
@@ -40,7 +40,8 @@ const std::set<E> kClient = {
     E::ConnectionNotFound,    E::ChannelNotFound,     E::NoRoute,
     E::InvalidArgument,       E::InvalidOperation,    E::ConfigurationError,
     E::ServiceDiscoveryError, E::AuthenticationError, E::PermissionError,
-    E::CredentialExpired,     E::ShuttingDown,        E::MessageTooLarge};
+    E::CredentialExpired,     E::ShuttingDown,        E::MessageTooLarge,
+    E::TlsCertificateUntrusted, E::TlsHostnameMismatch, E::TlsHandshakeFailed};
 const std::set<E> kCorrupt = {E::DeserializationError, E::MalformedFrame};
 
 // A foreign category whose every message reads like a closed wire: classification must ignore it.
@@ -77,7 +78,7 @@ TEST(NetworkErrorCategory, EveryCodeHasAMessageAndAUniqueSnakeCaseName) {
     EXPECT_TRUE(names.insert(name).second) << "duplicate name " << name;
     EXPECT_TRUE(messages.insert(msg).second) << "duplicate message " << msg;
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(E::MalformedFrame));
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(E::TlsHandshakeFailed));
 }
 
 TEST(NetworkErrorCategory, SpecificNamesAndMessages) {
@@ -85,8 +86,23 @@ TEST(NetworkErrorCategory, SpecificNamesAndMessages) {
   EXPECT_EQ(actr::to_string(E::ConnectionClosed), "connection_closed");
   EXPECT_EQ(actr::to_string(E::DataChannelNotOpen), "data_channel_not_open");
   EXPECT_EQ(actr::to_string(E::MalformedFrame), "malformed_frame");
+  EXPECT_EQ(actr::to_string(E::TlsCertificateUntrusted), "tls_certificate_untrusted");
   EXPECT_EQ(make_error_code(E::NoRoute).message(), "no route");
   EXPECT_EQ(make_error_code(E::ConnectionClosed).message(), "connection closed");
+}
+
+TEST(NetworkCondition, TlsFailuresArePermanentAndRecognised) {
+  for (E e : {E::TlsCertificateUntrusted, E::TlsHostnameMismatch, E::TlsHandshakeFailed}) {
+    const error_code ec = e;
+    EXPECT_TRUE(ec == NetworkCondition::Permanent) << actr::to_string(e);
+    EXPECT_FALSE(actr::is_transient(ec)) << actr::to_string(e);
+    EXPECT_FALSE(actr::is_closed_like(ec)) << actr::to_string(e);
+    EXPECT_TRUE(actr::is_tls_failure(ec)) << actr::to_string(e);
+    EXPECT_EQ(actr::kind_of(ec), ErrorKind::Client) << actr::to_string(e);
+  }
+  EXPECT_FALSE(actr::is_tls_failure(E::ConnectionError));
+  EXPECT_FALSE(actr::is_tls_failure(error_code{}));
+  EXPECT_EQ(make_error_code(E::TlsCertificateUntrusted).message(), "TLS certificate not trusted");
 }
 
 TEST(NetworkErrorCategory, UnknownValueStillHasAMessageAndIsPermanentInternal) {
