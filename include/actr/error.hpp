@@ -56,7 +56,7 @@ enum class NetworkError : int {
   QueueFull,         ///< a bounded queue refused the item (drop policy)
   MalformedFrame,    ///< bytes on a wire that violate the framing rules
   // TLS (wss://). Permanent: the same dial fails the same way until someone changes a
-  // certificate or a trust setting, so no layer retries them (docs/signaling.md, "TLS").
+  // certificate or a trust setting, so no layer retries them (docs/tls.md).
   TlsCertificateUntrusted,  ///< the peer's certificate chain did not verify (unknown CA, self-signed, expired)
   TlsHostnameMismatch,      ///< the certificate verified but names another host than the one dialed
   TlsHandshakeFailed,       ///< any other TLS handshake failure (no TLS on the other side, protocol, alert)
