@@ -67,6 +67,9 @@ const char* message_of(E e) noexcept {
     case E::DependencyNotFound: return "dependency not found";
     case E::Internal: return "internal error";
     case E::ConnectionNotReady: return "connection not ready";
+    case E::TlsCertificateUntrusted: return "TLS certificate not trusted";
+    case E::TlsHostnameMismatch: return "TLS certificate does not match the host name";
+    case E::TlsHandshakeFailed: return "TLS handshake failed";
   }
   return nullptr;
 }
@@ -90,7 +93,8 @@ bool ours_closed_like(E e) noexcept {
     case E::CredentialExpired: case E::Cancelled: case E::ShuttingDown: case E::MessageTooLarge:
     case E::QueueFull: case E::MalformedFrame: case E::CredentialInvalid: case E::UnknownSigningKey:
     case E::IdentityMismatch: case E::Unavailable: case E::NotFound: case E::UnknownRoute:
-    case E::DependencyNotFound: case E::Internal: case E::ConnectionNotReady:
+    case E::DependencyNotFound: case E::Internal: case E::ConnectionNotReady: case E::TlsCertificateUntrusted:
+    case E::TlsHostnameMismatch: case E::TlsHandshakeFailed:
       return false;
   }
   return false;
@@ -114,6 +118,9 @@ bool ours_transient(E e) noexcept {
     case E::NoRoute: case E::InvalidOperation: case E::InvalidArgument: case E::ChannelNotFound:
     case E::CredentialExpired: case E::Cancelled: case E::ShuttingDown: case E::MessageTooLarge:
     case E::MalformedFrame:
+    // A TLS failure is a certificate or trust problem (or no TLS on the other side): retrying
+    // the same dial cannot fix it, and a reconnect loop would only hide the cause.
+    case E::TlsCertificateUntrusted: case E::TlsHostnameMismatch: case E::TlsHandshakeFailed:
       return false;
   }
   return false;
@@ -127,7 +134,8 @@ ErrorKind ours_kind(E e) noexcept {
     case E::AuthenticationError: case E::PermissionError: case E::CredentialExpired:
     case E::ShuttingDown: case E::MessageTooLarge: case E::CredentialInvalid:
     case E::UnknownSigningKey: case E::IdentityMismatch: case E::NotFound: case E::UnknownRoute:
-    case E::DependencyNotFound:
+    case E::DependencyNotFound: case E::TlsCertificateUntrusted: case E::TlsHostnameMismatch:
+    case E::TlsHandshakeFailed:
       return ErrorKind::Client;
     case E::DeserializationError: case E::MalformedFrame:
       return ErrorKind::Corrupt;
@@ -244,6 +252,9 @@ ErrorKind kind_of(const boost::system::error_code& ec) noexcept {
 bool is_transient(const boost::system::error_code& ec) noexcept { return transient_impl(ec); }
 bool is_closed_like(const boost::system::error_code& ec) noexcept { return closed_like_impl(ec); }
 bool is_cancelled(const boost::system::error_code& ec) noexcept { return cancelled_impl(ec); }
+bool is_tls_failure(const boost::system::error_code& ec) noexcept {
+  return ec == E::TlsCertificateUntrusted || ec == E::TlsHostnameMismatch || ec == E::TlsHandshakeFailed;
+}
 
 std::string_view to_string(NetworkError e) noexcept {
   switch (e) {
@@ -295,6 +306,9 @@ std::string_view to_string(NetworkError e) noexcept {
     case E::DependencyNotFound: return "dependency_not_found";
     case E::Internal: return "internal";
     case E::ConnectionNotReady: return "connection_not_ready";
+    case E::TlsCertificateUntrusted: return "tls_certificate_untrusted";
+    case E::TlsHostnameMismatch: return "tls_hostname_mismatch";
+    case E::TlsHandshakeFailed: return "tls_handshake_failed";
   }
   return "unknown";
 }

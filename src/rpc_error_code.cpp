@@ -14,7 +14,8 @@ RpcErrorCode to_rpc_error_code(NetworkError e) noexcept {
     case E::DtlsError: case E::StunTurnError: case E::WebSocketError: case E::ConnectionClosed:
     case E::ChannelClosed: case E::SendError: case E::NoRoute: case E::DataChannelClosed:
     case E::DataChannelNotOpen: case E::WebSocketClosed: case E::PeerConnectionClosed:
-    case E::ShuttingDown: case E::QueueFull: case E::Cancelled:
+    case E::ShuttingDown: case E::QueueFull: case E::Cancelled: case E::TlsCertificateUntrusted:
+    case E::TlsHostnameMismatch: case E::TlsHandshakeFailed:
       return C::Unavailable;
     case E::TimeoutError:
       return C::TimedOut;

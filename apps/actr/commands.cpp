@@ -1,5 +1,6 @@
 // `actr node` and `actr call`.
 #include "commands.hpp"
+#include "tls_options.hpp"
 
 #include <actr/error.hpp>
 #include <actr/node.hpp>
@@ -74,6 +75,36 @@ void exit_anyway_after(std::chrono::milliseconds bound) {
   }).detach();
 }
 
+// Registration with --signal: "registered with URL" on stdout once it succeeds (scripts wait for
+// it). A signaling server whose certificate is refused makes the node unable to work as asked,
+// and waiting will not fix it: say why on stderr and exit 1 (the node has stopped trying, see
+// Node::wait_registered).
+asio::awaitable<void> report_registration(Node& node, std::string url, int& exit_code) {
+  for (;;) {
+    auto r = co_await node.wait_registered(Clock::now() + std::chrono::hours(1));
+    if (r) {
+      std::printf("registered with %s\n", url.c_str());
+      std::fflush(stdout);
+      co_return;
+    }
+    if (r.error() == make_error_code(NetworkError::TimeoutError)) continue;
+    if (!is_tls_failure(r.error())) co_return;  // stopping
+    const auto why = last_tls_failure();
+    const std::string code(to_string(static_cast<NetworkError>(r.error().value())));
+    std::fprintf(stderr, "actr node: signaling %s: %s (%s)\n", url.c_str(), code.c_str(),
+                 why ? why->reason.c_str() : r.error().message().c_str());
+    exit_code = 1;
+    co_await stop_within(node, kStopBound);
+    co_return;
+  }
+}
+
+// The TLS failure behind a summary's errors, for people ("certificate verify failed: ...").
+std::string tls_reason() {
+  auto f = last_tls_failure();
+  return f ? f->url + ": " + f->reason : std::string();
+}
+
 }  // namespace
 
 int run_node(const NodeArgs& a) {
@@ -87,6 +118,16 @@ int run_node(const NodeArgs& a) {
   cfg.id = *id;
   cfg.listen_host = hp->first;
   cfg.listen_port = hp->second;
+  auto server_tls = server_tls_from_files(a.tls_cert, a.tls_key);
+  auto client_tls = client_tls_from_file(a.ca);
+  for (const auto* e : {&server_tls.error, &client_tls.error}) {
+    if (e->empty()) continue;
+    std::cerr << "actr node: " << *e << "\n";
+    return 2;
+  }
+  cfg.listen_tls = server_tls.ctx;
+  cfg.wires.ws.tls = client_tls.ctx;     // wss:// peers
+  cfg.signaling.tls = client_tls.ctx;    // wss:// --signal
   cfg.wires.ws.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
   cfg.wires.kinds = WireKindSet{};
   for (const auto& w : a.wires) {
@@ -144,13 +185,19 @@ int run_node(const NodeArgs& a) {
     std::cerr << "actr node: cannot listen on " << a.listen << ": " << port.error().message() << "\n";
     return 1;
   }
-  std::printf("listening on ws://%s:%u/ as %s\n", hp->first.c_str(), *port, id->to_string().c_str());
+  std::printf("listening on %s://%s:%u/ as %s\n", cfg.listen_tls ? "wss" : "ws", hp->first.c_str(), *port,
+              id->to_string().c_str());
   std::fflush(stdout);
+  int exit_code = 0;
+  if (cfg.signal_url)
+    asio::co_spawn(io, report_registration(node, *cfg.signal_url, exit_code), [&](std::exception_ptr) {
+      if (exit_code != 0) io.stop();
+    });
   io.run();
   // WebRTC's GLib and GStreamer threads end before the exit handlers run (the runtime's shutdown
   // tears down what node.stop() did not finish, without lingering).
   if (cfg.signal_url) WebRtcRuntime::process_default()->shutdown();
-  return 0;
+  return exit_code;
 }
 
 int run_call(const CallArgs& a) {
@@ -161,10 +208,16 @@ int run_call(const CallArgs& a) {
     std::cerr << "actr call: bad --id, --to or --class\n";
     return 2;
   }
+  auto client_tls = client_tls_from_file(a.ca);
+  if (!client_tls.error.empty()) {
+    std::cerr << "actr call: " << client_tls.error << "\n";
+    return 2;
+  }
   NodeConfig cfg;
   cfg.id = *id;
   cfg.listen = false;
   cfg.wires.address_book[*to] = a.url;
+  cfg.wires.ws.tls = client_tls.ctx;
   cfg.resend_after = std::chrono::milliseconds(a.resend_ms);
   asio::io_context io;
   Node node(io.get_executor(), cfg);
@@ -173,9 +226,11 @@ int run_call(const CallArgs& a) {
   std::map<std::string, int> errors;
   const Bytes payload(static_cast<std::size_t>(a.size), 0x61);
   const bool progress = a.count > 1 && !a.json;
+  int attempted = 0;
   auto body = [&]() -> asio::awaitable<void> {
     auto last_print = Clock::now();
     for (int i = 0; i < a.count; ++i) {
+      ++attempted;
       const auto t0 = Clock::now();
       Error err;
       if (a.klass == "tell") {
@@ -194,13 +249,15 @@ int run_call(const CallArgs& a) {
       }
       if (err) ++errors[std::string(to_string(static_cast<NetworkError>(err.value())))];
       else lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      // The server's certificate will not be accepted by the next call either: stop now.
+      if (is_tls_failure(err)) break;
       if (progress && Clock::now() - last_print > std::chrono::milliseconds(250)) {
         std::fprintf(stderr, "\r%d/%d ok=%zu errors=%zu", i + 1, a.count, lat_us.size(),
                      static_cast<std::size_t>(i + 1) - lat_us.size());
         last_print = Clock::now();
       }
     }
-    if (progress) std::fprintf(stderr, "\r%d/%d done%20s\n", a.count, a.count, "");
+    if (progress) std::fprintf(stderr, "\r%d/%d done%20s\n", attempted, a.count, "");
     co_await node.stop();
   };
   asio::co_spawn(io, body(), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
@@ -211,12 +268,15 @@ int run_call(const CallArgs& a) {
   j["errors"] = errors;
   j["p50_us"] = percentile(lat_us, 0.5);
   j["p99_us"] = percentile(lat_us, 0.99);
+  const auto tls = tls_reason();
+  if (!tls.empty()) j["tls_failure"] = tls;
   if (a.json) {
     std::cout << j.dump() << "\n";
   } else {
     std::printf("count %d  ok %zu  p50 %.0f us  p99 %.0f us\n", a.count, lat_us.size(), percentile(lat_us, 0.5),
                 percentile(lat_us, 0.99));
     for (auto& [k, v] : errors) std::printf("  error %-24s %d\n", k.c_str(), v);
+    if (!tls.empty()) std::printf("  TLS: %s\n", tls.c_str());
   }
   return lat_us.size() == static_cast<std::size_t>(a.count) ? 0 : 1;
 }

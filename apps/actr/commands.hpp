@@ -14,6 +14,8 @@ struct NodeArgs {
   int keepalive_ms = 1000;
   std::string signal;                       ///< ws://HOST:PORT of `actr signal` (optional)
   std::vector<std::string> wires{"webrtc", "ws"};
+  std::string tls_cert, tls_key;  ///< PEM files: the gate serves wss:// (both or neither)
+  std::string ca;                 ///< PEM CA bundle trusted by wss:// dials (empty: system store)
 };
 struct CallArgs {
   std::string id = "ca11e2@101/actr:cli:1.0.0";
@@ -21,6 +23,7 @@ struct CallArgs {
   int count = 1, size = 64, timeout_ms = 2000;
   int resend_ms = 1000;  // an unanswered call sends its request again after this long; 0: never
   bool json = false;
+  std::string ca;  // PEM CA bundle trusted for a wss:// --url (empty: system store)
 };
 struct SignalArgs {
   std::string listen;
@@ -28,6 +31,7 @@ struct SignalArgs {
   int heartbeat_ms = 5000;   // Ping cadence suggested to clients
   int keepalive_ms = 5000;   // WebSocket keepalive
   int queue_limit = 256;     // outbound envelopes per client before it is dropped
+  std::string tls_cert, tls_key;  // PEM files: serve wss:// (both or neither)
 };
 struct DemoArgs {
   int calls = 200;

@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
   n->add_option("--peer", node.peers, "ID=URL of a peer (repeatable)");
   n->add_flag("--echo", node.echo, "answer every request with its own payload; count stream chunks");
   n->add_option("--keepalive-ms", node.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
-  n->add_option("--signal", node.signal, "ws://HOST:PORT of an `actr signal` server (discovery, WebRTC set-up)");
+  n->add_option("--signal", node.signal, "ws://HOST:PORT or wss://… of an `actr signal` server (discovery, WebRTC set-up)");
+  n->add_option("--tls-cert", node.tls_cert, "PEM certificate (chain) file: accept peers over wss:// (with --tls-key)");
+  n->add_option("--tls-key", node.tls_key, "PEM private key file of --tls-cert");
+  n->add_option("--ca", node.ca, "PEM CA bundle to trust for wss:// peers and --signal (default: the system store)");
   n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
       ->delimiter(',')
       ->capture_default_str();
@@ -37,7 +40,7 @@ int main(int argc, char** argv) {
   auto* c = app.add_subcommand("call", "Send requests to a node and report latency");
   c->add_option("--id", call.id, "the caller's ActrId")->capture_default_str();
   c->add_option("--to", call.to, "ActrId of the node to call")->required();
-  c->add_option("--url", call.url, "ws://HOST:PORT/ of that node")->required();
+  c->add_option("--url", call.url, "ws://HOST:PORT/ or wss://HOST:PORT/ of that node")->required();
   c->add_option("--count", call.count, "number of calls")->capture_default_str();
   c->add_option("--size", call.size, "payload bytes")->capture_default_str();
   c->add_option("--timeout-ms", call.timeout_ms, "per call")->capture_default_str();
@@ -45,17 +48,19 @@ int main(int argc, char** argv) {
   c->add_option("--resend-ms", call.resend_ms, "send an unanswered request again after this long (0: never, as an actr caller)")
       ->capture_default_str();
   c->add_flag("--json", call.json, "print the summary as JSON");
+  c->add_option("--ca", call.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
 
   actr::cli::CallArgs send;
   send.klass = "tell";
   auto* s = app.add_subcommand("send", "Send one-way messages (tells or stream chunks) to a node");
   s->add_option("--id", send.id, "the sender's ActrId")->capture_default_str();
   s->add_option("--to", send.to, "ActrId of the node")->required();
-  s->add_option("--url", send.url, "ws://HOST:PORT/ of that node")->required();
+  s->add_option("--url", send.url, "ws://HOST:PORT/ or wss://HOST:PORT/ of that node")->required();
   s->add_option("--count", send.count, "number of messages")->capture_default_str();
   s->add_option("--size", send.size, "payload bytes")->capture_default_str();
   s->add_option("--class", send.klass, "tell, stream, latency")->capture_default_str();
   s->add_flag("--json", send.json, "print the summary as JSON");
+  s->add_option("--ca", send.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
 
   actr::cli::SignalArgs sig;
   auto* g = app.add_subcommand("signal", "Run the signaling and discovery server until SIGINT/SIGTERM");
@@ -66,6 +71,8 @@ int main(int argc, char** argv) {
   g->add_option("--keepalive-ms", sig.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
   g->add_option("--queue-limit", sig.queue_limit, "outbound envelopes per client before it is dropped")
       ->capture_default_str();
+  g->add_option("--tls-cert", sig.tls_cert, "PEM certificate (chain) file: serve wss:// only (with --tls-key)");
+  g->add_option("--tls-key", sig.tls_key, "PEM private key file of --tls-cert");
 
   actr::cli::DemoArgs demo;
   auto* d = app.add_subcommand("demo", "Start a signaling server and nodes as processes; every payload class over WebRTC and WebSocket; lose WebRTC and get it back; kill and restart a node");

@@ -1,5 +1,6 @@
 // `actr signal`: the signaling and discovery server, until SIGINT/SIGTERM.
 #include "commands.hpp"
+#include "tls_options.hpp"
 
 #include <actr/signaling.hpp>
 
@@ -27,6 +28,12 @@ int run_signal(const SignalArgs& a) {
   cfg.heartbeat_interval = std::chrono::milliseconds(a.heartbeat_ms);
   cfg.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
   cfg.client_queue_limit = static_cast<std::size_t>(a.queue_limit);
+  auto tls = server_tls_from_files(a.tls_cert, a.tls_key);
+  if (!tls.error.empty()) {
+    std::cerr << "actr signal: " << tls.error << "\n";
+    return 2;
+  }
+  cfg.tls = tls.ctx;  // null: plain ws://
   asio::io_context io;
   SignalingServer server(io.get_executor(), cfg);
   auto port = server.listen(hp->first, hp->second);
@@ -34,8 +41,12 @@ int run_signal(const SignalArgs& a) {
     std::cerr << "actr signal: cannot listen on " << a.listen << ": " << port.error().message() << "\n";
     return 1;
   }
-  // stdout carries exactly this line, so scripts and tests can use port 0.
-  std::printf("listening %s:%u\n", hp->first.c_str(), *port);
+  // stdout carries exactly this line, so scripts and tests can use port 0. With TLS the scheme
+  // follows, so a script knows to dial wss://.
+  if (cfg.tls)
+    std::printf("listening %s:%u wss\n", hp->first.c_str(), *port);
+  else
+    std::printf("listening %s:%u\n", hp->first.c_str(), *port);
   std::fflush(stdout);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {

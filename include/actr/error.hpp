@@ -12,7 +12,7 @@ namespace actr {
 
 /// Every failure the transport reports. Values start at 1: zero means success in `error_code`.
 /// The first block mirrors the original's `NetworkError` variants (reference §8), the second the
-/// HEAD additions, the third codes this implementation adds.
+/// HEAD additions, the third codes this implementation adds (the last block: TLS).
 enum class NetworkError : int {
   ConnectionError = 1,
   SignalingError,
@@ -66,9 +66,14 @@ enum class NetworkError : int {
   DependencyNotFound,  ///< HEAD 10007
   Internal,            ///< the peer failed internally (HEAD 10010)
   ConnectionNotReady,  ///< the peer's connection is not ready yet; retry later (HEAD 10011)
+  // TLS (wss://). Permanent: the same dial fails the same way until someone changes a
+  // certificate or a trust setting, so no layer retries them (docs/tls.md).
+  TlsCertificateUntrusted,  ///< the peer's certificate chain did not verify (unknown CA, self-signed, expired)
+  TlsHostnameMismatch,      ///< the certificate verified but names another host than the one dialed
+  TlsHandshakeFailed,       ///< any other TLS handshake failure (no TLS on the other side, protocol, alert)
 };
 /// The highest `NetworkError` value (for iterating over all of them).
-inline constexpr NetworkError kLastNetworkError = NetworkError::ConnectionNotReady;
+inline constexpr NetworkError kLastNetworkError = NetworkError::TlsHandshakeFailed;
 
 /// The four questions callers ask of an error. Test with `ec == NetworkCondition::Transient`.
 enum class NetworkCondition : int {
@@ -97,6 +102,9 @@ ErrorKind kind_of(const boost::system::error_code& ec) noexcept;
 bool is_transient(const boost::system::error_code& ec) noexcept;
 bool is_closed_like(const boost::system::error_code& ec) noexcept;
 bool is_cancelled(const boost::system::error_code& ec) noexcept;
+/// True for the TLS codes (`TlsCertificateUntrusted`, `TlsHostnameMismatch`, `TlsHandshakeFailed`):
+/// the links that reconnect by themselves (signaling, the node's registration) stop on these.
+bool is_tls_failure(const boost::system::error_code& ec) noexcept;
 
 /// Stable lower-case name of a code ("no_route"), for logs and JSON output.
 std::string_view to_string(NetworkError e) noexcept;

@@ -40,6 +40,10 @@ struct NodeConfig {
   bool listen = true;
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;  ///< 0 picks a free port
+  /// TLS of the inbound gate (`make_tls_server_context`): when set, the gate serves only wss://
+  /// and the node registers a wss:// address with signaling. Null: plain ws://. The dialing side
+  /// (wss:// peers, whom to trust) is `wires.ws.tls`; signaling's is `signaling.tls`.
+  std::shared_ptr<TlsContext> listen_tls;
   DefaultWireBuilderConfig wires;  ///< how to reach peers (address book / URL template)
   ManagerConfig manager;
   /// Answered requests are remembered per (peer, request_id) so a retried request gets the same
@@ -121,6 +125,9 @@ class Node {
   /// The signaling client (null without `signal_url`).
   std::shared_ptr<SignalingClient> signaling() const;
   /// Completes once the node is registered with the signaling server (at once without one).
+  /// Errors: `TimeoutError` at `deadline`; `ShuttingDown` after `stop()`; a TLS code
+  /// (`is_tls_failure`) at once when the signaling server's certificate was refused — the node
+  /// then stops trying to reach signaling (a certificate problem does not go away by itself).
   boost::asio::awaitable<Result<void>> wait_registered(Deadline deadline);
   const ActrId& id() const;
   Stats stats() const;

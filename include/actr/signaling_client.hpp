@@ -155,9 +155,15 @@ class SignalingClient : public PeerSignalSink {
   boost::asio::awaitable<Result<SignalingErrorEvent>> next_error(Deadline deadline);
 
   /// Completes once the number of successful registrations exceeds `seen` (success), at
-  /// `deadline` (`TimeoutError`), or after close (`ShuttingDown`). Use with `registrations()` to
-  /// wait for the re-registration that follows a reconnect.
+  /// `deadline` (`TimeoutError`), after close (`ShuttingDown`), or once the client has stopped on
+  /// a TLS failure (that error, see `terminal_error`). Use with `registrations()` to wait for the
+  /// re-registration that follows a reconnect.
   boost::asio::awaitable<Result<void>> wait_registered(std::uint64_t seen, Deadline deadline);
+  /// The TLS failure (`TlsCertificateUntrusted`, `TlsHostnameMismatch`, `TlsHandshakeFailed`) of
+  /// the latest dial, or empty. A reconnect that fails this way is not retried (state
+  /// `Disconnected`): a certificate problem does not go away by itself. `last_tls_failure()`
+  /// (websocket.hpp) has OpenSSL's reason.
+  Error terminal_error() const;
   /// Successful registrations so far (first one and every re-registration).
   std::uint64_t registrations() const noexcept;
 

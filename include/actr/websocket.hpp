@@ -37,6 +37,21 @@ struct TlsServerOptions {
 /// Errors: `ConfigurationError` for unreadable PEM or a key that does not match the certificate.
 Result<std::shared_ptr<TlsContext>> make_tls_client_context(const TlsClientOptions& options);
 Result<std::shared_ptr<TlsContext>> make_tls_server_context(const TlsServerOptions& options);
+/// As above; on failure `why` says which part is wrong and OpenSSL's reason, e.g.
+/// "certificate: no start line (PEM routines)" or "the private key does not match the certificate".
+Result<std::shared_ptr<TlsContext>> make_tls_client_context(const TlsClientOptions& options, std::string& why);
+Result<std::shared_ptr<TlsContext>> make_tls_server_context(const TlsServerOptions& options, std::string& why);
+
+/// A wss:// dial whose TLS handshake failed. Dials report the typed code (`TlsCertificateUntrusted`,
+/// `TlsHostnameMismatch`, `TlsHandshakeFailed`); this keeps OpenSSL's words for people.
+struct TlsFailure {
+  std::string url;
+  Error error;         ///< the code the dial returned
+  std::string reason;  ///< e.g. "certificate verify failed: self-signed certificate"
+};
+/// The most recent TLS failure of any wss:// dial in this process (WebSocket wires and signaling
+/// alike), or nothing. For diagnostics: `actr call` prints it next to the typed error. Thread-safe.
+std::optional<TlsFailure> last_tls_failure();
 
 struct WebSocketConfig {
   std::size_t max_message_size = kDefaultMaxMessageSize;  ///< inbound and outbound payload cap

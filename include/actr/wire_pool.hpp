@@ -27,7 +27,8 @@ enum class SlotState : std::uint8_t {
 std::string_view to_string(SlotState s) noexcept;
 
 struct WirePoolConfig {
-  /// Attempts and delays of the background connect. Default: 3 attempts, 0 / ~1 s / ~2 s.
+  /// Attempts and delays of the background connect. Default: 3 attempts, 0 / ~1 s / ~2 s. A
+  /// permanent failure (`NetworkCondition::Permanent`, e.g. a TLS refusal) ends them at once.
   BackoffConfig connect_backoff{.initial = std::chrono::milliseconds{1000},
                                 .max = std::chrono::milliseconds{10000},
                                 .multiplier = 2.0,
@@ -128,6 +129,10 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   bool is_closed() const;
   /// Why the pool was closed (`ConnectionClosed` unless the closer said otherwise).
   Error close_reason() const;
+  /// The latest connect failure that ended a kind's attempts at once because retrying cannot fix
+  /// it (`NetworkCondition::Permanent`, e.g. `TlsCertificateUntrusted`); empty if none. A sender
+  /// left with no candidate reports it instead of `NoRoute`.
+  Error permanent_failure() const;
 
   /// Called (outside any lock) each time a transition leaves no kind Ready or Connecting.
   void set_on_exhausted(std::function<void()> cb);
@@ -173,6 +178,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   std::array<Slot, kWireKindCount> slots_;
   bool closed_ = false;
   Error close_reason_;
+  Error permanent_failure_;
   std::function<void()> on_exhausted_;
 };
 

@@ -371,7 +371,11 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
   impl_->trusted = configure_identity(c, impl_->signaling);
   impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
   impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
-  if (c.listen) impl_->gate = std::make_unique<WebSocketServer>(ex, c.wires.ws, frames, inbound);
+  if (c.listen) {
+    auto gate_cfg = c.wires.ws;
+    gate_cfg.tls = c.listen_tls;  // wires.ws.tls is the dialing side's context
+    impl_->gate = std::make_unique<WebSocketServer>(ex, gate_cfg, frames, inbound);
+  }
 }
 
 Node::~Node() {
@@ -397,7 +401,8 @@ Result<std::uint16_t> Node::start() {
   }
   if (self->signaling) {
     std::optional<std::string> ws_address;
-    if (port != 0) ws_address = "ws://" + self->cfg.listen_host + ":" + std::to_string(port) + "/";
+    if (port != 0)
+      ws_address = (self->cfg.listen_tls ? "wss://" : "ws://") + self->cfg.listen_host + ":" + std::to_string(port) + "/";
     if (self->coordinator) self->coordinator->start();
     (void)self->tasks.spawn("signaling-register", [self, ws_address]() -> asio::awaitable<void> {
       // The signaling client reconnects by itself once connected; the first connect and the
@@ -409,6 +414,12 @@ Result<std::uint16_t> Node::start() {
           auto r = co_await self->signaling->register_actor(self->cfg.id, ws_address);
           if (r) co_return;
           spdlog::warn("actr: registration with {} failed: {}", *self->cfg.signal_url, r.error().message());
+        } else if (is_tls_failure(c.error())) {
+          // Terminal: the certificate will not become trusted by waiting. wait_registered()
+          // reports the error (the CLI exits with it).
+          spdlog::error("actr: signaling {} refused by TLS ({}); not retrying", *self->cfg.signal_url,
+                        c.error().message());
+          co_return;
         } else {
           spdlog::info("actr: signaling {} unreachable: {}", *self->cfg.signal_url, c.error().message());
         }

@@ -98,6 +98,9 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   std::uint64_t epochs = 0;
   std::optional<sig::Identity> identity;
   std::optional<VerifyingKey> server_key;  // the key the server says signed our credential
+  // A TLS failure of the last dial: the client stopped trying (a certificate problem does not
+  // go away by itself). Cleared by a successful attach.
+  Error tls_failure;
   std::uint64_t identity_gen = 0;  // bumped by register_actor/unregister: older registrations lose
   std::chrono::milliseconds heartbeat;
   std::unordered_map<std::string, std::shared_ptr<sig::Pending>> pending;
@@ -111,6 +114,16 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   bool is_closed() const {
     std::lock_guard lk(mu);
     return closed;
+  }
+  // Records the outcome of a dial for `terminal_error()`: a TLS failure, or success (clears it).
+  void note_dial(const Error& ec) {
+    {
+      std::lock_guard lk(mu);
+      if (!ec) tls_failure = {};
+      else if (is_tls_failure(ec)) tls_failure = ec;
+      else return;
+    }
+    changed.notify();
   }
 
 

@@ -75,6 +75,7 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
     where = url;
   }
   auto r = co_await attach();
+  note_dial(r ? Error{} : r.error());
   (void)first->try_push(FirstAttempt::of(r ? Error{} : r.error()));
   if (!r) co_return;
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -112,9 +113,18 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
       const bool stop = co_await was_cancelled();
       if (stop || is_closed()) co_return;
       auto a = co_await attach();
+      note_dial(a ? Error{} : a.error());
       if (a) break;
       const bool stop_after = co_await was_cancelled();
       if (stop_after || is_closed()) co_return;
+      if (is_tls_failure(a.error())) {
+        // The server's certificate is not (or no longer) acceptable: retrying cannot fix it,
+        // and a quiet retry loop would hide the cause. Terminal; terminal_error() says why.
+        spdlog::error("actr: signaling reconnect to {} refused by TLS ({}); not retrying", where,
+                      a.error().message());
+        set_state(SignalingState::Disconnected);
+        co_return;
+      }
       spdlog::info("actr: signaling reconnect to {} failed: {}", where, a.error().message());
     }
   }

@@ -358,6 +358,10 @@ asio::awaitable<Result<void>> SignalingClient::wait_registered(std::uint64_t see
     const auto v = impl->changed.version();
     if (impl->registrations.load() > seen) co_return ok();
     if (impl->is_closed()) co_return make_error_code(NetworkError::ShuttingDown);
+    {
+      std::lock_guard lk(impl->mu);  // impl, not this: the client may go away while we wait
+      if (impl->tls_failure) co_return impl->tls_failure;
+    }
     auto w = co_await impl->changed.async_wait_change(v, deadline);
     if (!w) co_return w.error();
   }
@@ -373,6 +377,11 @@ std::optional<Credential> SignalingClient::credential() const {
 std::optional<VerifyingKey> SignalingClient::server_signing_key() const {
   std::lock_guard lk(impl_->mu);
   return impl_->server_key;
+}
+
+Error SignalingClient::terminal_error() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->tls_failure;
 }
 
 SignalingState SignalingClient::state() const noexcept { return impl_->state.load(); }

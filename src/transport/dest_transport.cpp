@@ -99,6 +99,8 @@ asio::awaitable<Result<WireIdentity>> DestTransport::send(std::shared_ptr<DestTr
     }
     if (!snap.live.intersects(candidates)) {
       spdlog::debug("actr: send to {}: all transport candidates exhausted", pool.dest().to_string());
+      // A kind that gave up on a permanent failure says why (a TLS refusal is not "no route").
+      if (auto why = pool.permanent_failure()) co_return why;
       co_return make_error_code(NetworkError::NoRoute);
     }
     if (Clock::now() >= deadline) co_return make_error_code(NetworkError::TimeoutError);

@@ -253,10 +253,13 @@ void OutprocTransportManager::Impl::evict_if_same(const Dest& dest, const std::s
     map.erase(it);
   }
   spdlog::debug("actr: evicting transport of {} (no live wire)", dest.to_string());
-  // Senders still parked on it learn the real cause: no candidate left.
-  auto id = tasks.spawn("close-transport", [t]() -> asio::awaitable<void> {
+  // Senders still parked on it learn the real cause: no candidate left, or the permanent
+  // failure (e.g. a TLS refusal) that ended a kind's attempts.
+  auto why = t->pool().permanent_failure();
+  if (!why) why = make_error_code(NetworkError::NoRoute);
+  auto id = tasks.spawn("close-transport", [t, why]() -> asio::awaitable<void> {
     co_await asio::this_coro::throw_if_cancelled(false);
-    co_await t->close(make_error_code(NetworkError::NoRoute));
+    co_await t->close(why);
   });
   if (id == 0) t->abort();
 }

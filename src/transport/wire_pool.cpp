@@ -217,6 +217,14 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
     last = res.error();
     spdlog::debug("actr: connect {} {} failed: {}", dest_.to_string(), to_string(h->kind()), last.message());
     if (is_cancelled_state(cs)) break;
+    // Retrying cannot fix a permanent failure (a certificate the dialer does not trust, a bad
+    // URL): give up at once, so senders get the cause now instead of after the backoff or
+    // as their own deadline.
+    if (last == NetworkCondition::Permanent) {
+      std::lock_guard lk(mu_);
+      permanent_failure_ = last;
+      break;
+    }
   }
   if (is_cancelled_state(cs)) last = make_error_code(NetworkError::Cancelled);
 
@@ -311,6 +319,11 @@ SlotState WirePool::state(WireKind kind) const {
 std::uint32_t WirePool::connect_attempts(WireKind kind) const {
   std::lock_guard lk(mu_);
   return slots_[idx(kind)].attempts;
+}
+
+Error WirePool::permanent_failure() const {
+  std::lock_guard lk(mu_);
+  return permanent_failure_;
 }
 
 PoolSnapshot WirePool::snapshot() const {

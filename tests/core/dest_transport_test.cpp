@@ -87,6 +87,22 @@ TEST(DestTransport, BrokenLaneRetriesOnceWithFreshLane) {
   EXPECT_EQ(f.t->pool().state(WireKind::WebRtc), SlotState::Ready);
 }
 
+TEST(DestTransport, APermanentConnectFailureIsTheAnswerAtOnceNotNoRouteOrRetries) {
+  // A TLS refusal (the peer's certificate is not trusted) on every kind: one attempt each, and
+  // the sender gets that error — not NoRoute, not the backoff's worth of retries.
+  Fixture f;
+  FaultPlan plan;
+  plan.every_connect.kind = ConnectFault::Kind::Fail;
+  plan.every_connect.error = make_error_code(NetworkError::TlsCertificateUntrusted);
+  f.build(plan);
+  auto r = f.send(PayloadType::RpcReliable, 60s);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), NetworkError::TlsCertificateUntrusted);
+  EXPECT_EQ(f.t->pool().connect_attempts(WireKind::WebSocket), 1u);
+  EXPECT_EQ(f.t->pool().connect_attempts(WireKind::WebRtc), 1u);
+  EXPECT_EQ(f.t->pool().permanent_failure(), NetworkError::TlsCertificateUntrusted);
+}
+
 TEST(DestTransport, AllCandidatesExhaustedIsNoRouteNotAHang) {
   Fixture f;
   FaultPlan plan;

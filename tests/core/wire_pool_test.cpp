@@ -212,6 +212,23 @@ TEST_F(WirePoolTest, StandbyDyingIsRemovedWithoutTouchingTheReadyWire) {
   EXPECT_GE(older->close_calls(), 1u);  // the dead one is released
 }
 
+TEST(WirePool, APermanentConnectFailureEndsTheAttemptsAtOnce) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  FaultPlan plan;
+  plan.every_connect.kind = ConnectFault::Kind::Fail;
+  plan.every_connect.error = make_error_code(NetworkError::TlsHostnameMismatch);
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool());
+  int exhausted = 0;
+  pool->set_on_exhausted([&] { ++exhausted; });
+  pool->add_connection(make_wire(b, WireKind::WebSocket, plan));
+  settle(io, *pool);
+  EXPECT_EQ(pool->state(WireKind::WebSocket), SlotState::Failed);
+  EXPECT_EQ(pool->connect_attempts(WireKind::WebSocket), 1u);  // transient errors get 3
+  EXPECT_EQ(pool->permanent_failure(), NetworkError::TlsHostnameMismatch);
+  EXPECT_EQ(exhausted, 1);
+}
+
 TEST(WirePool, InboundWhileOurDialConnectsWaitsAndTakesOverIfTheDialFails) {
   asio::io_context io;
   auto b = MemoryBuilder::create();

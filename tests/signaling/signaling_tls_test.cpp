@@ -21,10 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-const test::SelfSigned& cert() {
-  static const auto c = test::make_self_signed();
-  return c;
-}
+const test::SelfSigned& cert() { return test::localhost_certificate(); }
 
 SignalingServerConfig tls_server() {
   auto c = fast_server();
@@ -103,7 +100,7 @@ TEST(SignalingTls, TlsServerRefusesPlainAndUntrustingClientsAndKeepsServing) {
   // Default trust store: our self-signed certificate is not in it.
   auto untrusted = run_co(net.io, net.client(false).connect(net.url("wss")));
   ASSERT_FALSE(untrusted);
-  EXPECT_EQ(untrusted.error(), make_error_code(NetworkError::ConnectionError));
+  EXPECT_EQ(untrusted.error(), make_error_code(NetworkError::TlsCertificateUntrusted));
   // A plain ws:// client to a TLS server.
   EXPECT_FALSE(run_co(net.io, net.client(true).connect(net.url("ws"))));
   // A trusting client is still served.
@@ -113,4 +110,37 @@ TEST(SignalingTls, TlsServerRefusesPlainAndUntrustingClientsAndKeepsServing) {
   ASSERT_TRUE(run_co(net.io, good.register_actor(actor_id(3))));
   EXPECT_EQ(net.server.stats().registered, 1u);
   EXPECT_EQ(good.state(), SignalingState::Connected);
+}
+
+TEST(SignalingTls, AReconnectRefusedByTlsIsTerminalNotARetryLoop) {
+  // The client was connected; the server comes back on the same port with a certificate the
+  // client does not trust (a rotated certificate, a wrong CA). The reconnect stops at once with
+  // the typed error instead of retrying every 20..200 ms (fast_client) for ever.
+  asio::io_context io;
+  auto first = std::make_unique<SignalingServer>(io.get_executor(), tls_server());
+  auto port = first->listen("127.0.0.1", 0);
+  ASSERT_TRUE(port);
+  auto cfg = client_cfg(true);
+  cfg.reconnect = true;
+  SignalingClient c(io.get_executor(), cfg);
+  const auto url = "wss://127.0.0.1:" + std::to_string(*port) + "/signal";
+  ASSERT_TRUE(run_co(io, c.connect(url)));
+  ASSERT_TRUE(run_co(io, c.register_actor(actor_id(1))));
+  const auto seen = c.registrations();
+  run_co(io, first->close());
+  first.reset();
+  static const auto other = test::make_self_signed();
+  auto other_cfg = fast_server();
+  auto other_tls = make_tls_server_context({other.certificate_pem, other.private_key_pem});
+  ASSERT_TRUE(other_tls);
+  other_cfg.tls = *other_tls;
+  SignalingServer second(io.get_executor(), other_cfg);
+  ASSERT_TRUE(second.listen("127.0.0.1", *port));
+  auto r = run_co(io, c.wait_registered(seen, Clock::now() + 10s));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), NetworkError::TlsCertificateUntrusted) << r.error().message();
+  EXPECT_EQ(c.terminal_error(), NetworkError::TlsCertificateUntrusted);
+  run_until(io, [&] { return c.state() == SignalingState::Disconnected; });
+  run_co(io, c.close());
+  run_co(io, second.close());
 }

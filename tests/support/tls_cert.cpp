@@ -29,7 +29,7 @@ std::string drain(BIO* b) {
 }
 }  // namespace
 
-SelfSigned make_self_signed() {
+SelfSigned make_self_signed(const std::string& subject_alt_names) {
   Key key(EVP_EC_gen("P-256"));
   check(key != nullptr, "EVP_EC_gen");
   Cert cert(X509_new());
@@ -46,7 +46,7 @@ SelfSigned make_self_signed() {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert.get(), cert.get(), nullptr, nullptr, 0);
-  Ext san(X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"));
+  Ext san(X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, subject_alt_names.c_str()));
   check(san != nullptr && X509_add_ext(cert.get(), san.get(), -1) == 1, "subjectAltName");
   check(X509_sign(cert.get(), key.get(), EVP_sha256()) > 0, "sign");
 
@@ -54,6 +54,11 @@ SelfSigned make_self_signed() {
   check(PEM_write_bio_X509(cb.get(), cert.get()) == 1, "PEM cert");
   check(PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1, "PEM key");
   return {drain(cb.get()), drain(kb.get())};
+}
+
+const SelfSigned& localhost_certificate() {
+  static const auto c = make_self_signed();
+  return c;
 }
 
 }  // namespace actr::test

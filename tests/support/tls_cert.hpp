@@ -10,7 +10,10 @@ struct SelfSigned {
   std::string private_key_pem;
 };
 
-/// Throws std::runtime_error if OpenSSL fails.
-SelfSigned make_self_signed();
+/// Throws std::runtime_error if OpenSSL fails. `subject_alt_names` in OpenSSL's config syntax: the
+/// names the certificate is valid for (another value makes a host name mismatch on 127.0.0.1).
+SelfSigned make_self_signed(const std::string& subject_alt_names = "DNS:localhost,IP:127.0.0.1,IP:::1");
+/// One `make_self_signed()` certificate for the whole test binary, made on first use.
+const SelfSigned& localhost_certificate();
 
 }  // namespace actr::test

@@ -43,7 +43,8 @@ const std::set<E> kClient = {
     E::ServiceDiscoveryError, E::AuthenticationError, E::PermissionError,
     E::CredentialExpired,     E::ShuttingDown,        E::MessageTooLarge,
     E::CredentialInvalid,     E::UnknownSigningKey,   E::IdentityMismatch,
-    E::NotFound,              E::UnknownRoute,        E::DependencyNotFound};
+    E::NotFound,              E::UnknownRoute,        E::DependencyNotFound,
+    E::TlsCertificateUntrusted, E::TlsHostnameMismatch, E::TlsHandshakeFailed};
 const std::set<E> kCorrupt = {E::DeserializationError, E::MalformedFrame};
 
 // A foreign category whose every message reads like a closed wire: classification must ignore it.
@@ -88,8 +89,23 @@ TEST(NetworkErrorCategory, SpecificNamesAndMessages) {
   EXPECT_EQ(actr::to_string(E::ConnectionClosed), "connection_closed");
   EXPECT_EQ(actr::to_string(E::DataChannelNotOpen), "data_channel_not_open");
   EXPECT_EQ(actr::to_string(E::MalformedFrame), "malformed_frame");
+  EXPECT_EQ(actr::to_string(E::TlsCertificateUntrusted), "tls_certificate_untrusted");
   EXPECT_EQ(make_error_code(E::NoRoute).message(), "no route");
   EXPECT_EQ(make_error_code(E::ConnectionClosed).message(), "connection closed");
+}
+
+TEST(NetworkCondition, TlsFailuresArePermanentAndRecognised) {
+  for (E e : {E::TlsCertificateUntrusted, E::TlsHostnameMismatch, E::TlsHandshakeFailed}) {
+    const error_code ec = e;
+    EXPECT_TRUE(ec == NetworkCondition::Permanent) << actr::to_string(e);
+    EXPECT_FALSE(actr::is_transient(ec)) << actr::to_string(e);
+    EXPECT_FALSE(actr::is_closed_like(ec)) << actr::to_string(e);
+    EXPECT_TRUE(actr::is_tls_failure(ec)) << actr::to_string(e);
+    EXPECT_EQ(actr::kind_of(ec), ErrorKind::Client) << actr::to_string(e);
+  }
+  EXPECT_FALSE(actr::is_tls_failure(E::ConnectionError));
+  EXPECT_FALSE(actr::is_tls_failure(error_code{}));
+  EXPECT_EQ(make_error_code(E::TlsCertificateUntrusted).message(), "TLS certificate not trusted");
 }
 
 TEST(NetworkErrorCategory, UnknownValueStillHasAMessageAndIsPermanentInternal) {

@@ -1,4 +1,5 @@
 // wss:// (OpenSSL) and the coalescing writer, over real TCP on 127.0.0.1 (port 0).
+#include <actr/detail/clock.hpp>
 #include <actr/error.hpp>
 #include <actr/websocket.hpp>
 
@@ -6,9 +7,15 @@
 #include "support/run_co.hpp"
 #include "support/tls_cert.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
 
 #include <gtest/gtest.h>
 
@@ -40,10 +47,7 @@ WebSocketConfig cfg() {
   return c;
 }
 
-const test::SelfSigned& cert() {
-  static const auto c = test::make_self_signed();
-  return c;
-}
+const test::SelfSigned& cert() { return test::localhost_certificate(); }
 
 // A gate on 127.0.0.1, plain or TLS.
 struct Gate {
@@ -112,9 +116,18 @@ TEST(Wss, UntrustedCertificateOrPlainClientFailsTypedAndGateKeepsServing) {
   // Default trust store: our self-signed certificate is not in it.
   auto untrusted = make_websocket_client(io.get_executor(), gate.url("wss"), actor_id(7), actor_id(1000), cfg(),
                                          collect(ignored));
+  const auto t0 = Clock::now();
   auto r = run_co(io, untrusted->connect());
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), make_error_code(NetworkError::ConnectionError));
+  // Typed at once, with OpenSSL's reason kept for people; no timer involved.
+  EXPECT_EQ(r.error(), make_error_code(NetworkError::TlsCertificateUntrusted));
+  EXPECT_TRUE(r.error() == NetworkCondition::Permanent);
+  EXPECT_LT(Clock::now() - t0, cfg().connect_timeout / 2);
+  auto why = last_tls_failure();
+  ASSERT_TRUE(why);
+  EXPECT_EQ(why->url, gate.url("wss"));
+  EXPECT_EQ(why->error, r.error());
+  EXPECT_EQ(why->reason, "certificate verify failed: self-signed certificate");
   // A plain ws:// client to a TLS gate.
   auto plain = make_websocket_client(io.get_executor(), gate.url("ws"), actor_id(8), actor_id(1000), cfg(),
                                      collect(ignored));
@@ -129,11 +142,62 @@ TEST(Wss, UntrustedCertificateOrPlainClientFailsTypedAndGateKeepsServing) {
   run_co(io, good->close());
 }
 
+TEST(Wss, CertificateForAnotherHostIsAHostNameMismatch) {
+  asio::io_context io;
+  static const auto other = test::make_self_signed("DNS:elsewhere.invalid");
+  auto server = cfg();
+  auto sctx = make_tls_server_context({other.certificate_pem, other.private_key_pem});
+  ASSERT_TRUE(sctx);
+  server.tls = *sctx;
+  Gate gate(io, server);
+  Got ignored;
+  auto c = make_websocket_client(io.get_executor(), gate.url("wss"), actor_id(7), actor_id(1000),
+                                 tls_client_cfg(other.certificate_pem), collect(ignored));
+  auto r = run_co(io, c->connect());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), make_error_code(NetworkError::TlsHostnameMismatch));
+  auto why = last_tls_failure();
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->reason.find("IP address mismatch"), std::string::npos) << why->reason;
+}
+
+TEST(Wss, TlsToAServerThatSpeaksNoTlsIsAHandshakeFailure) {
+  // A plain HTTP answer to our ClientHello: OpenSSL refuses it ("wrong version number" or
+  // "packet length too long"), typed TlsHandshakeFailed rather than a connection error.
+  asio::io_context io;
+  asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acc.local_endpoint().port();
+  asio::co_spawn(io, [&acc]() -> asio::awaitable<void> {
+    auto [aec, sock] = co_await acc.async_accept(asio::as_tuple(asio::use_awaitable));
+    if (aec) co_return;
+    std::array<char, 512> buf{};
+    (void)co_await sock.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    static const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    (void)co_await asio::async_write(sock, asio::buffer(reply), asio::as_tuple(asio::use_awaitable));
+  }, asio::detached);
+  Got ignored;
+  auto c = make_websocket_client(io.get_executor(), "wss://127.0.0.1:" + std::to_string(port) + "/", actor_id(7),
+                                 actor_id(1000), tls_client_cfg(cert().certificate_pem), collect(ignored));
+  auto r = run_co(io, c->connect());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), make_error_code(NetworkError::TlsHandshakeFailed));
+  EXPECT_TRUE(is_tls_failure(r.error()));
+}
+
 TEST(Wss, BadTlsMaterialIsAConfigurationError) {
   auto bad = make_tls_server_context({"not a certificate", "not a key"});
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error(), make_error_code(NetworkError::ConfigurationError));
   EXPECT_FALSE(make_tls_client_context({"garbage", true}));
+  // The reason names the part that is wrong.
+  std::string why;
+  EXPECT_FALSE(make_tls_server_context({"not a certificate", cert().private_key_pem}, why));
+  EXPECT_EQ(why.rfind("certificate:", 0), 0u) << why;
+  EXPECT_FALSE(make_tls_server_context({cert().certificate_pem, "not a key"}, why));
+  EXPECT_EQ(why.rfind("private key:", 0), 0u) << why;
+  static const auto other = test::make_self_signed();
+  EXPECT_FALSE(make_tls_server_context({cert().certificate_pem, other.private_key_pem}, why));
+  EXPECT_EQ(why, "the private key does not match the certificate");
 }
 
 // The writer packs queued frames into few socket writes. Whatever the packing — small frames,

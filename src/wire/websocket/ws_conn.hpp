@@ -107,9 +107,12 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 /// (the connection's loops run there), sending `headers` with the upgrade request. TCP connect
 /// and TLS handshake are bounded by `handshake_timeout` together, the upgrade by it again.
 /// wss:// sends SNI and, when the context verifies peers, checks the host name. Errors:
-/// `InvalidArgument` (URL), `TimeoutError`, `ConnectionError` (resolve, connect, TLS),
+/// `InvalidArgument` (URL), `TimeoutError`, `ConnectionError` (resolve, connect, a transport
+/// failure mid-handshake), `TlsCertificateUntrusted` / `TlsHostnameMismatch` (the certificate did
+/// not verify), `TlsHandshakeFailed` (another TLS failure, e.g. no TLS on the other side),
 /// `ConfigurationError` (no usable TLS context), `AuthenticationError` (upgrade refused with HTTP
-/// 401: the server did not accept our credential), `WebSocketError` (upgrade refused otherwise).
+/// 401: the server did not accept our credential), `WebSocketError` (upgrade refused otherwise). A
+/// TLS failure is also recorded for `last_tls_failure()` and logged with OpenSSL's reason.
 boost::asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Headers headers, ConnConfig cfg);
 
 /// Header lookup of an upgrade request being accepted (valid during the call only).

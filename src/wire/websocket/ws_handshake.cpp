@@ -10,7 +10,6 @@
 #include "detail/asio.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -54,14 +53,6 @@ Result<Url> parse_url(const std::string& url) {
 
 namespace {
 
-// OpenSSL's SSL_set_tlsext_host_name is a macro with a C cast.
-bool set_sni(SSL* ssl, const std::string& host) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-  return SSL_set_tlsext_host_name(ssl, host.c_str()) == 1;
-#pragma GCC diagnostic pop
-}
-
 // wss:// without a configured context verifies against the system trust store.
 std::shared_ptr<TlsContext> default_client_tls() {
   static const auto ctx = [] {
@@ -97,12 +88,14 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
   auto s = tls ? Stream(std::move(tcp_layer), tls->ctx) : Stream(std::move(tcp_layer));
   if (auto* t = s.next_layer().tls()) {
     // SNI plus host name verification (RFC 6125) when verifying at all.
-    if (!set_sni(t->native_handle(), u->host)) co_return make_error_code(NetworkError::ConfigurationError);
-    if (tls->verify_peer) t->set_verify_callback(asio::ssl::host_name_verification(u->host));
+    auto prepared = prepare_client_tls(t->native_handle(), u->host, tls->verify_peer);
+    if (!prepared) co_return prepared.error();
     auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::client, use_ec);
     if (tec) {
-      spdlog::info("actr: TLS handshake with {} failed: {}", url, tec.message());
-      co_return timeout_or(tec, NetworkError::ConnectionError);
+      if (tec == beast::error::timeout) co_return make_error_code(NetworkError::TimeoutError);
+      // Typed at once (an untrusted certificate is not a timeout, nor worth a retry).
+      std::string reason;
+      co_return classify_client_tls_failure(t->native_handle(), tec, url, reason);
     }
   }
   s.next_layer().lowest().expires_never();  // the WebSocket stream's own timeouts take over
