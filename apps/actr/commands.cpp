@@ -142,6 +142,11 @@ int run_node(const NodeArgs& a) {
     cfg.signal_url = a.signal;
     cfg.webrtc.local_addresses = {hp->first};  // gather ICE candidates where the node listens
   }
+  if (a.require_identity && a.signal.empty()) {
+    std::cerr << "actr node: --require-identity needs --signal (the server's key is the one trusted)\n";
+    return 2;
+  }
+  cfg.identity.require = a.require_identity;
   for (const auto& p : a.peers) {
     auto eq = p.find('=');
     auto pid = eq == std::string::npos ? Result<ActrId>(make_error_code(NetworkError::InvalidArgument))
@@ -249,8 +254,9 @@ int run_call(const CallArgs& a) {
       }
       if (err) ++errors[std::string(to_string(static_cast<NetworkError>(err.value())))];
       else lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-      // The server's certificate will not be accepted by the next call either: stop now.
-      if (is_tls_failure(err)) break;
+      // The server's certificate, or its refusal of our credential, will not change for the next
+      // call either: stop now.
+      if (is_tls_failure(err) || err == make_error_code(NetworkError::AuthenticationError)) break;
       if (progress && Clock::now() - last_print > std::chrono::milliseconds(250)) {
         std::fprintf(stderr, "\r%d/%d ok=%zu errors=%zu", i + 1, a.count, lat_us.size(),
                      static_cast<std::size_t>(i + 1) - lat_us.size());

@@ -16,6 +16,7 @@ struct NodeArgs {
   std::vector<std::string> wires{"webrtc", "ws"};
   std::string tls_cert, tls_key;  ///< PEM files: the gate serves wss:// (both or neither)
   std::string ca;                 ///< PEM CA bundle trusted by wss:// dials (empty: system store)
+  bool require_identity = false;  ///< the gate serves only peers with a valid credential (HTTP 401)
 };
 struct CallArgs {
   std::string id = "ca11e2@101/actr:cli:1.0.0";
@@ -32,6 +33,8 @@ struct SignalArgs {
   int keepalive_ms = 5000;   // WebSocket keepalive
   int queue_limit = 256;     // outbound envelopes per client before it is dropped
   std::string tls_cert, tls_key;  // PEM files: serve wss:// (both or neither)
+  std::string key_dir;            // signing keys kept here (created 0700); empty: one key per process
+  int credential_ttl_s = 3600;    // lifetime of the credentials it issues
 };
 struct DemoArgs {
   int calls = 200;

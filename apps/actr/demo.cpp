@@ -32,12 +32,13 @@ namespace asio = boost::asio;
 
 namespace {
 
-// A child `actr node --echo` process on `port` (0: any); its bound port, or 0 on failure.
+// A child `actr node --echo` process on `port` (0: any), serving only peers with a credential
+// from `signal`; its bound port, or 0 on failure.
 std::uint16_t spawn_node(ChildProcess& c, const std::string& id, std::uint16_t port, const std::string& signal,
                          const std::string& log_level) {
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   if (!c.spawn({"--log-level", log_level, "node", "--id", id, "--listen", listen, "--echo", "--keepalive-ms", "500",
-                "--signal", signal, "--wires", "webrtc,ws"}))
+                "--signal", signal, "--wires", "webrtc,ws", "--require-identity"}))
     return 0;
   auto line = c.read_line_with("listening on", std::chrono::seconds(20));  // "listening on ws://127.0.0.1:PORT/ ..."
   auto pos = line ? line->find("127.0.0.1:") : std::string::npos;

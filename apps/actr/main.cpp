@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   n->add_option("--tls-cert", node.tls_cert, "PEM certificate (chain) file: accept peers over wss:// (with --tls-key)");
   n->add_option("--tls-key", node.tls_key, "PEM private key file of --tls-cert");
   n->add_option("--ca", node.ca, "PEM CA bundle to trust for wss:// peers and --signal (default: the system store)");
+  n->add_flag("--require-identity", node.require_identity,
+              "serve only peers with a valid credential for the id they claim (HTTP 401 otherwise); trusts the key "
+              "of the --signal server");
   n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
       ->delimiter(',')
       ->capture_default_str();
@@ -73,6 +76,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   g->add_option("--tls-cert", sig.tls_cert, "PEM certificate (chain) file: serve wss:// only (with --tls-key)");
   g->add_option("--tls-key", sig.tls_key, "PEM private key file of --tls-cert");
+  g->add_option("--key-dir", sig.key_dir,
+                "directory of the Ed25519 signing keys for the credentials it issues (created 0700 with a first key; "
+                "default: a key for this process only)");
+  g->add_option("--credential-ttl-s", sig.credential_ttl_s, "lifetime of the credentials it issues")
+      ->capture_default_str();
 
   actr::cli::DemoArgs demo;
   auto* d = app.add_subcommand("demo", "Start a signaling server and nodes as processes; every payload class over WebRTC and WebSocket; lose WebRTC and get it back; kill and restart a node");

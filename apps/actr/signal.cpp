@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "tls_options.hpp"
 
+#include <actr/identity.hpp>
 #include <actr/signaling.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -34,6 +35,24 @@ int run_signal(const SignalArgs& a) {
     return 2;
   }
   cfg.tls = tls.ctx;  // null: plain ws://
+  if (a.credential_ttl_s <= 0) {
+    std::cerr << "actr signal: --credential-ttl-s must be positive\n";
+    return 2;
+  }
+  cfg.credential_lifetime = std::chrono::seconds(a.credential_ttl_s);
+  if (!a.key_dir.empty()) {
+    auto dir = KeyDirectory::open(a.key_dir);
+    auto issuer = dir ? dir->issuer(cfg.credential_lifetime) : Result<std::shared_ptr<CredentialIssuer>>(dir.error());
+    if (!issuer) {
+      std::cerr << "actr signal: --key-dir " << a.key_dir << ": " << issuer.error().message() << "\n";
+      return 2;
+    }
+    cfg.issuer = *issuer;
+    spdlog::info("actr signal: signing with key {} of {}", dir->current().key_id(), a.key_dir);
+  } else {
+    // Credentials it issues die with the process: after a restart every client registers again.
+    spdlog::warn("actr signal: no --key-dir: signing with a key for this process only");
+  }
   asio::io_context io;
   SignalingServer server(io.get_executor(), cfg);
   auto port = server.listen(hp->first, hp->second);

@@ -10,16 +10,7 @@
 #   tls_cli.sh /path/to/actr
 set -euo pipefail
 ACTR="$1"
-W="$(mktemp -d)"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-fail() { echo "FAIL $*"; exit 1; }
-ms() { date +%s%3N; }
+source "$(dirname "$0")/lib.sh"
 
 cert() {  # cert NAME SAN: a self-signed P-256 certificate NAME.pem and its key NAME.key
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "/CN=$1" \
@@ -48,25 +39,6 @@ expect_start_error "certificate without its key" "--tls-cert and --tls-key go to
 echo "not a certificate" >"$W/garbage.pem"
 expect_start_error "unreadable CA bundle" "--ca $W/garbage.pem: CA certificates:" -- \
   "$ACTR" call --to 1@101/acme:echo:1.0.0 --url wss://127.0.0.1:1/ --ca "$W/garbage.pem"
-
-# start NAME -- CMD...: runs CMD in the background, its stdout readable line by line on fd
-# ${FD[NAME]}, its stderr in NAME.err.
-declare -A FD
-start() {
-  local name="$1" fd; shift 2
-  exec {fd}< <(exec "$@" 2>"$W/$name.err")
-  PIDS+=($!)
-  FD[$name]=$fd
-}
-# wait_line NAME PATTERN: reads NAME's stdout until a line matches PATTERN (20 s at most per
-# line: each read waits for the child to write); prints the match.
-wait_line() {
-  local line m
-  while IFS= read -r -t 20 -u "${FD[$1]}" line; do
-    if m="$(grep -oE -m1 -- "$2" <<<"$line")"; then echo "$m"; return 0; fi
-  done
-  fail "$1 never printed '$2': $(cat "$W/$1.err")"
-}
 
 start signal -- "$ACTR" --log-level info signal --listen 127.0.0.1:0 --tls-cert "$W/server.pem" --tls-key "$W/server.key"
 SIG="$(wait_line signal 'listening 127\.0\.0\.1:[0-9]+ wss')"
