@@ -123,11 +123,14 @@ class Harness {
 
 // Builds the DataChannel message of opcode 1 in a reused buffer (no 64 KiB allocation per record).
 ConstBytes fragment(std::uint8_t msg_id, std::uint8_t index, std::uint8_t total, std::uint8_t fill, std::uint8_t tail) {
-  static Bytes buf;
+  static Bytes buf(kDcFragmentHeaderSize + kDcMaxFragmentPayload);
+  static int filled = -1;  // the byte the whole payload area holds
+  if (filled != fill) {
+    std::fill(buf.begin() + kDcFragmentHeaderSize, buf.end(), fill);
+    filled = fill;
+  }
   const bool last = index + 1 >= total;
   const std::size_t len = kDcFragmentHeaderSize + (last ? tail : kDcMaxFragmentPayload);
-  if (buf.size() < len) buf.resize(len);
-  std::fill(buf.begin() + kDcFragmentHeaderSize, buf.begin() + static_cast<std::ptrdiff_t>(len), fill);
   const std::uint8_t header[kDcFragmentHeaderSize] = {0, 0, 0, msg_id, 0, index, 0, total};
   std::copy(std::begin(header), std::end(header), buf.begin());
   return ConstBytes(buf.data(), len);
