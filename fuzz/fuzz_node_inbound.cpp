@@ -2,7 +2,8 @@
 // and classification `Node::Impl::on_frame` runs on every inbound frame (src/node/inbound.hpp).
 // Input: [u8 payload type (mod 5)][payload bytes]. Invariants: the class matches the payload type
 // and the decoded Direction; whatever decoded is complete and decodes to the same class again
-// after re-encoding (what the node passes on, e.g. to the dedup cache, is well-formed).
+// after re-encoding (what the node passes on, e.g. to the dedup cache, is well-formed); no
+// message makes libprotobuf log a line.
 #include "fuzz_check.hpp"
 
 #include "node/inbound.hpp"
@@ -10,6 +11,9 @@
 #include <google/protobuf/stubs/logging.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 
 namespace {
 
@@ -30,11 +34,16 @@ void check_rpc(InboundKind k, const actr::pb::RpcEnvelope& env) {
   FUZZ_CHECK((k == InboundKind::RequestOrTell) == (d == actr::pb::DIRECTION_REQUEST || d == actr::pb::DIRECTION_TELL));
 }
 
+// A libprotobuf log line per inbound message would let a peer flood the log: none may appear.
+void no_log_lines(google::protobuf::LogLevel, const char* file, int line, const std::string& msg) {
+  std::fprintf(stderr, "libprotobuf logged %s:%d: %s\n", file, line, msg.c_str());
+  std::abort();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // ParseFromArray logs an ERROR line for each message missing a required field: noise here.
-  google::protobuf::SetLogHandler(nullptr);
+  google::protobuf::SetLogHandler(&no_log_lines);
   return 0;
 }
 
