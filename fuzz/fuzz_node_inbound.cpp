@@ -8,12 +8,7 @@
 
 #include "node/inbound.hpp"
 
-#include <google/protobuf/stubs/logging.h>
-
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <string>
 
 namespace {
 
@@ -34,16 +29,10 @@ void check_rpc(InboundKind k, const actr::pb::RpcEnvelope& env) {
   FUZZ_CHECK((k == InboundKind::RequestOrTell) == (d == actr::pb::DIRECTION_REQUEST || d == actr::pb::DIRECTION_TELL));
 }
 
-// A libprotobuf log line per inbound message would let a peer flood the log: none may appear.
-void no_log_lines(google::protobuf::LogLevel, const char* file, int line, const std::string& msg) {
-  std::fprintf(stderr, "libprotobuf logged %s:%d: %s\n", file, line, msg.c_str());
-  std::abort();
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  google::protobuf::SetLogHandler(&no_log_lines);
+  actr::fuzz::forbid_protobuf_logs();
   return 0;
 }
 

@@ -53,6 +53,11 @@ void check_relay(const pb::ActrRelay& r) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  actr::fuzz::forbid_protobuf_logs();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string id;
   auto env = sig::decode(actr::ConstBytes(data, size), &id);

@@ -44,6 +44,11 @@ void check_source_id(std::string_view v) {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  actr::fuzz::forbid_protobuf_logs();
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   http::request_parser<http::empty_body> parser;
   parser.header_limit(16 * 1024);
