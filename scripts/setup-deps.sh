@@ -8,6 +8,8 @@ PKGS=(
   libboost1.81-dev libssl-dev
   libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The libFuzzer targets (fuzz/): clang 14 and its sanitizer/fuzzer runtimes (only Recommended by clang)
+  clang libclang-rt-14-dev
   # WebRTC wire: GStreamer webrtcbin (plugins-bad: webrtcbin, dtls, srtp, sctp; -good: rtpmanager;
   # -base: app/sdp; gstreamer1.0-nice: the ICE agent)
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs every test: the whole suite under ASan+UBSan, then the concurrency-labelled
-# suites again under TSan. Installs its Debian packages first. Exit code 0 only if all pass.
+# suites again under TSan, then a short run of each libFuzzer target (clang; fuzz/). Installs its
+# Debian packages first. Exit code 0 only if all pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +25,10 @@ cmake -S . -B build/tsan "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build build/tsan -j "$JOBS" --target actr_core_tests actr_stress_tests actr_signaling_stress_tests
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 ctest --test-dir build/tsan -L concurrency --output-on-failure --timeout 900
+
+echo "== libFuzzer build (short run of each fuzz target) =="
+# Only the fuzz targets and the little they link (actr_base, two pure seams): about a minute.
+cmake -S . -B build/fuzz "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+  -DACTR_BUILD_FUZZ=ON -DACTR_BUILD_TESTS=OFF -DACTR_BUILD_BENCH=OFF -DACTR_WARNINGS_AS_ERRORS=ON
+cmake --build build/fuzz -j "$JOBS" --target actr_fuzz
+ctest --test-dir build/fuzz -L fuzz --output-on-failure -j "$JOBS"

@@ -3,6 +3,7 @@
 /// The WebSocket wire (client and server side) and its inbound gate. No Beast type appears here.
 
 #include <actr/framing.hpp>
+#include <actr/hex.hpp>
 #include <actr/identity.hpp>
 #include <actr/types.hpp>
 #include <actr/wire.hpp>
@@ -101,10 +102,6 @@ using FrameHandler = std::function<boost::asio::awaitable<Result<void>>(
 std::shared_ptr<WireHandle> make_websocket_client(boost::asio::any_io_executor ex, std::string url, ActrId local_id,
                                                   ActrId remote, WebSocketConfig cfg, FrameHandler on_frame,
                                                   std::optional<std::string> credential = std::nullopt);
-
-/// Lowercase hex of `bytes` / its inverse (errors: `InvalidArgument`).
-std::string to_hex(ConstBytes bytes);
-Result<Bytes> from_hex(std::string_view hex);
 
 /// Accepts WebSocket upgrades on any path. A request without a valid `X-Actr-Source-ID` gets
 /// HTTP 400 and is closed; with `identity_keys` configured, one without a valid credential for

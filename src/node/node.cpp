@@ -6,6 +6,7 @@
 #include <actr/rpc_correlation.hpp>
 
 #include "detail/asio.hpp"
+#include "node/inbound.hpp"
 #include "node/node_identity.hpp"
 
 #include <spdlog/spdlog.h>
@@ -121,38 +122,35 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(std::weak_ptr<WireHandle> via
       spdlog::warn("actr: dropped an undecodable {} message from {} ({} so far)", to_string(pt), in.from.to_string(), n);
     return ok();
   };
-  if (is_rpc(pt)) {
-    if (!in.env.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) co_return malformed();
-    switch (in.env.direction()) {
-      case pb::DIRECTION_RESPONSE: {
-        const auto& id = in.env.request_id();
-        RpcCorrelation::Completion c;
-        if (in.env.has_error())
-          c = correlation.complete_error(id, RemoteError{in.env.error().code(), in.env.error().message()});
-        else
-          c = correlation.complete(id, Bytes(in.env.payload().begin(), in.env.payload().end()));
-        std::lock_guard lk(mu);
-        ++(c == RpcCorrelation::Completion::Orphan ? stats.orphans : stats.responses);
-        co_return ok();  // an orphan is dropped, never treated as a request (H-RPC-1)
-      }
-      case pb::DIRECTION_REQUEST:
-      case pb::DIRECTION_TELL:
-        co_return co_await rpc_q.push(std::move(in), far);  // full queue: this peer waits
-      default: {
-        std::lock_guard lk(mu);
-        ++stats.bad_direction;
-        co_return ok();
-      }
-    }
-  }
-  if (is_stream(pt)) {
-    if (!in.chunk.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) co_return malformed();
-    if (pt == PayloadType::StreamReliable) co_return co_await stream_q.push(std::move(in), far);
-    if (!latency_q.try_push(std::move(in))) {  // latency-first: drop the newest, never block
+  switch (node::decode_inbound(pt, payload, in.env, in.chunk)) {
+    case node::InboundKind::Malformed: co_return malformed();
+    case node::InboundKind::Response: {
+      const auto& id = in.env.request_id();
+      RpcCorrelation::Completion c;
+      if (in.env.has_error())
+        c = correlation.complete_error(id, RemoteError{in.env.error().code(), in.env.error().message()});
+      else
+        c = correlation.complete(id, Bytes(in.env.payload().begin(), in.env.payload().end()));
       std::lock_guard lk(mu);
-      ++stats.latency_dropped;
+      ++(c == RpcCorrelation::Completion::Orphan ? stats.orphans : stats.responses);
+      co_return ok();  // an orphan is dropped, never treated as a request (H-RPC-1)
     }
-    co_return ok();
+    case node::InboundKind::RequestOrTell:
+      co_return co_await rpc_q.push(std::move(in), far);  // full queue: this peer waits
+    case node::InboundKind::BadDirection: {
+      std::lock_guard lk(mu);
+      ++stats.bad_direction;
+      co_return ok();
+    }
+    case node::InboundKind::Chunk:
+      if (pt == PayloadType::StreamReliable) co_return co_await stream_q.push(std::move(in), far);
+      if (!latency_q.try_push(std::move(in))) {  // latency-first: drop the newest, never block
+        std::lock_guard lk(mu);
+        ++stats.latency_dropped;
+      }
+      co_return ok();
+    case node::InboundKind::Unsupported:
+      break;
   }
   co_return make_error_code(NetworkError::NotImplemented);  // MEDIA_RTP does not travel on WebSocket
 }
