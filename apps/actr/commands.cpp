@@ -17,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -37,6 +39,9 @@ std::optional<std::pair<std::string, std::uint16_t>> split_host_port(const std::
 }
 
 namespace {
+
+// How an ActrId is written, for error messages about a bad --id / --to.
+constexpr const char* kActrIdForm = "SERIAL@REALM/MANUFACTURER:NAME:VERSION, e.g. 1@101/acme:echo:1.0.0";
 
 std::optional<PayloadType> class_of(const std::string& k) {
   if (k == "rpc" || k == "tell") return PayloadType::RpcReliable;
@@ -110,10 +115,10 @@ std::string tls_reason() {
 int run_node(const NodeArgs& a) {
   auto id = ActrId::parse(a.id);
   auto hp = split_host_port(a.listen);
-  if (!id || !hp) {
-    std::cerr << "actr node: bad --id or --listen\n";
-    return 2;
-  }
+  if (!id)
+    std::cerr << "actr node: --id '" << a.id << "' is not an ActrId (want " << kActrIdForm << ")\n";
+  if (!hp) std::cerr << "actr node: --listen '" << a.listen << "' is not HOST:PORT\n";
+  if (!id || !hp) return 2;
   NodeConfig cfg;
   cfg.id = *id;
   cfg.listen_host = hp->first;
@@ -209,10 +214,11 @@ int run_call(const CallArgs& a) {
   auto id = ActrId::parse(a.id);
   auto to = ActrId::parse(a.to);
   auto pt = class_of(a.klass);
-  if (!id || !to || !pt) {
-    std::cerr << "actr call: bad --id, --to or --class\n";
-    return 2;
-  }
+  // Say which argument is wrong and what it should look like, not just that one of them is.
+  if (!id) std::cerr << "actr call: --id '" << a.id << "' is not an ActrId (want " << kActrIdForm << ")\n";
+  if (!to) std::cerr << "actr call: --to '" << a.to << "' is not an ActrId (want " << kActrIdForm << ")\n";
+  if (!pt) std::cerr << "actr call: --class '" << a.klass << "' is not one of rpc, signal, stream, latency, tell\n";
+  if (!id || !to || !pt) return 2;
   auto client_tls = client_tls_from_file(a.ca);
   if (!client_tls.error.empty()) {
     std::cerr << "actr call: " << client_tls.error << "\n";
@@ -230,7 +236,9 @@ int run_call(const CallArgs& a) {
   std::vector<double> lat_us;
   std::map<std::string, int> errors;
   const Bytes payload(static_cast<std::size_t>(a.size), 0x61);
-  const bool progress = a.count > 1 && !a.json;
+  // The \r progress line is for a person watching a terminal; in a pipe or a file it would run
+  // into the summary.
+  const bool progress = a.count > 1 && !a.json && ::isatty(STDERR_FILENO) == 1;
   int attempted = 0;
   auto body = [&]() -> asio::awaitable<void> {
     auto last_print = Clock::now();

@@ -43,9 +43,9 @@ struct Entry {
   Deadline last_seen;
 };
 
-bool plausible_ws_address(const std::string& a) {
-  return a.size() < 2048 && (a.rfind("ws://", 0) == 0 || a.rfind("wss://", 0) == 0) && a.size() > 6;
-}
+// Discovery hands the address to every peer that asks, which dials it: it must be a URL our own
+// dial accepts (ws:// or wss://, a host, a numeric port, no control characters or spaces).
+bool plausible_ws_address(const std::string& a) { return bool(ws::parse_url(a)); }
 
 Bytes encoded(const pb::AIdCredential& c) {
   Bytes b(c.ByteSizeLong());

@@ -535,6 +535,25 @@ TEST(SignalingClient, CloseIsIdempotentAndLeavesNothingRunning) {
   expect_runs_dry(io);
 }
 
+// Seen by a new user: an address with CR/LF was accepted and handed out by discovery, to be put
+// into every dialing peer's HTTP request.
+TEST(SignalingServer, AWsAddressThatIsNotADialableUrlIsRefused) {
+  Net net;
+  for (const std::string bad : {"ws://127.0.0.1:4100/a\r\nX-Evil: 1", "ws://127.0.0.1:4100/a b", "ws://:4100/",
+                                "ws://127.0.0.1:99999/", "ws://127.0.0.1:x/", "http://127.0.0.1:4100/",
+                                "ws://h\x01st:4100/", "ws://h\xc3\xa9:4100/"}) {
+    SignalingClient c(net.io.get_executor(), fast_client());
+    ASSERT_TRUE(run_co(net.io, c.connect(net.url())));
+    auto reg = run_co(net.io, c.register_actor(actor_id(7), bad));
+    ASSERT_FALSE(reg) << bad;
+    EXPECT_EQ(reg.error(), SignalingErrc::InvalidArgument) << bad;
+    run_co(net.io, c.close());
+  }
+  EXPECT_FALSE(net.server->is_registered(actor_id(7)));
+  auto& good = net.client(actor_id(7), "wss://[::1]:4100/actor");  // a good one still registers
+  EXPECT_EQ(good.state(), SignalingState::Connected);
+}
+
 TEST(SignalingClient, DestroyedWhileReconnectingLeavesNothingRunning) {
   asio::io_context io;
   {

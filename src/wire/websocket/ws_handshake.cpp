@@ -19,6 +19,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace actr::ws {
 
 using namespace actr::detail;
@@ -29,6 +31,13 @@ using tcp = asio::ip::tcp;
 
 Result<Url> parse_url(const std::string& url) {
   Url u;
+  // A URL goes into the request line and the Host header: a control character, a space or a
+  // non-ASCII byte could split or smuggle headers, so none is accepted anywhere in it.
+  if (url.size() > 2048 || std::any_of(url.begin(), url.end(), [](char c) {
+        const auto b = static_cast<unsigned char>(c);
+        return b <= 0x20 || b >= 0x7f;
+      }))
+    return make_error_code(NetworkError::InvalidArgument);
   std::string_view rest(url);
   if (rest.rfind("ws://", 0) == 0) {
     rest.remove_prefix(5);
@@ -47,7 +56,10 @@ Result<Url> parse_url(const std::string& url) {
   u.host = std::string(hostport.substr(0, colon));
   u.port = colon == std::string_view::npos ? (u.tls ? "443" : "80") : std::string(hostport.substr(colon + 1));
   if (u.host.size() > 2 && u.host.front() == '[' && u.host.back() == ']') u.host = u.host.substr(1, u.host.size() - 2);
-  if (u.host.empty() || u.port.empty()) return make_error_code(NetworkError::InvalidArgument);
+  if (u.host.empty() || u.port.empty() || u.port.size() > 5 ||
+      !std::all_of(u.port.begin(), u.port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoul(u.port) == 0 || std::stoul(u.port) > 65535)
+    return make_error_code(NetworkError::InvalidArgument);
   return u;
 }
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A bad argument is named, with what it should look like; exit 2 at once, no socket opened.
+# And `actr call` into a pipe prints no terminal progress line.
+#   bad_args.sh /path/to/actr
+set -uo pipefail
+ACTR="$1"
+fail() { echo "FAIL $*"; exit 1; }
+# expect WHAT PATTERN -- CMD...: CMD exits 2 and its stderr contains PATTERN.
+expect() {
+  local what="$1" pattern="$2"; shift 3
+  local err rc
+  err="$(timeout 20 "$@" 2>&1 >/dev/null)"; rc=$?
+  [ "$rc" -eq 2 ] || fail "$what: exit $rc, want 2 ($err)"
+  grep -qF -- "$pattern" <<<"$err" || fail "$what: stderr lacks '$pattern': $err"
+  echo "ok   $what: $err"
+}
+expect "call --to garbage" "--to 'garbage' is not an ActrId (want SERIAL@REALM/MANUFACTURER:NAME:VERSION" -- \
+  "$ACTR" call --to garbage --url ws://127.0.0.1:1/
+expect "call --class nope" "--class 'nope' is not one of rpc, signal, stream, latency, tell" -- \
+  "$ACTR" call --to 1@101/acme:echo:1.0.0 --url ws://127.0.0.1:1/ --class nope
+expect "node --id x --listen y" "--listen 'y' is not HOST:PORT" -- "$ACTR" node --id x --listen y
+expect "node --id x" "--id 'x' is not an ActrId" -- "$ACTR" node --id x --listen 127.0.0.1:0
+# Output to a pipe: no \r progress line running into the summary.
+out="$(timeout 30 "$ACTR" call --to 1@101/acme:echo:1.0.0 --url ws://127.0.0.1:1/ --count 3 --timeout-ms 300 2>&1)"
+! grep -q $'\r' <<<"$out" || fail "progress line in a pipe: $out"
+grep -q "^count 3 " <<<"$out" || fail "no summary line: $out"
+echo "ok   actr call into a pipe: summary only"
+echo "all passed"
