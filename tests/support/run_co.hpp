@@ -9,6 +9,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -73,6 +74,10 @@ inline void drain(boost::asio::io_context& io) {
 
 // Two threads running one io_context (stress tests), stopped and joined on destruction.
 struct TwoThreads {
+  // spdlog's registry (Debian's libspdlog.so, not built with TSan) is created on first use. Made
+  // by a worker, TSan cannot see the static-init guard that orders it before the other worker's
+  // first log call and reports a race (stress test, CI): create it here, before the threads.
+  spdlog::logger* logger_made_before_threads = spdlog::default_logger_raw();
   boost::asio::io_context io;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work = boost::asio::make_work_guard(io);
   std::thread a{[this] { io.run(); }};
