@@ -5,7 +5,9 @@
 
 #include <actr/webrtc.hpp>
 
+#include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -32,6 +34,9 @@ struct WebRtcRuntime::Impl {
   /// Stops accepting jobs, tears down every peer connection still registered (without
   /// lingering), stops the loop and joins its thread. Idempotent. From the GLib thread itself it
   /// only stops the loop (a thread cannot join itself); the destructor then detaches.
+  /// Bounded: a loop that has not ended within `kStopBound` (a GStreamer element stuck in its
+  /// teardown) is logged and left running, detached, with its context, instead of hanging the
+  /// caller (at process exit: the exit).
   void shutdown();
   bool on_loop_thread() const noexcept { return std::this_thread::get_id() == thread_id_; }
 
@@ -45,8 +50,11 @@ struct WebRtcRuntime::Impl {
  private:
   void* ctx_ = nullptr;   // GMainContext*
   void* loop_ = nullptr;  // GMainLoop*
+  static constexpr std::chrono::seconds kStopBound{10};
   std::thread thread_;
   std::thread::id thread_id_;
+  std::future<void> loop_ended_;  // ready once g_main_loop_run has returned
+  bool abandoned_ = false;        // the loop outlived kStopBound: its context must stay alive
   std::mutex mu_;  // guards stopped_ (leaf; held only while attaching a source)
   bool stopped_ = false;
   std::unordered_map<const rtc::GstPc*, std::shared_ptr<rtc::GstPc>> pcs_;  // GLib thread only
