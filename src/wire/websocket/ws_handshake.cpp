@@ -12,6 +12,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -158,6 +159,15 @@ asio::awaitable<void> serve_plain(NetStream& ns, beast::flat_buffer& buf, http::
   http::request_parser<http::vector_body<std::uint8_t>> parser(std::move(head));
   parser.body_limit(plain.max_body);
   if (!too_large && !parser.is_done()) {
+    // curl asks before sending a larger body, and waits a second for this if it does not come.
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+      auto [cec, c] = co_await http::async_write(ns, go_on, use_ec);
+      if (cec) {
+        ns.close_socket();
+        co_return;
+      }
+    }
     auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
     if (rec == http::error::body_limit) {
       too_large = true;
