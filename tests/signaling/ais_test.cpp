@@ -6,12 +6,14 @@
 #include <actr/identity.hpp>
 #include <actr/signaling.hpp>
 #include <actr/signaling_client.hpp>
+#include <actr/websocket.hpp>
 
 #include "core/test_util.hpp"
 #include "signaling/ais_wire.hpp"
 #include "signaling/fast_config.hpp"
 #include "signaling/loopback_server.hpp"
 #include "support/child_process.hpp"
+#include "support/tls_cert.hpp"
 #include "support/run_co.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -358,6 +360,24 @@ TEST(Ais, SignalCommandAppliesItsAisOptions) {
   EXPECT_TRUE(verify_with_reply_key(*i));
   EXPECT_EQ(p.stop(SIGTERM), 0);
   std::filesystem::remove(secret);
+}
+
+TEST(Ais, IsServedOverTlsOnAWssListener) {
+  auto cfg = open_server();
+  auto tls = make_tls_server_context({actr::test::localhost_certificate().certificate_pem,
+                                      actr::test::localhost_certificate().private_key_pem});
+  ASSERT_TRUE(tls);
+  cfg.tls = *tls;
+  Server s(cfg);
+  boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_client);
+  ctx.add_certificate_authority(boost::asio::buffer(actr::test::localhost_certificate().certificate_pem));
+  ctx.set_verify_mode(boost::asio::ssl::verify_peer);
+  auto r = run_co(s.io, https_request(s.port, ctx, "/ais/register", register_request(kEcho, 1)));
+  auto i = issued_of(r);
+  ASSERT_TRUE(i) << r.status;
+  EXPECT_TRUE(verify_with_reply_key(*i));
+  // Plain HTTP on the TLS port gets no answer.
+  EXPECT_EQ(s.post("/ais/register", register_request(kEcho, 1)).status, 0u);
 }
 
 }  // namespace

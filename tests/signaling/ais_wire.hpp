@@ -7,10 +7,12 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -34,30 +36,54 @@ struct HttpReply {
   std::string body;
 };
 
-// POSTs `body` to 127.0.0.1:`port` `target` (method `method`), with `headers`; one request per
-// connection, as the server closes after each answer. Bounded by the stream's 5 s timer.
-inline ais_asio::awaitable<HttpReply> http_request(std::uint16_t port, std::string target, std::string body,
-                                                   std::vector<std::pair<std::string, std::string>> headers = {},
-                                                   ais_http::verb method = ais_http::verb::post) {
-  constexpr auto ec_tok = ais_asio::as_tuple(ais_asio::use_awaitable);
-  boost::beast::tcp_stream s(co_await ais_asio::this_coro::executor);
-  s.expires_after(std::chrono::seconds{5});
-  auto [cec] = co_await s.async_connect(
-      ais_asio::ip::tcp::endpoint(ais_asio::ip::make_address("127.0.0.1"), port), ec_tok);
-  if (cec) co_return HttpReply{};
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+inline constexpr auto ais_ec = ais_asio::as_tuple(ais_asio::use_awaitable);
+
+// One request and its answer on a connected stream (TCP or TLS).
+template <class Stream>
+ais_asio::awaitable<HttpReply> exchange(Stream& s, ais_http::verb method, std::string target, std::string body,
+                                        HttpHeaders headers) {
   ais_http::request<ais_http::string_body> req{method, target, 11};
   req.set(ais_http::field::host, "127.0.0.1");
   req.set(ais_http::field::content_type, "application/x-protobuf");
   for (auto& [k, v] : headers) req.set(k, v);
   req.body() = std::move(body);
   req.prepare_payload();
-  auto [wec, wn] = co_await ais_http::async_write(s, req, ec_tok);
+  auto [wec, wn] = co_await ais_http::async_write(s, req, ais_ec);
   if (wec) co_return HttpReply{};
   boost::beast::flat_buffer buf;
   ais_http::response<ais_http::string_body> res;
-  auto [rec, rn] = co_await ais_http::async_read(s, buf, res, ec_tok);
+  auto [rec, rn] = co_await ais_http::async_read(s, buf, res, ais_ec);
   if (rec) co_return HttpReply{};
   co_return HttpReply{res.result_int(), std::string(res[ais_http::field::content_type]), res.body()};
+}
+
+inline ais_asio::ip::tcp::endpoint loopback(std::uint16_t port) {
+  return {ais_asio::ip::make_address("127.0.0.1"), port};
+}
+
+// POSTs `body` to http://127.0.0.1:`port``target` (method `method`), with `headers`; one request
+// per connection, as the server closes after each answer. Bounded by the stream's 5 s timer.
+inline ais_asio::awaitable<HttpReply> http_request(std::uint16_t port, std::string target, std::string body,
+                                                   HttpHeaders headers = {},
+                                                   ais_http::verb method = ais_http::verb::post) {
+  boost::beast::tcp_stream s(co_await ais_asio::this_coro::executor);
+  s.expires_after(std::chrono::seconds{5});
+  auto [cec] = co_await s.async_connect(loopback(port), ais_ec);
+  if (cec) co_return HttpReply{};
+  co_return co_await exchange(s, method, std::move(target), std::move(body), std::move(headers));
+}
+
+// As `http_request`, over TLS (https://), trusting what `ctx` trusts.
+inline ais_asio::awaitable<HttpReply> https_request(std::uint16_t port, ais_asio::ssl::context& ctx, std::string target,
+                                                    std::string body, HttpHeaders headers = {}) {
+  boost::beast::ssl_stream<boost::beast::tcp_stream> s(co_await ais_asio::this_coro::executor, ctx);
+  boost::beast::get_lowest_layer(s).expires_after(std::chrono::seconds{5});
+  auto [cec] = co_await boost::beast::get_lowest_layer(s).async_connect(loopback(port), ais_ec);
+  if (cec) co_return HttpReply{};
+  auto [hec] = co_await s.async_handshake(ais_asio::ssl::stream_base::client, ais_ec);
+  if (hec) co_return HttpReply{};
+  co_return co_await exchange(s, ais_http::verb::post, std::move(target), std::move(body), std::move(headers));
 }
 
 // ---- protobuf by hand ---------------------------------------------------------------------------
