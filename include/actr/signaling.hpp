@@ -113,6 +113,11 @@ struct SignalingServerStats {
 /// claim another source are refused. Every refusal is a typed error envelope whose `reply_for`
 /// names the refused envelope; it never affects other clients.
 ///
+/// The same listener serves the identity service (actr's AIS): a plain HTTP request that is not
+/// a WebSocket upgrade goes to `POST /ais/register` / `POST /ais/renew` (protobuf bodies with actr
+/// HEAD's field numbers, `proto/ais.proto`; who may register: `SignalingServerConfig::ais`).
+/// docs/signaling.md, "AIS", describes the routes and where they differ from HEAD.
+///
 /// Threads: each connection runs on its own strand of the executor; the registry is a leaf
 /// mutex. All members may be called from any thread.
 class SignalingServer {

@@ -2,7 +2,8 @@
 // credentials it later checks, signed with its CredentialIssuer's key). Each connection is a
 // `ws::Connection` (the shared WebSocket layer, src/wire/websocket/ws_conn.hpp) on its own strand;
 // handlers run on that strand and never block (every send is a
-// bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send.
+// bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send. Plain
+// HTTP requests on the listener go to the AIS (ais_handler.cpp), which shares only the issuer.
 #include <actr/detail/task_group.hpp>
 #include <actr/error.hpp>
 #include <actr/identity.hpp>
