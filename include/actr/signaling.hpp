@@ -58,7 +58,8 @@ inline Error signaling_error_from_wire(std::uint32_t code) noexcept {
 struct AisPolicy {
   bool open = false;
   /// The secret a registration must carry in the `x-actrix-realm-secret` header (actrix's header
-  /// for the same purpose), compared in constant time. One secret for every realm.
+  /// for the same purpose), compared in constant time. One secret for every realm. An empty
+  /// secret admits nobody.
   std::optional<std::string> realm_secret;
   /// The actor types that may register; an empty `version` admits every version. Empty: any type.
   std::vector<ActrType> allowed_types;

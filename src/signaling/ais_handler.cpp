@@ -130,8 +130,10 @@ bool AisHandler::secret_ok(const ws::PlainRequest& req) const {
   if (!policy_.realm_secret) return true;
   const auto given = req.header(kRealmSecretHeader);
   const auto& want = *policy_.realm_secret;
-  // Constant time in the secret's content (its length is no secret worth keeping).
-  return given && given->size() == want.size() && CRYPTO_memcmp(given->data(), want.data(), want.size()) == 0;
+  // Constant time in the secret's content (its length is no secret worth keeping). An empty
+  // secret admits nobody: any client can send an empty header.
+  return !want.empty() && given && given->size() == want.size() &&
+         CRYPTO_memcmp(given->data(), want.data(), want.size()) == 0;
 }
 
 ws::PlainResponse AisHandler::do_register(const ws::PlainRequest& req) {
