@@ -35,6 +35,10 @@ struct SignalArgs {
   std::string tls_cert, tls_key;  // PEM files: serve wss:// (both or neither)
   std::string key_dir;            // signing keys kept here (created 0700); empty: one key per process
   int credential_ttl_s = 3600;    // lifetime of the credentials it issues
+  // Who may register with the AIS (POST /ais/register); none of them: nobody.
+  bool ais_open = false;                    // anyone (warned loudly; demos)
+  std::string ais_realm_secret_file;        // the secret registrations must carry
+  std::vector<std::string> ais_allow_types; // MFR:NAME or MFR:NAME:VERSION
 };
 struct DemoArgs {
   int calls = 200;

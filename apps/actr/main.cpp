@@ -81,6 +81,13 @@ int main(int argc, char** argv) {
                 "default: a key for this process only)");
   g->add_option("--credential-ttl-s", sig.credential_ttl_s, "lifetime of the credentials it issues")
       ->capture_default_str();
+  g->add_flag("--ais-open", sig.ais_open,
+              "let anyone register any actor type at POST /ais/register (demos only; logged as a warning). "
+              "Without --ais-* options nobody may register there");
+  g->add_option("--ais-realm-secret-file", sig.ais_realm_secret_file,
+                "file holding the secret a registration must carry in the x-actrix-realm-secret header");
+  g->add_option("--ais-allow-type", sig.ais_allow_types,
+                "MFR:NAME or MFR:NAME:VERSION allowed to register (repeatable; with a secret, both must pass)");
 
   actr::cli::DemoArgs demo;
   auto* d = app.add_subcommand("demo", "Start a signaling server and nodes as processes; every payload class over WebRTC and WebSocket; lose WebRTC and get it back; kill and restart a node");

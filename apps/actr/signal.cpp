@@ -11,12 +11,47 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 
 namespace actr::cli {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// The AIS registration policy of the --ais-* options; an empty `error` when they make sense.
+AisPolicy ais_policy(const SignalArgs& a, std::string& error) {
+  AisPolicy p;
+  p.open = a.ais_open;
+  if (a.ais_open && (!a.ais_realm_secret_file.empty() || !a.ais_allow_types.empty()))
+    error = "--ais-open admits everyone: it cannot be combined with --ais-realm-secret-file or --ais-allow-type";
+  if (!a.ais_realm_secret_file.empty()) {
+    std::ifstream in(a.ais_realm_secret_file, std::ios::binary);
+    std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+    if (!in.good() && !in.eof()) error = "--ais-realm-secret-file " + a.ais_realm_secret_file + ": cannot read it";
+    else if (secret.empty()) error = "--ais-realm-secret-file " + a.ais_realm_secret_file + ": empty (or missing)";
+    p.realm_secret = std::move(secret);
+  }
+  for (const auto& t : a.ais_allow_types) {
+    // MFR:NAME admits every version: parse it with a placeholder version, then forget it.
+    const bool any_version = std::count(t.begin(), t.end(), ':') == 1;
+    auto parsed = ActrType::parse(any_version ? t + ":0" : t);
+    if (!parsed) {
+      error = "--ais-allow-type " + t + ": want MFR:NAME or MFR:NAME:VERSION";
+      break;
+    }
+    if (any_version) parsed->version.clear();
+    p.allowed_types.push_back(*parsed);
+  }
+  return p;
+}
+
+}  // namespace
 
 int run_signal(const SignalArgs& a) {
   auto hp = split_host_port(a.listen);
@@ -53,6 +88,14 @@ int run_signal(const SignalArgs& a) {
     // Credentials it issues die with the process: after a restart every client registers again.
     spdlog::warn("actr signal: no --key-dir: signing with a key for this process only");
   }
+  std::string ais_error;
+  cfg.ais = ais_policy(a, ais_error);
+  if (!ais_error.empty()) {
+    std::cerr << "actr signal: " << ais_error << "\n";
+    return 2;
+  }
+  if (!cfg.ais.open && !cfg.ais.realm_secret && cfg.ais.allowed_types.empty())
+    spdlog::info("actr signal: AIS registration closed (no --ais-open, --ais-realm-secret-file or --ais-allow-type)");
   asio::io_context io;
   SignalingServer server(io.get_executor(), cfg);
   auto port = server.listen(hp->first, hp->second);

@@ -165,6 +165,10 @@ class CredentialIssuer {
 
   /// A credential for `id`, valid from now for `lifetime()`, signed with the current key.
   Credential issue(const ActrId& id) const;
+  /// As `issue`, with `subject` as `claims.actor_id`: for tokens that are not an actor's
+  /// credential (the AIS renewal token, "renew:<id>"). A check against an `ActrId` never accepts
+  /// such a subject, as no `ActrId::to_string()` has that form.
+  Credential issue_subject(std::uint32_t realm_id, std::string subject) const;
   /// Makes `next` the signing key. The previous key stays in `key_ring()` until every credential
   /// it signed has expired (now + `lifetime()`). Errors: `InvalidArgument` if `next` has the id
   /// of a key still in the ring.

@@ -15,8 +15,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 namespace actr {
 
@@ -48,6 +50,21 @@ inline Error signaling_error_from_wire(std::uint32_t code) noexcept {
   return {static_cast<int>(code), signaling_error_category()};
 }
 
+/// Who may obtain an identity from the identity service next to signaling (`POST /ais/register`;
+/// docs/security.md). Nothing set: registration is closed (every request is refused, HTTP 403).
+/// `open`: anyone, as any actor type, in any realm (the server logs a warning; for demos).
+/// Otherwise every check that is set must pass. Renewal (`POST /ais/renew`) needs the renewal
+/// token of an earlier registration and a type the allow-list (if any) still admits.
+struct AisPolicy {
+  bool open = false;
+  /// The secret a registration must carry in the `x-actrix-realm-secret` header (actrix's header
+  /// for the same purpose), compared in constant time. One secret for every realm. An empty
+  /// secret admits nobody.
+  std::optional<std::string> realm_secret;
+  /// The actor types that may register; an empty `version` admits every version. Empty: any type.
+  std::vector<ActrType> allowed_types;
+};
+
 struct SignalingServerConfig {
   std::size_t max_message_size = 64 * 1024;  ///< inbound envelope cap; larger frames close that client
   /// Outbound envelopes queued for one client. A client that lets its queue fill (it does not
@@ -71,6 +88,10 @@ struct SignalingServerConfig {
   /// Lifetime of the credentials of a generated key (an `issuer` has its own). Clients renew by
   /// registering again on the same connection before a quarter of it is left.
   std::chrono::seconds credential_lifetime{3600};
+  /// The identity service (`POST /ais/register`, `POST /ais/renew`) on the same listener: who may
+  /// register, and the largest request body read (a larger one is answered with HTTP 413).
+  AisPolicy ais;
+  std::size_t ais_max_body = 16 * 1024;
 };
 
 /// Counters, for tests, logs and `actr signal`.
@@ -81,6 +102,8 @@ struct SignalingServerStats {
   std::uint64_t errors_sent = 0;     ///< error envelopes and error responses sent
   std::uint64_t slow_dropped = 0;    ///< clients disconnected because their queue was full
   std::uint64_t expired = 0;         ///< registrations expired by silence
+  std::uint64_t ais_issued = 0;      ///< identities issued by POST /ais/register and /ais/renew
+  std::uint64_t ais_refused = 0;     ///< AIS requests answered with an error status
 };
 
 /// The signaling and discovery server. Actors register their `ActrId` (and optionally the ws://
@@ -90,6 +113,11 @@ struct SignalingServerStats {
 /// registered actors. A registration belongs to the connection that made it: envelopes that
 /// claim another source are refused. Every refusal is a typed error envelope whose `reply_for`
 /// names the refused envelope; it never affects other clients.
+///
+/// The same listener serves the identity service (actr's AIS): a plain HTTP request that is not
+/// a WebSocket upgrade goes to `POST /ais/register` / `POST /ais/renew` (protobuf bodies with actr
+/// HEAD's field numbers, `proto/ais.proto`; who may register: `SignalingServerConfig::ais`).
+/// docs/signaling.md, "AIS", describes the routes and where they differ from HEAD.
 ///
 /// Threads: each connection runs on its own strand of the executor; the registry is a leaf
 /// mutex. All members may be called from any thread.

@@ -89,8 +89,10 @@ Result<std::shared_ptr<CredentialIssuer>> CredentialIssuer::ephemeral(std::chron
   return create(std::move(*key), lifetime, std::move(clock));
 }
 
-Credential CredentialIssuer::issue(const ActrId& id) const {
-  IdentityClaims claims{id.realm.realm_id, id.to_string(), clock_() + static_cast<std::uint64_t>(lifetime_.count())};
+Credential CredentialIssuer::issue(const ActrId& id) const { return issue_subject(id.realm.realm_id, id.to_string()); }
+
+Credential CredentialIssuer::issue_subject(std::uint32_t realm_id, std::string subject) const {
+  IdentityClaims claims{realm_id, std::move(subject), clock_() + static_cast<std::uint64_t>(lifetime_.count())};
   Credential c;
   c.claims = claims.to_protobuf();
   std::lock_guard lk(mu_);

@@ -2,13 +2,15 @@
 // credentials it later checks, signed with its CredentialIssuer's key). Each connection is a
 // `ws::Connection` (the shared WebSocket layer, src/wire/websocket/ws_conn.hpp) on its own strand;
 // handlers run on that strand and never block (every send is a
-// bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send.
+// bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send. Plain
+// HTTP requests on the listener go to the AIS (ais_handler.cpp), which shares only the issuer.
 #include <actr/detail/task_group.hpp>
 #include <actr/error.hpp>
 #include <actr/identity.hpp>
 #include <actr/signaling.hpp>
 
 #include "detail/asio.hpp"
+#include "signaling/ais_handler.hpp"
 #include "signaling/envelope.hpp"
 #include "wire/websocket/ws_conn.hpp"
 
@@ -72,12 +74,17 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
                  .close_timeout = c.close_timeout,
                  .queue_limit = c.client_queue_limit,
                  .tls = c.tls},
-        tasks(ex) {}
+        ais(std::make_shared<sig::AisHandler>(c.ais, issuer, c.heartbeat_interval)), tasks(ex) {
+    if (c.ais.open)
+      spdlog::warn("actr signal: *** AIS REGISTRATION IS OPEN: anyone who reaches this port gets a signed identity "
+                   "of any actor type (POST /ais/register). For demos only; see docs/security.md ***");
+  }
 
   asio::any_io_executor ex;
   const SignalingServerConfig cfg;
   const std::shared_ptr<CredentialIssuer> issuer;
   ws::ConnConfig link_cfg;
+  const std::shared_ptr<sig::AisHandler> ais;  // plain HTTP POSTs on the signaling listener
   TaskGroup tasks;  // accept loop, upgrades, sweeper
   std::atomic<bool> closed{false};
   std::atomic<bool> listening{false};
@@ -155,11 +162,15 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted) {
   tcp::socket sock(strand);
   sock.assign(protocol, accepted.release(ec), ec);
   if (ec) co_return;
-  auto link = co_await ws::accept(std::move(sock), link_cfg, nullptr);
+  ws::PlainHttp plain{.max_body = cfg.ais_max_body, .serve = [ais = ais](const ws::PlainRequest& r) {
+                        return ais->serve(r);
+                      }};
+  auto link = co_await ws::accept(std::move(sock), link_cfg, nullptr, std::move(plain));
   if (!link) {
     spdlog::debug("actr signal: upgrade failed: {}", link.error().message());
     co_return;
   }
+  if (!*link) co_return;  // a plain HTTP request (the AIS), answered
   auto session = std::make_shared<Session>(Session{next_session.fetch_add(1), *link});
   {
     std::lock_guard lk(mu);
@@ -616,6 +627,8 @@ SignalingServerStats SignalingServer::stats() const {
   st.errors_sent = impl_->errors_sent.load();
   st.slow_dropped = impl_->slow_dropped.load();
   st.expired = impl_->expired.load();
+  st.ais_issued = impl_->ais->issued();
+  st.ais_refused = impl_->ais->refused();
   return st;
 }
 

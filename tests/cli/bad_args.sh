@@ -20,6 +20,12 @@ expect "call --class nope" "--class 'nope' is not one of rpc, signal, stream, la
   "$ACTR" call --to 1@101/acme:echo:1.0.0 --url ws://127.0.0.1:1/ --class nope
 expect "node --id x --listen y" "--listen 'y' is not HOST:PORT" -- "$ACTR" node --id x --listen y
 expect "node --id x" "--id 'x' is not an ActrId" -- "$ACTR" node --id x --listen 127.0.0.1:0
+expect "signal --ais-allow-type acme" "--ais-allow-type acme: want MFR:NAME or MFR:NAME:VERSION" -- \
+  "$ACTR" signal --listen 127.0.0.1:0 --ais-allow-type acme
+expect "signal --ais-open with a secret" "--ais-open admits everyone" -- \
+  "$ACTR" signal --listen 127.0.0.1:0 --ais-open --ais-allow-type acme:echo
+expect "signal --ais-realm-secret-file missing" "--ais-realm-secret-file /nonexistent/secret" -- \
+  "$ACTR" signal --listen 127.0.0.1:0 --ais-realm-secret-file /nonexistent/secret
 # Output to a pipe: no \r progress line running into the summary.
 out="$(timeout 30 "$ACTR" call --to 1@101/acme:echo:1.0.0 --url ws://127.0.0.1:1/ --count 3 --timeout-ms 300 2>&1)"
 ! grep -q $'\r' <<<"$out" || fail "progress line in a pipe: $out"

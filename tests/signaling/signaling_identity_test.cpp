@@ -10,6 +10,7 @@
 
 #include "core/test_util.hpp"
 #include "signaling/fast_config.hpp"
+#include "signaling/loopback_server.hpp"
 #include "signaling/raw_peer.hpp"
 #include "support/run_co.hpp"
 
@@ -24,19 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Server {
-  boost::asio::io_context io;
-  std::unique_ptr<SignalingServer> server;
-  std::uint16_t port = 0;
-  explicit Server(SignalingServerConfig cfg = fast_server()) {
-    server = std::make_unique<SignalingServer>(io.get_executor(), cfg);
-    auto p = server->listen("127.0.0.1", 0);
-    EXPECT_TRUE(p);
-    port = p ? *p : 0;
-  }
-  ~Server() { run_co(io, server->close()); }
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
-};
+using Server = LoopbackServer;
 
 Credential from_pb(const pb::AIdCredential& c) {
   return Credential{c.key_id(), Bytes(c.claims().begin(), c.claims().end()),

@@ -126,13 +126,37 @@ struct Refusal {
 /// Decides whether an upgrade request is served: nothing to accept it, or its refusal.
 using CheckUpgrade = std::function<std::optional<Refusal>(const HeaderLookup& header)>;
 
+/// A plain HTTP request (not an upgrade) read whole on a WebSocket listener, for `PlainHttp`.
+/// Views are valid during the `serve` call only.
+struct PlainRequest {
+  std::string_view method;  ///< e.g. "POST"
+  std::string_view target;  ///< request target as sent, e.g. "/ais/register"
+  HeaderLookup header;
+  ConstBytes body;          ///< empty when `body_too_large`
+  bool body_too_large = false;  ///< the body exceeded `PlainHttp::max_body` and was not read
+};
+/// The answer to a `PlainRequest`; the connection closes after it (no keep-alive).
+struct PlainResponse {
+  unsigned status = 200;
+  std::string content_type = "text/plain";
+  Bytes body;
+};
+/// Serving plain HTTP requests on a WebSocket listener (e.g. the AIS next to signaling). Without
+/// `serve`, a request that is not an upgrade is refused with HTTP 400.
+struct PlainHttp {
+  std::size_t max_body = 64 * 1024;  ///< a longer body is not read: `serve` sees `body_too_large`
+  std::function<PlainResponse(const PlainRequest&)> serve;  ///< runs on the connection's strand; must not block
+};
+
 /// Server side, on an accepted socket whose executor is a strand (call on that strand): TLS
-/// handshake when `cfg.tls` is set, reads the upgrade request, lets `check` (if any) inspect it,
-/// and accepts it. The whole set-up is bounded by `handshake_timeout`. Errors:
-/// `PermissionError` (refused: TLS handshake failed, not an upgrade, or `check` said no; answered
+/// handshake when `cfg.tls` is set, reads the request, lets `check` (if any) inspect an upgrade,
+/// and accepts it; a request that is not an upgrade goes to `plain.serve` when set. The whole
+/// set-up, including reading a plain request's body, is bounded by `handshake_timeout`. Returns
+/// null (success, no connection) when `plain` served the request. Errors: `PermissionError`
+/// (refused: TLS handshake failed, not an upgrade and no `plain`, or `check` said no; answered
 /// with HTTP 400, or `check`'s status, where HTTP was spoken), `TimeoutError`, `ConnectionError`,
 /// `WebSocketError`.
 boost::asio::awaitable<Result<std::shared_ptr<Connection>>> accept(boost::asio::ip::tcp::socket sock, ConnConfig cfg,
-                                                                   CheckUpgrade check);
+                                                                   CheckUpgrade check, PlainHttp plain = {});
 
 }  // namespace actr::ws

@@ -1,6 +1,7 @@
 // Setting up WebSocket connections: the client dial (TCP, TLS with SNI and host name checks, the
 // upgrade with extra headers) and the server accept (TLS, reading and checking the upgrade
-// request, HTTP 400 for refusals). Beast translation unit.
+// request, HTTP 400 for refusals) with plain HTTP requests handed to a `PlainHttp` server. Beast
+// translation unit.
 #include "tls_context.hpp"
 #include "ws_stream.hpp"
 
@@ -11,15 +12,18 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/vector_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 
 namespace actr::ws {
 
@@ -124,7 +128,79 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
   co_return make_connection(std::move(s), std::move(cfg));
 }
 
-asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, ConnConfig cfg, CheckUpgrade check) {
+namespace {
+
+std::optional<std::string_view> find_header(const http::fields& f, std::string_view name) {
+  auto it = f.find(beast::string_view(name.data(), name.size()));
+  if (it == f.end()) return std::nullopt;
+  return std::string_view(it->value().data(), it->value().size());
+}
+
+// Closes after an answer without losing it: a client still sending a body we did not read would
+// otherwise get a reset (RST) that can destroy the answer in flight. Our side stops sending, then
+// reads and discards until the client closes, the handshake timer fires or 1 MiB has gone by.
+asio::awaitable<void> lingering_close(NetStream& ns) {
+  Error ignored;
+  ns.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::array<char, 4096> sink;
+  std::size_t drained = 0;
+  while (drained < 1024 * 1024) {
+    auto [ec, k] = co_await ns.async_read_some(asio::buffer(sink), use_ec);
+    if (ec) break;
+    drained += k;
+  }
+  ns.close_socket();
+}
+
+// Reads the body of a plain request (unless it is already known to be too large), lets `plain`
+// answer it, writes the answer and closes. Every step runs under the accept's handshake timer.
+asio::awaitable<void> serve_plain(NetStream& ns, beast::flat_buffer& buf, http::request_parser<http::empty_body>& head,
+                                  const PlainHttp& plain, bool too_large) {
+  http::request_parser<http::vector_body<std::uint8_t>> parser(std::move(head));
+  parser.body_limit(plain.max_body);
+  if (!too_large && !parser.is_done()) {
+    // curl asks before sending a larger body, and waits a second for this if it does not come.
+    if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+      auto [cec, c] = co_await http::async_write(ns, go_on, use_ec);
+      if (cec) {
+        ns.close_socket();
+        co_return;
+      }
+    }
+    auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
+    if (rec == http::error::body_limit) {
+      too_large = true;
+    } else if (rec) {
+      ns.close_socket();  // timeout or a broken request: nobody to answer
+      co_return;
+    }
+  }
+  const auto& req = parser.get();
+  PlainRequest pr;
+  pr.method = std::string_view(req.method_string().data(), req.method_string().size());
+  pr.target = std::string_view(req.target().data(), req.target().size());
+  pr.header = [&req](std::string_view name) { return find_header(req, name); };
+  if (!too_large) pr.body = ConstBytes(req.body().data(), req.body().size());
+  pr.body_too_large = too_large;
+  auto answer = plain.serve(pr);
+  http::response<http::vector_body<std::uint8_t>> res{http::int_to_status(answer.status), req.version()};
+  res.set(http::field::connection, "close");
+  res.set(http::field::content_type, answer.content_type);
+  res.body() = std::move(answer.body);
+  res.prepare_payload();
+  auto [wec, w] = co_await http::async_write(ns, res, use_ec);
+  if (wec) {
+    ns.close_socket();
+    co_return;
+  }
+  co_await lingering_close(ns);
+}
+
+}  // namespace
+
+asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, ConnConfig cfg, CheckUpgrade check,
+                                                            PlainHttp plain) {
   Error nodelay_ec;
   sock.set_option(tcp::no_delay(true), nodelay_ec);  // best effort
   beast::tcp_stream tcp_layer(std::move(sock));
@@ -138,22 +214,32 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, Co
       co_return refused;
     }
   }
-  // The request is read here (not by Beast's accept) so that `check` can see its headers first.
+  // The request is read here (not by Beast's accept) so that `check` can see its headers first,
+  // and so that a plain request can go to `plain` with its body.
   beast::flat_buffer buf;
   http::request_parser<http::empty_body> parser;
   parser.header_limit(16 * 1024);
-  auto [rec, n] = co_await http::async_read(ns, buf, parser, use_ec);
+  // A declared Content-Length over the limit fails the header read (body_limit), before any of
+  // the body is read.
+  if (plain.serve) parser.body_limit(plain.max_body);
+  auto [rec, n] = co_await http::async_read_header(ns, buf, parser, use_ec);
+  if (rec == http::error::body_limit && plain.serve && !websocket::is_upgrade(parser.get())) {
+    co_await serve_plain(ns, buf, parser, plain, true);
+    co_return nullptr;
+  }
   if (rec) co_return timeout_or(rec, NetworkError::ConnectionError);
+  if (plain.serve && !websocket::is_upgrade(parser.get())) {
+    co_await serve_plain(ns, buf, parser, plain, false);
+    co_return nullptr;
+  }
+  // An upgrade has no body; one that declares a body is not an upgrade we accept.
+  const bool has_body = !parser.is_done();
   auto req = parser.release();
   std::optional<Refusal> refusal;
-  if (!websocket::is_upgrade(req)) {
+  if (!websocket::is_upgrade(req) || has_body) {
     refusal = Refusal{400, "WebSocket upgrade required\n"};
   } else if (check) {
-    refusal = check([&req](std::string_view name) -> std::optional<std::string_view> {
-      auto it = req.find(beast::string_view(name.data(), name.size()));
-      if (it == req.end()) return std::nullopt;
-      return std::string_view(it->value().data(), it->value().size());
-    });
+    refusal = check([&req](std::string_view name) { return find_header(req, name); });
   }
   if (refusal) {
     http::response<http::string_body> res{http::int_to_status(refusal->status), req.version()};
