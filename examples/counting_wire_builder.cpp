@@ -87,9 +87,9 @@ int main() {
       tell.set_timeout_ms(0);
       tell.set_payload("message " + std::to_string(i));
       const std::string bytes = tell.SerializeAsString();
-      const auto sent = co_await manager.send(actr::Dest::actor(*server_id), actr::PayloadType::RpcReliable,
-                                              actr::ConstBytes(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                                                               bytes.size()));
+      const auto sent =
+          co_await manager.send(actr::Dest::actor(*server_id), actr::PayloadType::RpcReliable,
+                                actr::ConstBytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
       if (!sent) std::fprintf(stderr, "send %d failed: %s\n", i, sent.error().message().c_str());
     }
     all_arrived.expires_after(10s);  // cancelled by the third tell, or it expires
