@@ -58,7 +58,7 @@ run() {
   local out rc
   out="$(timeout 60 "$@" 2>"$W/run.err")"; rc=$?
   [ "$rc" -eq 0 ] || fail "$* exited $rc: $out $(cat "$W/run.err")"
-  echo "ok   $(basename "$1") ${*:2}: $(tail -1 <<<"$out")"
+  echo "ok   $(basename "$1") ${*:2}: $(grep -v '^\[' <<<"$out" | tail -1)"
 }
 run "$S/examples/echo"
 run "$S/examples/counting_wire_builder"
