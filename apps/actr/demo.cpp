@@ -59,7 +59,6 @@ double pct(std::vector<double> v, double p) {
   return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
-std::string err_name(const Error& e) { return std::string(to_string(static_cast<NetworkError>(e.value()))); }
 
 }  // namespace
 
@@ -146,7 +145,7 @@ int run_demo(const DemoArgs& a) {
         if (!res) err = res.error();
       }
       ++r.sent;
-      if (err) ++r.errors[err_name(err)];
+      if (err) ++r.errors[error_name(err)];
       else {
         ++r.ok;
         r.lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());

@@ -4,6 +4,7 @@
 #include <actr/route_table.hpp>
 #include <actr/rpc_error_code.hpp>
 #include <actr/rpc_correlation.hpp>
+#include <actr/unreachable_cache.hpp>
 
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
@@ -319,7 +320,10 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
       count_sent(r->kind);
       co_return ok();
     }
-    if (!is_transient(r.error()) || attempt >= policy.max_attempts || Clock::now() + delay >= deadline)
+    // A refusal is not retried here: the manager's unreachable cache owns when to try that
+    // destination again, and the caller learns at once that nothing is there.
+    if (!is_transient(r.error()) || is_refusal(r.error()) || attempt >= policy.max_attempts ||
+        Clock::now() + delay >= deadline)
       co_return r.error();
     asio::steady_timer t(co_await asio::this_coro::executor, delay);
     co_await t.async_wait(use_ec);
