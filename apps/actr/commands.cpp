@@ -147,6 +147,7 @@ int run_node(const NodeArgs& a) {
     cfg.signal_url = a.signal;
     cfg.webrtc.local_addresses = {hp->first};  // gather ICE candidates where the node listens
   }
+  cfg.max_webrtc_setups = static_cast<std::size_t>(a.max_webrtc_setups);
   if (a.require_identity && a.signal.empty()) {
     std::cerr << "actr node: --require-identity needs --signal (the server's key is the one trusted)\n";
     return 2;

@@ -219,12 +219,17 @@ int run_demo(const DemoArgs& a) {
     if (spawn_node(node_a, id_a, port_a, signal_url, a.child_log_level) == 0) {
       std::cerr << "actr demo: could not restart node A\n";
     }
+    // Until it answers: a refused dial, or the unreachable mark it left, fails at once, so pause
+    // between tries rather than spin.
+    asio::steady_timer retry(io);
     while (Clock::now() - restart < std::chrono::seconds(20)) {
       auto r = co_await client.call(a_id, "demo.Echo", payload, std::chrono::milliseconds(500));
       if (r) {
         reconnect_ms = std::chrono::duration<double, std::milli>(Clock::now() - restart).count();
         break;
       }
+      retry.expires_after(std::chrono::milliseconds(20));
+      (void)co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     co_await run_class("5 A restarted", "RPC_RELIABLE", a_id, a.calls);
     co_await run_class("5 A restarted", "STREAM_RELIABLE", a_id, a.calls);

@@ -363,6 +363,7 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
     if (c.wires.kinds.contains(WireKind::WebRtc)) {
       WebRtcCoordinatorConfig wc;
       wc.rtc = c.webrtc;
+      wc.max_setups = c.max_webrtc_setups;
       impl_->coordinator = WebRtcCoordinator::create(ex, c.id, impl_->signaling, wc, frames, inbound);
       // GStreamer's first initialisation can take seconds (plugin registry); do it now rather than
       // on the I/O thread when the first peer connection is built (it would stall every wire).
@@ -373,6 +374,12 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
   impl_->trusted = configure_identity(c, impl_->signaling);
   impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
   impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
+  if (impl_->coordinator) {
+    // A peer back as a new process is worth dialing at once, whatever its last refusal said.
+    impl_->coordinator->set_on_peer_restarted([weak](const ActrId& peer) {
+      if (auto self = weak.lock()) self->manager->reset_unreachable(Dest::actor(peer));
+    });
+  }
   if (c.listen) {
     auto gate_cfg = c.wires.ws;
     gate_cfg.tls = c.listen_tls;  // wires.ws.tls is the dialing side's context
