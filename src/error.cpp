@@ -313,4 +313,20 @@ std::string_view to_string(NetworkError e) noexcept {
   return "unknown";
 }
 
+std::string error_name(const boost::system::error_code& ec) {
+  if (!ec.failed()) return "ok";
+  if (is_ours(ec)) return std::string(to_string(static_cast<E>(ec.value())));
+  // The system's failures a dial or a send meets, by the POSIX name of their condition.
+  static constexpr std::pair<errc::errc_t, std::string_view> kNamed[] = {
+      {errc::connection_refused, "connection_refused"}, {errc::host_unreachable, "host_unreachable"},
+      {errc::network_unreachable, "network_unreachable"}, {errc::network_down, "network_down"},
+      {errc::connection_reset, "connection_reset"},     {errc::connection_aborted, "connection_aborted"},
+      {errc::broken_pipe, "broken_pipe"},               {errc::timed_out, "timed_out"},
+      {errc::operation_canceled, "operation_canceled"},
+  };
+  for (const auto& [cond, name] : kNamed)
+    if (ec == cond) return std::string(name);
+  return std::string(ec.category().name()) + ":" + std::to_string(ec.value());
+}
+
 }  // namespace actr

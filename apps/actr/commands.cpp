@@ -95,7 +95,7 @@ asio::awaitable<void> report_registration(Node& node, std::string url, int& exit
     if (r.error() == make_error_code(NetworkError::TimeoutError)) continue;
     if (!is_tls_failure(r.error())) co_return;  // stopping
     const auto why = last_tls_failure();
-    const std::string code(to_string(static_cast<NetworkError>(r.error().value())));
+    const std::string code = error_name(r.error());
     std::fprintf(stderr, "actr node: signaling %s: %s (%s)\n", url.c_str(), code.c_str(),
                  why ? why->reason.c_str() : r.error().message().c_str());
     exit_code = 1;
@@ -147,6 +147,7 @@ int run_node(const NodeArgs& a) {
     cfg.signal_url = a.signal;
     cfg.webrtc.local_addresses = {hp->first};  // gather ICE candidates where the node listens
   }
+  cfg.max_webrtc_setups = static_cast<std::size_t>(a.max_webrtc_setups);
   if (a.require_identity && a.signal.empty()) {
     std::cerr << "actr node: --require-identity needs --signal (the server's key is the one trusted)\n";
     return 2;
@@ -260,7 +261,7 @@ int run_call(const CallArgs& a) {
         auto r = co_await node.send_chunk(*to, *pt, c);
         if (!r) err = r.error();
       }
-      if (err) ++errors[std::string(to_string(static_cast<NetworkError>(err.value())))];
+      if (err) ++errors[error_name(err)];
       else lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
       // The server's certificate, or its refusal of our credential, will not change for the next
       // call either: stop now.

@@ -17,6 +17,7 @@ struct NodeArgs {
   std::string tls_cert, tls_key;  ///< PEM files: the gate serves wss:// (both or neither)
   std::string ca;                 ///< PEM CA bundle trusted by wss:// dials (empty: system store)
   bool require_identity = false;  ///< the gate serves only peers with a valid credential (HTTP 401)
+  int max_webrtc_setups = 16;     ///< WebRTC peer connections set up at once; more offers are refused
 };
 struct CallArgs {
   std::string id = "ca11e2@101/actr:cli:1.0.0";

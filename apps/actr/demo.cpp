@@ -59,7 +59,6 @@ double pct(std::vector<double> v, double p) {
   return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
-std::string err_name(const Error& e) { return std::string(to_string(static_cast<NetworkError>(e.value()))); }
 
 }  // namespace
 
@@ -146,7 +145,7 @@ int run_demo(const DemoArgs& a) {
         if (!res) err = res.error();
       }
       ++r.sent;
-      if (err) ++r.errors[err_name(err)];
+      if (err) ++r.errors[error_name(err)];
       else {
         ++r.ok;
         r.lat_us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
@@ -220,12 +219,17 @@ int run_demo(const DemoArgs& a) {
     if (spawn_node(node_a, id_a, port_a, signal_url, a.child_log_level) == 0) {
       std::cerr << "actr demo: could not restart node A\n";
     }
+    // Until it answers: a refused dial, or the unreachable mark it left, fails at once, so pause
+    // between tries rather than spin.
+    asio::steady_timer retry(io);
     while (Clock::now() - restart < std::chrono::seconds(20)) {
       auto r = co_await client.call(a_id, "demo.Echo", payload, std::chrono::milliseconds(500));
       if (r) {
         reconnect_ms = std::chrono::duration<double, std::milli>(Clock::now() - restart).count();
         break;
       }
+      retry.expires_after(std::chrono::milliseconds(20));
+      (void)co_await retry.async_wait(asio::as_tuple(asio::use_awaitable));
     }
     co_await run_class("5 A restarted", "RPC_RELIABLE", a_id, a.calls);
     co_await run_class("5 A restarted", "STREAM_RELIABLE", a_id, a.calls);

@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
   n->add_flag("--require-identity", node.require_identity,
               "serve only peers with a valid credential for the id they claim (HTTP 401 otherwise); trusts the key "
               "of the --signal server");
+  n->add_option("--max-webrtc-setups", node.max_webrtc_setups,
+                "WebRTC peer connections set up at once; offers past it are refused (typed, at once)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
       ->delimiter(',')
       ->capture_default_str();

@@ -5,6 +5,7 @@
 /// text of a message.
 
 #include <boost/system/error_code.hpp>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -108,6 +109,9 @@ bool is_tls_failure(const boost::system::error_code& ec) noexcept;
 
 /// Stable lower-case name of a code ("no_route"), for logs and JSON output.
 std::string_view to_string(NetworkError e) noexcept;
+/// As `to_string`, for any code: ours by name, the system's usual network failures by their
+/// POSIX condition ("connection_refused", "timed_out"), anything else as "category:value".
+std::string error_name(const boost::system::error_code& ec);
 
 }  // namespace actr
 

@@ -68,6 +68,8 @@ struct NodeConfig {
   SignalingClientConfig signaling;
   /// WebRTC settings (used with `signal_url` when `wires.kinds` contains WebRtc).
   WebRtcConfig webrtc;
+  /// Peer connections set up at once; offers past it are refused (`WebRtcCoordinatorConfig::max_setups`).
+  std::size_t max_webrtc_setups = 16;
   NodeIdentityConfig identity;
 };
 

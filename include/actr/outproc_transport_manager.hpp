@@ -7,6 +7,7 @@
 #include <actr/dest_transport.hpp>
 #include <actr/detail/clock.hpp>
 #include <actr/types.hpp>
+#include <actr/unreachable_cache.hpp>
 #include <actr/wire.hpp>
 #include <actr/wire_pool.hpp>
 
@@ -28,6 +29,9 @@ struct ManagerConfig {
   std::chrono::milliseconds dial_timeout{30000};  ///< bound on one `WireBuilder::create_connections`
   std::chrono::milliseconds close_timeout{2000};  ///< bound on closing all transports in `close_all`
   WirePoolConfig pool;                            ///< per-destination wire pool settings
+  /// Fail fast: after a destination refuses a dial (`is_refusal`), sends to it fail at once
+  /// with `NetworkUnreachable` until a probe, after a jittered backoff, reaches it again.
+  UnreachableConfig unreachable;
 };
 
 /// Stops a health checker when destroyed (or on `stop()`).
@@ -108,6 +112,12 @@ class OutprocTransportManager {
   /// (the dial's wires join it when the dial ends). Returns false only while the manager is
   /// stopped or `dest` is being closed; the caller then closes the wire with everything else.
   bool adopt_inbound(const Dest& dest, std::shared_ptr<WireHandle> wire);
+
+  /// True while `dest` is marked unreachable: its last dial was refused and no probe has
+  /// reached it since (sends fail at once with `NetworkUnreachable`; one probe per backoff step).
+  bool is_unreachable(const Dest& dest) const;
+  /// Clears that mark: the next send dials at once (an operator knows the peer is back).
+  void reset_unreachable(const Dest& dest);
 
   bool is_closing(const Dest& dest) const;
   std::size_t dest_count() const;

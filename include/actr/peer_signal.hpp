@@ -26,6 +26,9 @@ struct PeerSignal {
     /// From the signaling server only (`PeerRestarted`): the peer registered anew as a new
     /// process, so every connection with its old process is dead. Never sent by a client.
     PeerRestarted,
+    /// The answerer refused to set up the connection an offer asked for (it is at its bound of
+    /// set-ups in progress); `reason` says why. The offerer's set-up fails with ResourceExhausted.
+    SetupRefused,
   };
   Kind kind = Kind::Offer;
   /// Offer / Answer / IceRestartOffer: the SDP, and the exchange id created with each offer and
@@ -38,7 +41,7 @@ struct PeerSignal {
   std::optional<std::string> sdp_mid;
   std::optional<std::uint32_t> sdp_mline_index;
   std::optional<std::string> username_fragment;
-  /// IceRestartRequest: why.
+  /// IceRestartRequest, SetupRefused: why.
   std::string reason;
 };
 

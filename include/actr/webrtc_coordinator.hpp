@@ -37,6 +37,11 @@ namespace actr {
 struct WebRtcCoordinatorConfig {
   WebRtcConfig rtc;
   std::chrono::milliseconds negotiate_timeout{5000};  ///< role negotiation (reference: 5 s)
+  /// Peer connections being set up at once (inbound and outbound). A peer's offer (or a role
+  /// assignment making us offer) past it is refused: the offerer gets `SetupRefused` and its
+  /// set-up fails at once with ResourceExhausted. Each costs a GStreamer pipeline and its threads
+  /// (docs/limits.md); our own dials are never refused but count.
+  std::size_t max_setups = 16;
 };
 
 struct WebRtcCoordinatorStats {
@@ -50,6 +55,10 @@ struct WebRtcCoordinatorStats {
   /// Wires closed and forgotten because their set-up did not finish: no offer or answer within
   /// `rtc.connect_timeout` of their creation, a failed set-up, or stop() during it.
   std::uint64_t setups_failed = 0;
+  /// Offers (and role assignments) refused at the `max_setups` bound.
+  std::uint64_t setups_refused = 0;
+  /// Set-ups a peer started and then replaced by a newer offer before they finished (one per peer).
+  std::uint64_t setups_replaced = 0;
 };
 
 class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator> {
@@ -79,6 +88,11 @@ class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator>
   boost::asio::awaitable<Result<std::shared_ptr<WireHandle>>> create_wire(const ActrId& peer);
 
   WebRtcCoordinatorStats stats() const;
+
+  /// Called (on the dispatch task, outside any lock) when the server says `peer` registered anew
+  /// as a new process (`PeerRestarted`): the node clears its unreachable mark, so the next send
+  /// dials the new process at once. Set before `start()`.
+  void set_on_peer_restarted(std::function<void(const ActrId& peer)> cb);
 
   struct Impl;
 

@@ -45,6 +45,10 @@ struct WirePoolConfig {
 struct PoolSnapshot {
   WireKindSet ready;
   WireKindSet live;
+  /// Live kinds still Connecting whose last attempt was refused (`is_refusal`): their next
+  /// attempt waits out a backoff, so a sender should not wait for them. `refusal` is the error.
+  WireKindSet refused;
+  Error refusal;
   std::uint64_t version = 0;
   bool closed = false;
 };
@@ -148,6 +152,16 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
     std::uint32_t attempts = 0;
     std::array<std::shared_ptr<DataLane>, kPayloadTypeCount> lanes{};  // valid only while Ready
     std::vector<std::shared_ptr<WireHandle>> standby;  // older inbound wires, oldest first
+    Error refusal;  // while Connecting: the last attempt was refused (see PoolSnapshot::refused)
+
+    // `h` takes the slot afresh in state `st` (its attempts, lanes and refusal start over).
+    void take(std::shared_ptr<WireHandle> h, SlotState st) {
+      state = st;
+      handle = std::move(h);
+      attempts = 0;
+      lanes = {};
+      refusal = {};
+    }
   };
   WirePool(boost::asio::any_io_executor ex, Dest dest, WirePoolConfig cfg, std::shared_ptr<EventBus> events);
 
@@ -158,6 +172,10 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   /// Removes and returns the standby of `s` with identity `id`, if any.
   static std::shared_ptr<WireHandle> take_standby_locked(Slot& s, const WireIdentity& id);
   boost::asio::awaitable<void> connect_loop(std::shared_ptr<WireHandle> h);
+  /// Notes that `h`'s last attempt was refused: Gone if `h` no longer holds its slot,
+  /// StandbyCarriesOn (nothing noted) if the peer's own connection waits as a standby.
+  enum class Refusal { Noted, StandbyCarriesOn, Gone };
+  Refusal record_refusal(const std::shared_ptr<WireHandle>& h, const Error& why);
   boost::asio::awaitable<void> close_all_impl(Error why);
   void retire(std::shared_ptr<WireHandle> h);
   std::vector<std::shared_ptr<WireHandle>> take_all_locked();

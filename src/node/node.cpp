@@ -4,6 +4,7 @@
 #include <actr/route_table.hpp>
 #include <actr/rpc_error_code.hpp>
 #include <actr/rpc_correlation.hpp>
+#include <actr/unreachable_cache.hpp>
 
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
@@ -319,7 +320,10 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
       count_sent(r->kind);
       co_return ok();
     }
-    if (!is_transient(r.error()) || attempt >= policy.max_attempts || Clock::now() + delay >= deadline)
+    // A refusal is not retried here: the manager's unreachable cache owns when to try that
+    // destination again, and the caller learns at once that nothing is there.
+    if (!is_transient(r.error()) || is_refusal(r.error()) || attempt >= policy.max_attempts ||
+        Clock::now() + delay >= deadline)
       co_return r.error();
     asio::steady_timer t(co_await asio::this_coro::executor, delay);
     co_await t.async_wait(use_ec);
@@ -359,6 +363,7 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
     if (c.wires.kinds.contains(WireKind::WebRtc)) {
       WebRtcCoordinatorConfig wc;
       wc.rtc = c.webrtc;
+      wc.max_setups = c.max_webrtc_setups;
       impl_->coordinator = WebRtcCoordinator::create(ex, c.id, impl_->signaling, wc, frames, inbound);
       // GStreamer's first initialisation can take seconds (plugin registry); do it now rather than
       // on the I/O thread when the first peer connection is built (it would stall every wire).
@@ -369,6 +374,12 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
   impl_->trusted = configure_identity(c, impl_->signaling);
   impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
   impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
+  if (impl_->coordinator) {
+    // A peer back as a new process is worth dialing at once, whatever its last refusal said.
+    impl_->coordinator->set_on_peer_restarted([weak](const ActrId& peer) {
+      if (auto self = weak.lock()) self->manager->reset_unreachable(Dest::actor(peer));
+    });
+  }
   if (c.listen) {
     auto gate_cfg = c.wires.ws;
     gate_cfg.tls = c.listen_tls;  // wires.ws.tls is the dialing side's context

@@ -136,6 +136,11 @@ Result<void> to_relay(const PeerSignal& s, pb::ActrRelay* relay) {
       if (!s.reason.empty()) r->set_reason(s.reason);
       return ok();
     }
+    case K::SetupRefused: {
+      auto* r = relay->mutable_setup_refused();
+      if (!s.reason.empty()) r->set_reason(s.reason);
+      return ok();
+    }
     case K::PeerRestarted:
       break;  // the server's to say, not a client's
   }
@@ -173,6 +178,10 @@ std::optional<PeerSignal> from_relay(const pb::ActrRelay& relay) {
       return s;
     case pb::ActrRelay::kPeerRestarted:
       s.kind = K::PeerRestarted;
+      return s;
+    case pb::ActrRelay::kSetupRefused:
+      s.kind = K::SetupRefused;
+      s.reason = relay.setup_refused().reason();
       return s;
     case pb::ActrRelay::kRoleNegotiation:
     case pb::ActrRelay::kRoleAssignment:

@@ -466,6 +466,7 @@ void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, cons
     case pb::ActrRelay::kIceCandidate:
     case pb::ActrRelay::kSessionDescription:
     case pb::ActrRelay::kIceRestartRequest:
+    case pb::ActrRelay::kSetupRefused:
       break;
   }
   auto to = session_of(target);

@@ -90,12 +90,16 @@ asio::awaitable<Result<WireIdentity>> DestTransport::send(std::shared_ptr<DestTr
       last_error = r.error();
     }
     if (evicted) continue;
+    // Worth waiting for: a kind still connecting whose last attempt was not refused. A refused
+    // kind retries after a backoff, longer than a caller should wait to learn nothing is there.
+    bool connecting = false;
+    for (WireKind kind : route)
+      connecting = connecting || (snap.live.contains(kind) && !snap.ready.contains(kind) && !snap.refused.contains(kind));
     // Every Ready kind failed transiently. If another candidate is still connecting, wait for it
     // (below); otherwise the transient error is the answer (the caller's retry policy decides).
-    if (last_error && last_error != make_error_code(NetworkError::NoRoute)) {
-      bool connecting = false;
-      for (WireKind kind : route) connecting = connecting || (snap.live.contains(kind) && !snap.ready.contains(kind));
-      if (!connecting) co_return last_error;
+    if (last_error && last_error != make_error_code(NetworkError::NoRoute) && !connecting) co_return last_error;
+    if (!snap.ready.intersects(candidates) && !connecting && snap.refused.intersects(candidates)) {
+      co_return snap.refusal;  // typed (connection refused, host unreachable), at once
     }
     if (!snap.live.intersects(candidates)) {
       spdlog::debug("actr: send to {}: all transport candidates exhausted", pool.dest().to_string());

@@ -1,5 +1,6 @@
 #include <actr/error.hpp>
 #include <actr/outproc_transport_manager.hpp>
+#include <actr/unreachable_cache.hpp>
 
 #include "detail/asio.hpp"
 
@@ -45,6 +46,7 @@ struct OutprocTransportManager::Impl : std::enable_shared_from_this<Impl> {
   mutable std::mutex mu;
   std::unordered_map<Dest, Entry> map;
   std::unordered_map<Dest, int> closing;
+  UnreachableCache unreachable{cfg.unreachable};  // destinations whose dials were just refused
   bool stopped = false;
 
   std::shared_ptr<DestTransport> find_transport(const Dest& d) const {
@@ -269,12 +271,31 @@ asio::awaitable<Result<WireIdentity>> OutprocTransportManager::Impl::send(std::s
                                                                          std::shared_ptr<DestTransport> t,
                                                                          PayloadType pt, ConstBytes bytes,
                                                                          Deadline deadline) {
-  if (!t) {
-    auto r = co_await get_or_create(self, std::move(*dest), deadline);
-    if (!r) co_return r.error();
-    t = std::move(*r);
+  // A destination with a Ready wire is up whatever the cache says; otherwise one that refused
+  // us a moment ago fails at once (NetworkUnreachable) until a probe finds it back.
+  const bool gated = !t || t->pool().snapshot().ready.empty();
+  const Dest key = t ? t->dest() : *dest;
+  if (gated) {
+    std::lock_guard lk(self->mu);
+    if (auto refused = self->unreachable.admit(key, Clock::now())) co_return *refused;
   }
-  co_return co_await DestTransport::send(std::move(t), pt, bytes, deadline);
+  Result<WireIdentity> r = make_error_code(NetworkError::NoRoute);
+  if (!t) {
+    auto got = co_await get_or_create(self, std::move(*dest), deadline);
+    if (got) t = std::move(*got);
+    else r = got.error();
+  }
+  if (t) r = co_await DestTransport::send(t, pt, bytes, deadline);
+  if (gated) {
+    {
+      std::lock_guard lk(self->mu);
+      self->unreachable.settle(key, r ? Error{} : r.error(), Clock::now());
+    }
+    // Nothing listens there: drop the transport, so the cache's probe dials afresh instead of
+    // meeting the pool's own backoff.
+    if (!r && t && is_refusal(r.error())) self->evict_if_same(key, t);
+  }
+  co_return r;
 }
 
 // Fast path: one lane send on a cached Ready lane. Only a closed-like failure (the wire died
@@ -497,8 +518,22 @@ asio::awaitable<Result<void>> OutprocTransportManager::close_all() {
   co_return ok();
 }
 
+bool OutprocTransportManager::is_unreachable(const Dest& dest) const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->unreachable.contains(dest);
+}
+
+void OutprocTransportManager::reset_unreachable(const Dest& dest) {
+  std::lock_guard lk(impl_->mu);
+  impl_->unreachable.forget(dest);
+}
+
 bool OutprocTransportManager::adopt_inbound(const Dest& dest, std::shared_ptr<WireHandle> wire) {
   auto self = impl_;
+  {
+    std::lock_guard lk(self->mu);
+    self->unreachable.forget(dest);  // it just reached us
+  }
   // Built outside the lock (it allocates and may start tasks), installed only if still needed.
   std::shared_ptr<DestTransport> fresh;
   for (int round = 0; round < 4; ++round) {

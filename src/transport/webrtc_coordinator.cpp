@@ -42,6 +42,8 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
   // browser), and negotiating another one waits for an offer the peer never sends.
   std::map<ActrId, std::weak_ptr<WebRtcWire>> inbound_connecting;
   WebRtcCoordinatorStats stats;
+  std::function<void(const ActrId&)> on_peer_restarted;  // set before start()
+  std::size_t setting_up = 0;  // supervised set-ups still running (inbound and outbound)
   bool started = false;
   bool stopped = false;  // stop() ran: no new wire
 
@@ -70,10 +72,13 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
   // `inbound`: the peer initiated it; once open it goes to `on_inbound`. Returns false (the wire
   // is closed) once the coordinator is stopping.
   bool supervise(std::shared_ptr<WebRtcWire> w, const ActrId& peer, bool inbound) {
-    if (inbound) {
+    {
       std::lock_guard lk(mu);
-      ++stats.inbound_wires;
-      inbound_connecting[peer] = w;
+      ++setting_up;
+      if (inbound) {
+        ++stats.inbound_wires;
+        inbound_connecting[peer] = w;
+      }
     }
     auto self = shared_from_this();
     const auto id = tasks.spawn(inbound ? "webrtc-inbound" : "webrtc-setup", [self, w, peer,
@@ -81,6 +86,10 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       // stop() closes every wire; a cancelled set-up only has to leave.
       co_await asio::this_coro::throw_if_cancelled(false);
       auto r = co_await w->connect();
+      {
+        std::lock_guard lk(self->mu);
+        --self->setting_up;
+      }
       const bool cancelled = !r && r.error() == make_error_code(NetworkError::Cancelled);
       // Until the owner has been offered the wire, a dial to this peer waits on it (so it is
       // listed in `inbound_connecting` until after `on_inbound`).
@@ -93,6 +102,10 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       }
     });
     if (id == 0) {  // stopping: nobody may use it
+      {
+        std::lock_guard lk(mu);
+        --setting_up;
+      }
       forget(peer, w, inbound, true);
       w->begin_close();
       return false;
@@ -122,6 +135,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       }
       if (in->signal.kind == PeerSignal::Kind::PeerRestarted) {
         forget_peer(in->from);
+        if (on_peer_restarted) on_peer_restarted(in->from);
         continue;
       }
       std::shared_ptr<WebRtcWire> w;
@@ -141,6 +155,11 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       if (in->signal.kind == PeerSignal::Kind::Offer && !waiting) {
         if (w && w->is_offerer())  // cannot happen with one offerer per pair; answer anyway
           spdlog::warn("actr: offer from {} while offering to it; answering", in->from.to_string());
+        // One set-up per peer: a newer offer replaces the one still in progress (its offerer
+        // started over). Then the global bound: each set-up costs a peer connection and its
+        // GStreamer threads, so a flood of offers is refused, typed, not built.
+        replace_inbound_setup(in->from);
+        if (!admit_setup(in->from)) continue;
         auto fresh = make_wire(in->from, false);
         fresh->handle_signal(std::move(in->signal));
         supervise(std::move(fresh), in->from, true);
@@ -153,6 +172,42 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
         ++stats.signals_dropped;
       }
     }
+  }
+
+  // Retires the set-up the peer started earlier and that is still running, if any.
+  void replace_inbound_setup(const ActrId& peer) {
+    std::shared_ptr<WebRtcWire> older;
+    {
+      std::lock_guard lk(mu);
+      auto it = inbound_connecting.find(peer);
+      if (it == inbound_connecting.end()) return;
+      older = it->second.lock();
+      if (!older || older->is_connected()) return;
+      inbound_connecting.erase(it);
+      ++stats.setups_replaced;
+    }
+    retire(std::move(older));
+  }
+
+  // True if one more set-up may start now; otherwise tells the peer (SetupRefused) and counts it.
+  bool admit_setup(const ActrId& peer) {
+    std::uint64_t refused = 0;
+    {
+      std::lock_guard lk(mu);
+      if (setting_up < cfg.max_setups) return true;
+      refused = ++stats.setups_refused;
+    }
+    // One line per power of two: a flood is visible in the log without filling it.
+    if ((refused & (refused - 1)) == 0)
+      spdlog::warn("actr: WebRTC set-up from {} refused: {} set-ups in progress (max_setups); {} refused so far",
+                   peer.to_string(), cfg.max_setups, refused);
+    PeerSignal no;
+    no.kind = PeerSignal::Kind::SetupRefused;
+    no.reason = "answerer at its bound of " + std::to_string(cfg.max_setups) + " set-ups in progress";
+    (void)tasks.spawn("webrtc-refuse", [sig = signaling, peer, no = std::move(no)]() mutable -> asio::awaitable<void> {
+      (void)co_await sig->send_signal(peer, std::move(no));
+    });
+    return false;
   }
 
   // The peer's old process is gone: its wires are dead even if no timeout noticed yet. Closing
@@ -197,6 +252,14 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
         // or it is a new process): ours, open, restarting or closed, is dead to it and replaced.
         retire(w);
       }
+      {
+        // At the bound, no offer: the peer's answerer gives up after its connect timeout.
+        std::lock_guard lk(mu);
+        if (setting_up >= cfg.max_setups) {
+          ++stats.setups_refused;
+          continue;
+        }
+      }
       supervise(make_wire(ev->peer, true), ev->peer, true);
     }
   }
@@ -213,6 +276,10 @@ std::shared_ptr<WebRtcCoordinator> WebRtcCoordinator::create(asio::any_io_execut
 WebRtcCoordinator::WebRtcCoordinator(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 WebRtcCoordinator::~WebRtcCoordinator() { impl_->tasks.close(); }
+
+void WebRtcCoordinator::set_on_peer_restarted(std::function<void(const ActrId& peer)> cb) {
+  impl_->on_peer_restarted = std::move(cb);
+}
 
 void WebRtcCoordinator::start() {
   {

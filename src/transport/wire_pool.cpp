@@ -1,5 +1,6 @@
 #include <actr/error.hpp>
 #include <actr/route_table.hpp>
+#include <actr/unreachable_cache.hpp>
 #include <actr/wire_pool.hpp>
 
 #include "detail/asio.hpp"
@@ -48,10 +49,7 @@ void WirePool::add_connection(std::shared_ptr<WireHandle> h) {
     if (!closed_) {
       auto& slot = slots_[idx(h->kind())];
       replaced = std::move(slot.handle);
-      slot.state = SlotState::Connecting;  // standbys stay: they are live connections of the peer's
-      slot.handle = h;
-      slot.attempts = 0;
-      slot.lanes = {};
+      slot.take(h, SlotState::Connecting);  // standbys stay: they are live connections of the peer's
     } else {
       replaced = std::move(h);  // closed pool: the new handle is closed, never published
     }
@@ -66,10 +64,7 @@ bool WirePool::add_connection_smart(std::shared_ptr<WireHandle> h) {
     if (holds_locked(h.get())) return true;
     auto& slot = slots_[idx(h->kind())];
     if (closed_ || slot.state == SlotState::Ready || slot.state == SlotState::Connecting) return false;
-    slot.state = SlotState::Connecting;
-    slot.handle = h;
-    slot.attempts = 0;
-    slot.lanes = {};
+    slot.take(h, SlotState::Connecting);
   }
   start(std::move(h));
   return true;
@@ -106,12 +101,7 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
       if (s.state == SlotState::Ready && s.handle) s.standby.push_back(std::move(s.handle));
       ready_now = true;
     }
-    if (ready_now) {
-      s.state = SlotState::Ready;
-      s.handle = h;
-      s.attempts = 0;
-      s.lanes = {};
-    }
+    if (ready_now) s.take(h, SlotState::Ready);
   }
   for (auto& w : dead) retire(std::move(w));
   watch(h);  // outside the lock: a wire that died meanwhile reports at once
@@ -139,9 +129,9 @@ bool WirePool::promote_locked(Slot& s, std::vector<std::shared_ptr<WireHandle>>&
       dead.push_back(std::move(w));
       continue;
     }
-    s.state = SlotState::Ready;
-    s.handle = std::move(w);
-    s.lanes = {};
+    const auto attempts = s.attempts;
+    s.take(std::move(w), SlotState::Ready);
+    s.attempts = attempts;
     return true;
   }
   return false;
@@ -152,6 +142,15 @@ void WirePool::watch(const std::shared_ptr<WireHandle>& h) {
   h->set_on_closed([weak](const WireIdentity& id, Error why) {
     if (auto self = weak.lock()) self->mark_closed_if_same(id, why);
   });
+}
+
+WirePool::Refusal WirePool::record_refusal(const std::shared_ptr<WireHandle>& h, const Error& why) {
+  std::lock_guard lk(mu_);
+  auto& s = slots_[idx(h->kind())];
+  if (closed_ || s.handle != h || s.state != SlotState::Connecting) return Refusal::Gone;
+  if (!s.standby.empty()) return Refusal::StandbyCarriesOn;
+  s.refusal = why;
+  return Refusal::Noted;
 }
 
 // Publishes Connecting and starts the connect task; the slot already holds `h`.
@@ -203,6 +202,7 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
         // Publish only if nobody closed the pool or replaced the handle meanwhile (H-WP-1).
         if (!closed_ && slots_[k].handle == h && slots_[k].state == SlotState::Connecting) {
           slots_[k].state = SlotState::Ready;
+          slots_[k].refusal = {};
           published = true;
         }
       }
@@ -217,6 +217,13 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
     last = res.error();
     spdlog::debug("actr: connect {} {} failed: {}", dest_.to_string(), to_string(h->kind()), last.message());
     if (is_cancelled_state(cs)) break;
+    // Nothing listens there now: senders stop waiting for this kind (they get the refusal at
+    // once) while the attempts go on in the background for a peer that is coming back.
+    if (is_refusal(last)) {
+      const auto noted = record_refusal(h, last);
+      if (noted == Refusal::Noted) changes_.notify();
+      if (noted == Refusal::StandbyCarriesOn) break;  // below: the peer's own connection takes the slot
+    }
     // Retrying cannot fix a permanent failure (a certificate the dialer does not trust, a bad
     // URL): give up at once, so senders get the cause now instead of after the backoff or
     // as their own deadline.
@@ -338,6 +345,10 @@ PoolSnapshot WirePool::snapshot() const {
       snap.live.add(k);
     } else if (slots_[i].state == SlotState::Connecting) {
       snap.live.add(k);
+      if (slots_[i].refusal) {
+        snap.refused.add(k);
+        snap.refusal = slots_[i].refusal;
+      }
     }
   }
   return snap;

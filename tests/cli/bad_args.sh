@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A bad argument is named, with what it should look like; exit 2 at once, no socket opened.
-# And `actr call` into a pipe prints no terminal progress line.
+# And `actr call` into a pipe prints no terminal progress line; to a port where nothing listens
+# it fails at once, typed.
 #   bad_args.sh /path/to/actr
 set -uo pipefail
 ACTR="$1"
@@ -31,4 +32,9 @@ out="$(timeout 30 "$ACTR" call --to 1@101/acme:echo:1.0.0 --url ws://127.0.0.1:1
 ! grep -q $'\r' <<<"$out" || fail "progress line in a pipe: $out"
 grep -q "^count 3 " <<<"$out" || fail "no summary line: $out"
 echo "ok   actr call into a pipe: summary only"
+# Nothing listens: the first call learns "connection refused" at once, the next ones
+# "unreachable" without dialing; none waits out its 30 s deadline (timeout 20 would kill it).
+out="$(timeout 20 "$ACTR" call --to 1@101/acme:echo:1.0.0 --url ws://127.0.0.1:1/ --count 3 --timeout-ms 30000 --json 2>/dev/null)"
+grep -qF '"errors":{"connection_refused":1,"network_unreachable":2}' <<<"$out" || fail "refused port: $out"
+echo "ok   actr call to a port where nothing listens: $out"
 echo "all passed"

@@ -371,3 +371,90 @@ TEST(OutprocTransportManager, FastPathRecoversWhenCachedLaneOrWireDies) {
   ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
   EXPECT_EQ(f.builder->inbox()->count(), 5u);
 }
+
+// A destination where nothing listens (every connect refused at once) must not cost its senders
+// their deadlines: the first learns "connection refused" at once, the next ones "unreachable"
+// without a dial, until a probe (or a reset) finds it back. Issue 11: "a dead peer costs every
+// caller its whole deadline" (the old code answered TimeoutError here, after the 5 s budget).
+TEST(OutprocTransportManager, ARefusedDestinationFailsAtOnceUntilAProbeFindsItBack) {
+  asio::io_context io;
+  auto builder = MemoryBuilder::create();
+  ManagerConfig cfg = fast_config();
+  cfg.pool.connect_backoff.initial = 1h;  // the pool's own next attempt never comes during the test
+  cfg.pool.connect_backoff.max = 1h;
+  OutprocTransportManager mgr(io.get_executor(), actor_id(0, "self"), builder, cfg);
+  FaultPlan refused;
+  refused.kinds = {WireKind::WebSocket};
+  refused.every_connect.kind = ConnectFault::Kind::Fail;
+  refused.every_connect.error = boost::asio::error::connection_refused;
+  builder->set_default_plan(refused);
+  const Bytes msg = bytes("m");
+  auto send = [&] {
+    return run_co(io, mgr.send_with_identity(actor(1), PayloadType::RpcReliable, msg, Clock::now() + 5s));
+  };
+
+  auto first = send();
+  ASSERT_FALSE(first);
+  EXPECT_EQ(first.error(), boost::asio::error::connection_refused) << first.error().message();
+  EXPECT_TRUE(mgr.is_unreachable(actor(1)));
+  EXPECT_EQ(builder->dials(actor(1)), 1u);
+
+  auto second = send();
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error(), make_error_code(NetworkError::NetworkUnreachable));
+  EXPECT_EQ(builder->dials(actor(1)), 1u) << "a marked destination is not dialed again before its wait";
+  EXPECT_EQ(builder->connects(actor(1), WireKind::WebSocket), 1u);
+
+  // A reset lets the next send dial at once; still refused, it is marked again.
+  mgr.reset_unreachable(actor(1));
+  EXPECT_FALSE(mgr.is_unreachable(actor(1)));
+  auto third = send();
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error(), boost::asio::error::connection_refused);
+  EXPECT_EQ(builder->dials(actor(1)), 2u) << "the refused transport was dropped, so the retry dials afresh";
+
+  // The peer is back: after a reset the send goes through and the mark is gone.
+  FaultPlan back;
+  back.kinds = {WireKind::WebSocket};
+  builder->set_default_plan(back);
+  mgr.reset_unreachable(actor(1));
+  auto fourth = send();
+  ASSERT_TRUE(fourth) << fourth.error().message();
+  EXPECT_FALSE(mgr.is_unreachable(actor(1)));
+  EXPECT_FALSE(mgr.is_unreachable(actor(2)));
+  EXPECT_TRUE(run_co(io, mgr.close_all()));
+}
+
+// The probe: once the mark's wait is over, one send dials again, and its success clears the mark.
+TEST(OutprocTransportManager, AfterTheWaitOneSendProbesAndItsSuccessClearsTheMark) {
+  asio::io_context io;
+  auto builder = MemoryBuilder::create();
+  ManagerConfig cfg = fast_config();
+  cfg.pool.connect_backoff.initial = 1h;
+  cfg.pool.connect_backoff.max = 1h;
+  cfg.unreachable.backoff.initial = 1ms;
+  cfg.unreachable.backoff.jitter = 0;
+  OutprocTransportManager mgr(io.get_executor(), actor_id(0, "self"), builder, cfg);
+  FaultPlan plan;
+  plan.kinds = {WireKind::WebSocket};
+  plan.connect_attempt[1].kind = ConnectFault::Kind::Fail;
+  plan.connect_attempt[1].error = boost::asio::error::connection_refused;
+  builder->set_default_plan(plan);
+  const Bytes msg = bytes("m");
+  auto first = run_co(io, mgr.send_with_identity(actor(1), PayloadType::RpcReliable, msg, Clock::now() + 5s));
+  ASSERT_FALSE(first);
+  ASSERT_TRUE(mgr.is_unreachable(actor(1)));
+  // Each send either fails fast (still inside the 1 ms wait) or is the probe, which connects.
+  Result<WireIdentity> r = make_error_code(NetworkError::NetworkUnreachable);
+  const auto limit = Clock::now() + 10s;
+  while (!r && Clock::now() < limit) {
+    r = run_co(io, mgr.send_with_identity(actor(1), PayloadType::RpcReliable, msg, Clock::now() + 5s));
+    if (!r) {
+      ASSERT_EQ(r.error(), make_error_code(NetworkError::NetworkUnreachable)) << r.error().message();
+    }
+  }
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(mgr.is_unreachable(actor(1)));
+  EXPECT_EQ(builder->dials(actor(1)), 2u);
+  EXPECT_TRUE(run_co(io, mgr.close_all()));
+}

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <set>
 #include <string>
 #include <system_error>
@@ -237,3 +238,14 @@ TEST(Result, CarriesNetworkErrors) {
 }
 
 }  // namespace
+
+TEST(ErrorName, NamesOursTheSystemsUsualFailuresAndAnythingElse) {
+  EXPECT_EQ(actr::error_name(make_error_code(NetworkError::NoRoute)), "no_route");
+  EXPECT_EQ(actr::error_name(boost::asio::error::connection_refused), "connection_refused");
+  EXPECT_EQ(actr::error_name(std::make_error_code(std::errc::connection_refused)), "connection_refused");
+  EXPECT_EQ(actr::error_name(boost::asio::error::host_unreachable), "host_unreachable");
+  EXPECT_EQ(actr::error_name(boost::asio::error::timed_out), "timed_out");
+  EXPECT_EQ(actr::error_name(actr::Error{}), "ok");
+  // Not a NetworkError value read as one (which named ECONNREFUSED "unknown" in actr call's summary).
+  EXPECT_EQ(actr::error_name(boost::asio::error::no_descriptors), "system:" + std::to_string(EMFILE));
+}

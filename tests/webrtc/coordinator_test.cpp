@@ -11,6 +11,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
 using namespace actr;
 using namespace actr::testing;
 using namespace std::chrono_literals;
@@ -94,6 +98,96 @@ TEST(WebRtcCoordinator, ADialToAPeerThatIsDialingUsWaitsOnThePeersConnection) {
   run_co(io, ca->stop());
   run_co(io, cb->stop());
   run_co(io, sa->close());
+  run_co(io, sb->close());
+  run_co(io, server.close());
+}
+
+namespace {
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+}  // namespace
+
+// Issue 11: 400 offers relayed in 0.9 s made a node build 1,313 threads and abort on a 4 GB
+// address-space limit. Set-ups are bounded now: with max_setups = 1 on B, offers from three
+// peers at once are answered one at a time, and the others' set-ups fail at once and typed
+// (ResourceExhausted, from B's SetupRefused), not after their 15 s connect timeout. A refused
+// peer that offers again once B is free gets its connection.
+TEST(WebRtcCoordinator, OffersPastMaxSetupsAreRefusedTypedAndAtOnce) {
+  asio::io_context io;
+  SignalingServer server(io.get_executor());
+  auto port = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port);
+  const ActrId b_id = actor_id(100, "busy");  // the lower serial offers: every A offers to B
+  FrameHandler none = [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
+                         Bytes) -> asio::awaitable<Result<void>> { co_return ok(); };
+  WebRtcCoordinatorConfig bounded;
+  bounded.rtc = loopback_config();
+  bounded.max_setups = 1;
+  auto sb = registered_client(io, *port, b_id);
+  int b_opened = 0;  // B's set-ups that finished (B hands each to its owner after counting it done)
+  auto cb = WebRtcCoordinator::create(io.get_executor(), b_id, sb, bounded, none,
+                                      [&](const ActrId&, const std::shared_ptr<WireHandle>&) { ++b_opened; });
+  cb->start();
+  const auto threads_before = thread_count();
+
+  constexpr int kOfferers = 3;
+  WebRtcCoordinatorConfig plain;
+  plain.rtc = loopback_config();
+  std::vector<std::shared_ptr<SignalingClient>> links;
+  std::vector<std::shared_ptr<WebRtcCoordinator>> offerers;
+  std::vector<std::optional<Result<void>>> results(kOfferers);
+  std::vector<std::shared_ptr<WireHandle>> wires(kOfferers);
+  for (int i = 0; i < kOfferers; ++i) {
+    const ActrId id = actor_id(static_cast<std::uint64_t>(i + 1), "offerer");
+    links.push_back(registered_client(io, *port, id));
+    offerers.push_back(WebRtcCoordinator::create(io.get_executor(), id, links.back(), plain, none, nullptr));
+    offerers.back()->start();
+  }
+  for (int i = 0; i < kOfferers; ++i) {
+    asio::co_spawn(io, [&, i]() -> asio::awaitable<Result<void>> {
+      auto w = co_await offerers[static_cast<std::size_t>(i)]->create_wire(b_id);
+      if (!w) co_return w.error();
+      wires[static_cast<std::size_t>(i)] = *w;
+      co_return co_await (*w)->connect();
+    }, [&, i](std::exception_ptr, Result<void> r) { results[static_cast<std::size_t>(i)] = r; });
+  }
+  run_until(io, [&] { return std::all_of(results.begin(), results.end(), [](auto& r) { return r.has_value(); }); },
+            60000ms);
+  int connected = 0, refused = 0;
+  std::vector<int> refused_at;
+  for (int i = 0; i < kOfferers; ++i) {
+    const auto& r = *results[static_cast<std::size_t>(i)];
+    if (r) {
+      ++connected;
+    } else {
+      EXPECT_EQ(r.error(), make_error_code(NetworkError::ResourceExhausted)) << "offerer " << i << ": " << r.error().message();
+      ++refused;
+      refused_at.push_back(i);
+    }
+  }
+  EXPECT_GE(connected, 1);
+  EXPECT_GE(refused, 1) << "three offers at once to a node that sets up one at a time";
+  EXPECT_EQ(cb->stats().setups_refused, static_cast<std::uint64_t>(refused));
+  const auto threads_with_one = thread_count();
+  std::printf("threads: %zu before, %zu with %d peer connection(s) up on each side\n", threads_before,
+              threads_with_one, connected);
+
+  // B is free again (its set-ups finished): a refused offerer that tries again gets through.
+  run_until(io, [&] { return b_opened == connected; }, 30000ms);
+  if (!refused_at.empty()) {
+    const auto i = static_cast<std::size_t>(refused_at.front());
+    auto again = run_co(io, offerers[i]->create_wire(b_id));
+    ASSERT_TRUE(again) << again.error().message();
+    auto r = run_co(io, (*again)->connect(), 30000ms);
+    EXPECT_TRUE(r) << r.error().message();
+  }
+
+  for (auto& c : offerers) run_co(io, c->stop());
+  run_co(io, cb->stop());
+  for (auto& l : links) run_co(io, l->close());
   run_co(io, sb->close());
   run_co(io, server.close());
 }

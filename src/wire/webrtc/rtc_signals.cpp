@@ -149,6 +149,13 @@ void Impl::on_signal(PeerSignal&& s) {
           later.push_back([this] { changed.notify(); });
         }
         break;
+      case K::SetupRefused:
+        // Only our offer in flight can be refused; the connect() waiting on it fails typed now.
+        if (!offerer || phase != Phase::Connecting || !gen || gen->failure) return stale("set-up refusal for no pending offer");
+        spdlog::info("actr: webrtc[{}] {} refused the set-up: {}", session, remote.to_string(), s.reason);
+        gen->failure = make_error_code(NetworkError::ResourceExhausted);
+        later.push_back([this] { changed.notify(); });
+        break;
       case K::PeerRestarted:
         return stale("peer restarted (the coordinator closes the wire)");
     }

@@ -105,8 +105,10 @@ asio::awaitable<Result<void>> Impl::connect() {
   auto self = shared_from_this();
   Later later;
   std::shared_ptr<Gen> started;
+  std::uint64_t failures_before = 0;
   {
     std::lock_guard lk(mu);
+    failures_before = failed_setups;
     if (phase == Phase::Closed) co_return make_error_code(NetworkError::PeerConnectionClosed);
     if (phase == Phase::Open) co_return ok();
     if (phase == Phase::Idle && offerer) {
@@ -126,9 +128,14 @@ asio::awaitable<Result<void>> Impl::connect() {
     {
       std::lock_guard lk(mu);
       if (phase == Phase::Open) co_return ok();
+      // Every caller waiting on an attempt that failed learns why (not only the first to look).
+      if (failed_setups != failures_before) co_return last_setup_failure;
       if (phase == Phase::Closed) co_return make_error_code(NetworkError::PeerConnectionClosed);
       if (phase == Phase::Connecting && gen && gen->failure) {  // this attempt failed: tear it down
         failed = gen->failure;
+        ++failed_setups;
+        last_setup_failure = failed;
+        later.push_back([this] { changed.notify(); });  // the other waiters of this attempt
         later.push_back([this, g = std::exchange(gen, nullptr)] { retire(g, false); });
         phase = Phase::Idle;
       }

@@ -133,6 +133,8 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
 
   mutable std::mutex mu;
   Phase phase = Phase::Idle;
+  std::uint64_t failed_setups = 0;  ///< attempts that ended with `Gen::failure` (connect() waiters compare)
+  Error last_setup_failure;
   bool closing = false;  ///< close()/abandon() ran: nothing is reported any more
   FrameHandler on_frame;
   std::shared_ptr<Gen> gen;
