@@ -9,6 +9,7 @@
 #include "detail/asio.hpp"
 #include "node/node_limits.hpp"
 
+#include <atomic>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -26,7 +27,9 @@ struct Inbound {
   std::weak_ptr<WireHandle> via;
   pb::RpcEnvelope env;   // RPC classes
   pb::DataStream chunk;  // stream classes
-  node::WorkLease lease;  // counts it against its connection's and the node's in-flight budgets
+  // Counts it against its connection's and the node's in-flight budgets until the last copy
+  // goes (a task's function object must be copyable).
+  std::shared_ptr<WorkLease> lease;
 };
 
 // A request seen before: its cached response, or a notifier for the in-flight original.
@@ -39,11 +42,11 @@ struct DedupEntry {
 }  // namespace node
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::any_io_executor e, NodeConfig c)
+  Impl(boost::asio::any_io_executor e, NodeConfig c)
       : ex(e), cfg(std::move(c)), tasks(e), rpc_q(cfg.rpc_queue), stream_q(cfg.stream_queue),
         latency_q(cfg.latency_queue) {}
 
-  asio::any_io_executor ex;
+  boost::asio::any_io_executor ex;
   NodeConfig cfg;
   std::shared_ptr<DefaultWireBuilder> builder;
   std::shared_ptr<SignalingClient> signaling;        // with cfg.signal_url
@@ -53,6 +56,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<WebSocketServer> gate;
   std::shared_ptr<KeyRing> trusted;  // with cfg.identity.require
   node::Budgets budgets;             // the global ones of cfg.limits, shared with the wires
+  std::atomic<std::uint64_t> work_waits{0};  // a connection's reader waited for its in-flight work
   detail::TaskGroup tasks;
   RpcCorrelation correlation;
   detail::AsyncQueue<node::Inbound> rpc_q, stream_q, latency_q;
@@ -73,13 +77,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     std::lock_guard lk(mu);
     ++(kind == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
   }
-  asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
+  boost::asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
                                          Bytes payload);
-  asio::awaitable<Result<void>> reply(const node::Inbound& in, Bytes bytes, Deadline deadline);
-  asio::awaitable<void> rpc_worker();
-  asio::awaitable<void> stream_worker(detail::AsyncQueue<node::Inbound>& q);
-  asio::awaitable<void> handle_request(node::Inbound in);
-  asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);
+  boost::asio::awaitable<Result<void>> reply(const node::Inbound& in, Bytes bytes, Deadline deadline);
+  boost::asio::awaitable<void> rpc_worker();
+  boost::asio::awaitable<void> stream_worker(detail::AsyncQueue<node::Inbound>& q);
+  boost::asio::awaitable<void> handle_request(node::Inbound in);
+  boost::asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);
 };
 
 }  // namespace actr

@@ -50,7 +50,7 @@ void WorkLease::reset() noexcept {
 
 boost::asio::awaitable<Result<WorkLease>> take_work(std::shared_ptr<InboundWork> work, std::size_t bytes,
                                                     const NodeLimits& lim, std::shared_ptr<ByteBudget> global,
-                                                    bool wait) {
+                                                    bool wait, std::atomic<std::uint64_t>& waits) {
   // Only the wire's reader adds work, so what it sees fitting still fits when it adds.
   auto fits = [&] {
     const auto n = work->count.load();
@@ -58,6 +58,7 @@ boost::asio::awaitable<Result<WorkLease>> take_work(std::shared_ptr<InboundWork>
   };
   if (!fits()) {
     if (!wait) co_return make_error_code(NetworkError::QueueFull);
+    waits.fetch_add(1, std::memory_order_relaxed);
     for (;;) {
       work->wanted.store(true);
       const auto seen = work->finished.version();

@@ -6,6 +6,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 
 namespace actr::node {
@@ -39,11 +41,12 @@ class WorkLease {
 
 /// Takes a lease for `bytes` of work from the wire owning `work`. At the wire's per-connection
 /// count or bytes (`lim`), waits for work to finish if `wait` (that peer is not read meanwhile),
-/// else fails `QueueFull`; with nothing in flight it always lets one in. Errors:
+/// else fails `QueueFull`; with nothing in flight it always lets one in. Each wait counts in
+/// `waits`. Errors:
 /// `ResourceExhausted` when `global` is full (nothing taken); `QueueFull`; the wait's `Cancelled`.
 boost::asio::awaitable<Result<WorkLease>> take_work(std::shared_ptr<InboundWork> work, std::size_t bytes,
                                                     const NodeLimits& lim, std::shared_ptr<ByteBudget> global,
-                                                    bool wait);
+                                                    bool wait, std::atomic<std::uint64_t>& waits);
 
 /// The encoded RESPONSE refusing `request` with `why`, its handler never run.
 Bytes refusal(const pb::RpcEnvelope& request, Error why);

@@ -18,7 +18,7 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHan
   // Work for a handler holds a lease until done: at the connection's budget this waits (the
   // peer is not read; latency-first drops), at the node's global budget it is refused.
   auto lease = [&, work = via ? via->inbound_work() : std::make_shared<InboundWork>()](bool wait) {
-    return node::take_work(work, payload.size(), cfg.limits, budgets.inflight, wait);
+    return node::take_work(work, payload.size(), cfg.limits, budgets.inflight, wait, work_waits);
   };
   const auto far = Clock::now() + std::chrono::hours(1);
   // A well-framed message whose protobuf does not decode costs only itself: dropped, counted and
@@ -53,7 +53,7 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHan
         co_return ok();  // answered typed, handler not run
       }
       if (!l) co_return l.error();
-      in.lease = std::move(*l);
+      in.lease = std::make_shared<node::WorkLease>(std::move(*l));
       co_return co_await rpc_q.push(std::move(in), far);  // full queue: this peer waits
     }
     case node::InboundKind::BadDirection: {
@@ -64,7 +64,7 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHan
     case node::InboundKind::Chunk: {
       auto l = co_await lease(pt == PayloadType::StreamReliable);
       if (!l && l.error() != NetworkError::QueueFull) co_return l.error();
-      if (l) in.lease = std::move(*l);
+      if (l) in.lease = std::make_shared<node::WorkLease>(std::move(*l));
       if (pt == PayloadType::StreamReliable) co_return co_await stream_q.push(std::move(in), far);
       if (!l || !latency_q.try_push(std::move(in))) {  // latency-first: drop the newest, never block
         std::lock_guard lk(mu);

@@ -121,7 +121,12 @@ TEST(Limits, ClientThatNeverReadsIsNotReadPastItsBudgets) {
       [&](std::exception_ptr) { writer_done = true; });
 
   // The node stops reading that client…
-  run_until(io, [&] { return server.held().read_pauses >= 1; });
+  const bool paused = run_until_or(io, [&] { return server.held().read_pauses >= 1; }, 10000ms);
+  {
+    const auto h = server.held();
+    ASSERT_TRUE(paused) << "sent " << sent << " handled " << server.stats().requests << " queued " << h.queued
+                        << " inflight " << h.inflight << " reassembly " << h.reassembly << " stalls " << h.stalls;
+  }
   // …and still answers a well-behaved client.
   auto r = run_co(io, other.call(server.id(), "echo", bytes("still served"), 3000ms));
   ASSERT_TRUE(r) << r.error().message();

@@ -54,9 +54,9 @@ struct ConnConfig {
   // Global caps shared with other connections (null: none). `read_budget`: bytes of inbound
   // messages being read or handled; a read past it closes this connection with 1013.
   // `send_budget`: outbound bytes queued; a send past it fails `ResourceExhausted`.
-  std::shared_ptr<ByteBudget> read_budget;
-  std::shared_ptr<ByteBudget> send_budget;
-  std::shared_ptr<ConnCounters> counters;
+  std::shared_ptr<ByteBudget> read_budget = nullptr;
+  std::shared_ptr<ByteBudget> send_budget = nullptr;
+  std::shared_ptr<ConnCounters> counters = nullptr;
 };
 
 /// How a connection ends when it is failed.
