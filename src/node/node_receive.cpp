@@ -62,10 +62,11 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHan
       co_return ok();
     }
     case node::InboundKind::Chunk: {
-      auto l = co_await lease(pt == PayloadType::StreamReliable);
-      if (!l && l.error() != NetworkError::QueueFull) co_return l.error();
+      const bool reliable = pt == PayloadType::StreamReliable;
+      auto l = co_await lease(reliable);  // latency-first never waits: no lease, no delivery
+      if (!l && reliable) co_return l.error();
       if (l) in.lease = std::make_shared<node::WorkLease>(std::move(*l));
-      if (pt == PayloadType::StreamReliable) co_return co_await stream_q.push(std::move(in), far);
+      if (reliable) co_return co_await stream_q.push(std::move(in), far);
       if (!l || !latency_q.try_push(std::move(in))) {  // latency-first: drop the newest, never block
         std::lock_guard lk(mu);
         ++stats.latency_dropped;

@@ -23,6 +23,8 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 using namespace actr;
 using namespace actr::testing;
 using namespace std::chrono_literals;
@@ -137,6 +139,9 @@ TEST(Limits, ClientThatNeverReadsIsNotReadPastItsBudgets) {
 
   const auto h = server.held();
   const auto handled = server.stats().requests;
+  std::cout << "figures: client wrote " << sent << " of " << kRequests << " requests; node handled " << handled
+            << "; peaks: queued " << h.queued_peak << " B, in flight " << h.inflight_peak << " B, reassembly "
+            << h.reassembly_peak << " B\n";
   EXPECT_LT(sent, kRequests) << "the node read everything the client sent";
   EXPECT_LT(handled, static_cast<std::uint64_t>(kRequests) / 2) << "the node handled " << handled << " requests";
   // Held bytes stay within the configured budgets (plus the well-behaved client's small call).

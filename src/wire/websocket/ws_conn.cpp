@@ -9,7 +9,6 @@
 #include "detail/asio.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/websocket/error.hpp>
 
 #include <spdlog/spdlog.h>
@@ -24,29 +23,6 @@ using namespace actr::detail;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
-void configure(Stream& s, const ConnConfig& cfg) {
-  websocket::stream_base::timeout t;
-  t.handshake_timeout = cfg.handshake_timeout;
-  // Beast pings after half the idle timeout without inbound data and fails the read at the full
-  // timeout: one interval to ping, two intervals of silence to declare the peer dead.
-  t.idle_timeout = 2 * cfg.keepalive_interval;
-  t.keep_alive_pings = true;
-  s.set_option(t);
-  s.binary(true);
-  s.auto_fragment(false);
-  s.read_message_max(cfg.max_message_size);
-  s.write_buffer_bytes(cfg.write_buffer_bytes);
-}
-
-Error map_error(const Error& ec) {
-  if (ec == websocket::error::closed) return make_error_code(NetworkError::WebSocketClosed);
-  if (ec == websocket::error::message_too_big || ec == beast::http::error::body_limit)
-    return make_error_code(NetworkError::MessageTooLarge);
-  if (ec == beast::error::timeout) return make_error_code(NetworkError::TimeoutError);
-  if (is_closed_like(ec) || ec == asio::error::operation_aborted) return make_error_code(NetworkError::WebSocketClosed);
-  return make_error_code(NetworkError::WebSocketError);
-}
-
 namespace {
 
 Error closed_error() { return make_error_code(NetworkError::ConnectionClosed); }
@@ -57,22 +33,6 @@ constexpr std::size_t kReadChunk = 256 * 1024;
 // A read buffer grown past this by a large message is freed after it, not kept for the next one.
 constexpr std::size_t kKeptReadBuffer = 64 * 1024;
 
-// The bytes of the message being read or handled, taken from the read budget (if any).
-struct Charge {
-  ByteBudget* budget = nullptr;
-  std::size_t n = 0;
-  bool take(std::size_t k) {
-    if (budget == nullptr || k == 0) return true;
-    if (!budget->try_acquire(k)) return false;
-    n += k;
-    return true;
-  }
-  void reset() {
-    if (budget != nullptr && n > 0) budget->release(n);
-    n = 0;
-  }
-  ~Charge() { reset(); }
-};
 
 void report(const char* what, std::exception_ptr e) {
   if (!e) return;
@@ -204,7 +164,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   asio::awaitable<void> reader() {
     auto self = shared_from_this();
     beast::flat_buffer buf;
-    Charge held{cfg_.read_budget.get()};  // the current message's bytes, until it is handled
+    ByteCharge held{cfg_.read_budget.get()};  // the current message's bytes, until it is handled
     for (;;) {
       held.reset();
       buf.clear();
@@ -238,7 +198,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   // One whole message into `buf`, its bytes taken from the read budget as they arrive (Beast
   // refuses a message above `max_message_size` from its frame header, before its payload).
   // False once the connection failed.
-  asio::awaitable<bool> read_message(beast::flat_buffer& buf, Charge& held) {
+  asio::awaitable<bool> read_message(beast::flat_buffer& buf, ByteCharge& held) {
     do {
       auto [ec, n] = co_await stream_.async_read_some(buf, kReadChunk, use_ec);
       if (ec) {
