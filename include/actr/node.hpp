@@ -59,7 +59,8 @@ struct NodeLimits {
   std::size_t inflight_bytes_per_connection = 8u << 20;
   /// Global: bytes of that work across connections. Past it a request is answered
   /// `ResourceExhausted` without running its handler (an actr caller reads `Unavailable`); a tell
-  /// or chunk closes its WebSocket connection with 1013 (a WebRTC wire: closed).
+  /// or reliable chunk closes its WebSocket connection with 1013 (a WebRTC wire: closed); a
+  /// latency-first chunk is dropped.
   std::size_t inflight_bytes_total = 256u << 20;
 };
 
