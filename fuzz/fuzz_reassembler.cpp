@@ -27,10 +27,11 @@ using actr::ConstBytes;
 using actr::kDcFragmentHeaderSize;
 using actr::kDcMaxFragmentPayload;
 
-constexpr actr::ReassemblyLimits kLimits{.max_message_size = 3 * kDcMaxFragmentPayload + 100,
-                                         .max_buffered_bytes = 4 * kDcMaxFragmentPayload,
-                                         .max_pending_messages = 3,
-                                         .ttl = std::chrono::milliseconds{200}};
+const actr::ReassemblyLimits kLimits{.max_message_size = 3 * kDcMaxFragmentPayload + 100,
+                                     .max_buffered_bytes = 4 * kDcMaxFragmentPayload,
+                                     .max_pending_messages = 3,
+                                     .ttl = std::chrono::milliseconds{200},
+                                     .shared = nullptr};
 
 struct Input {
   const std::uint8_t* p;

@@ -2,6 +2,7 @@
 #include <actr/error.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace actr {
 
@@ -15,7 +16,7 @@ std::size_t fragment_count(std::size_t n) noexcept {
 
 Result<void> encode_fragment(std::uint32_t msg_id, ConstBytes payload, std::size_t index, Bytes& out) {
   const std::size_t total = fragment_count(payload.size());
-  if (total > kDcMaxFragments) return make_error_code(NetworkError::MessageTooLarge);
+  if (total > kDcMaxFragments) return message_too_large(payload.size(), kDcMaxFragments * kDcMaxFragmentPayload);
   if (index >= total) return make_error_code(NetworkError::InvalidArgument);
   const std::size_t begin = index * kDcMaxFragmentPayload;
   const std::size_t len = std::min(kDcMaxFragmentPayload, payload.size() - begin);
@@ -44,16 +45,41 @@ Result<FragmentView> decode_fragment(ConstBytes message) {
   return FragmentView{h, message.subspan(kDcFragmentHeaderSize)};
 }
 
-Reassembler::Reassembler(ReassemblyLimits limits) : limits_(limits) {}
+Reassembler::Reassembler(ReassemblyLimits limits) : limits_(std::move(limits)) {}
+
+Reassembler::~Reassembler() { clear(); }
+
+Reassembler::Reassembler(Reassembler&& o) noexcept
+    : limits_(std::move(o.limits_)), pending_(std::move(o.pending_)), rejected_(std::move(o.rejected_)),
+      buffered_(std::exchange(o.buffered_, 0)) {
+  o.pending_.clear();
+}
+
+Reassembler& Reassembler::operator=(Reassembler&& o) noexcept {
+  if (this != &o) {
+    clear();
+    limits_ = std::move(o.limits_);
+    pending_ = std::move(o.pending_);
+    rejected_ = std::move(o.rejected_);
+    buffered_ = std::exchange(o.buffered_, 0);
+    o.pending_.clear();
+  }
+  return *this;
+}
+
+void Reassembler::drop(std::size_t n) noexcept {
+  buffered_ -= n;
+  if (limits_.shared) limits_.shared->release(n);
+}
 
 void Reassembler::clear() {
   pending_.clear();
-  buffered_ = 0;
+  drop(buffered_);
 }
 
 void Reassembler::reject(std::uint32_t msg_id) {
   if (auto it = pending_.find(msg_id); it != pending_.end()) {
-    buffered_ -= it->second.bytes;
+    drop(it->second.bytes);
     pending_.erase(it);
   }
   rejected_.push_back(msg_id);
@@ -67,7 +93,7 @@ bool Reassembler::is_rejected(std::uint32_t msg_id) const {
 void Reassembler::evict_expired(Deadline now) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now - it->second.touched >= limits_.ttl) {
-      buffered_ -= it->second.bytes;
+      drop(it->second.bytes);
       it = pending_.erase(it);
     } else {
       ++it;
@@ -83,7 +109,7 @@ Result<std::optional<Bytes>> Reassembler::feed(ConstBytes message, Deadline now)
   const auto payload = frag->payload;
 
   if (h.total == 1) {  // the common case: a whole message in one DataChannel message
-    if (payload.size() > limits_.max_message_size) return make_error_code(NetworkError::MessageTooLarge);
+    if (payload.size() > limits_.max_message_size) return message_too_large(payload.size(), limits_.max_message_size);
     return std::optional<Bytes>(Bytes(payload.begin(), payload.end()));
   }
   if (is_rejected(h.msg_id)) return std::optional<Bytes>();
@@ -92,7 +118,7 @@ Result<std::optional<Bytes>> Reassembler::feed(ConstBytes message, Deadline now)
   const std::size_t min_size = (std::size_t{h.total} - 1) * kDcMaxFragmentPayload + 1;
   if (min_size > limits_.max_message_size) {
     reject(h.msg_id);
-    return make_error_code(NetworkError::MessageTooLarge);
+    return message_too_large(min_size, limits_.max_message_size);
   }
 
   auto it = pending_.find(h.msg_id);
@@ -114,22 +140,34 @@ Result<std::optional<Bytes>> Reassembler::feed(ConstBytes message, Deadline now)
   }
   if (p.bytes + payload.size() > limits_.max_message_size) {
     reject(h.msg_id);
-    return make_error_code(NetworkError::MessageTooLarge);
+    return message_too_large(p.bytes + payload.size(), limits_.max_message_size);
   }
-  if (buffered_ + payload.size() > limits_.max_buffered_bytes) {
-    reject(h.msg_id);
-    return make_error_code(NetworkError::ResourceExhausted);
+  if (p.received + 1 < p.total) {
+    // Held until the rest arrives: within this channel's cap, then the one shared with every
+    // other channel and connection.
+    if (buffered_ + payload.size() > limits_.max_buffered_bytes ||
+        (limits_.shared && !limits_.shared->try_acquire(payload.size()))) {
+      reject(h.msg_id);
+      return make_error_code(NetworkError::ResourceExhausted);
+    }
+    p.parts[h.index].emplace(payload.begin(), payload.end());
+    p.bytes += payload.size();
+    buffered_ += payload.size();
+    p.touched = now;
+    ++p.received;
+    return std::optional<Bytes>();
   }
-  p.parts[h.index].emplace(payload.begin(), payload.end());
-  p.bytes += payload.size();
-  buffered_ += payload.size();
-  p.touched = now;
-  if (++p.received < p.total) return std::optional<Bytes>();
-
+  // The fragment that completes a message is never held: the message leaves at once, so a full
+  // budget cannot strand a message one fragment short.
   Bytes whole;
-  whole.reserve(p.bytes);
-  for (auto& part : p.parts) whole.insert(whole.end(), part->begin(), part->end());
-  buffered_ -= p.bytes;
+  whole.reserve(p.bytes + payload.size());
+  for (std::size_t k = 0; k < p.parts.size(); ++k) {
+    if (k == h.index)
+      whole.insert(whole.end(), payload.begin(), payload.end());
+    else
+      whole.insert(whole.end(), p.parts[k]->begin(), p.parts[k]->end());
+  }
+  drop(p.bytes);
   pending_.erase(it);
   return std::optional<Bytes>(std::move(whole));
 }

@@ -3,7 +3,11 @@
 #include <boost/asio/error.hpp>
 #include <boost/system/errc.hpp>
 
+#include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
+#include <utility>
 
 namespace actr {
 namespace {
@@ -193,13 +197,36 @@ bool cancelled_impl(const error_code& ec) noexcept {
 // never deleted through a base pointer); Boost silences the same warning for its own categories.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+// Both categories below carry this id: Boost compares categories with an id by the id, so a code
+// of `sized_category` is equal to (and classified as) the plain `NetworkError` of the same value.
+constexpr unsigned long long kNetworkCategoryId = 0xa3c7'2d5e'1f3b'9c41ULL;
+
 class network_error_category_impl final : public boost::system::error_category {
  public:
+  constexpr network_error_category_impl() noexcept : error_category(kNetworkCategoryId) {}
   const char* name() const noexcept override { return "actr.network"; }
   std::string message(int ev) const override {
     const char* m = message_of(static_cast<E>(ev));
     return m != nullptr ? m : "unknown actr.network error " + std::to_string(ev);
   }
+};
+
+// `MessageTooLarge` with its numbers: an error_code carries no text, so the numbers live in the
+// category object (one per distinct pair, kept for the life of the process).
+class sized_category final : public boost::system::error_category {
+ public:
+  sized_category(std::size_t size, std::size_t limit) noexcept
+      : error_category(kNetworkCategoryId), size_(size), limit_(limit) {}
+  const char* name() const noexcept override { return "actr.network"; }
+  std::string message(int ev) const override {
+    if (static_cast<E>(ev) != E::MessageTooLarge) return network_error_category().message(ev);
+    const auto limit = std::to_string(limit_) + " bytes";
+    if (size_ == 0) return "message too large: above the limit of " + limit;
+    return "message too large: " + std::to_string(size_) + " bytes, above the limit of " + limit;
+  }
+
+ private:
+  std::size_t size_, limit_;
 };
 
 class network_condition_category_impl final : public boost::system::error_category {
@@ -239,6 +266,21 @@ const boost::system::error_category& network_error_category() noexcept {
 const boost::system::error_category& network_condition_category() noexcept {
   static const network_condition_category_impl instance;
   return instance;
+}
+
+Error message_too_large(std::size_t size, std::size_t limit) {
+  // Bounded: past this many distinct (size, limit) pairs the plain code is returned.
+  constexpr std::size_t kMaxCategories = 4096;
+  static std::mutex mu;
+  static auto* table = new std::map<std::pair<std::size_t, std::size_t>, sized_category>();  // never freed
+  std::lock_guard lk(mu);
+  const auto key = std::make_pair(size, limit);
+  auto it = table->find(key);
+  if (it == table->end()) {
+    if (table->size() >= kMaxCategories) return make_error_code(E::MessageTooLarge);
+    it = table->emplace(std::piecewise_construct, std::forward_as_tuple(key), std::forward_as_tuple(size, limit)).first;
+  }
+  return {static_cast<int>(E::MessageTooLarge), it->second};
 }
 
 ErrorKind kind_of(const boost::system::error_code& ec) noexcept {

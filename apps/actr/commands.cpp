@@ -134,6 +134,11 @@ int run_node(const NodeArgs& a) {
   cfg.wires.ws.tls = client_tls.ctx;     // wss:// peers
   cfg.signaling.tls = client_tls.ctx;    // wss:// --signal
   cfg.wires.ws.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
+  cfg.limits.max_message_size = a.max_message_bytes;
+  cfg.limits.reassembly_bytes = a.reassembly_bytes;
+  cfg.limits.send_queue_bytes = a.queue_bytes;
+  cfg.limits.inflight_bytes_per_connection = a.inflight_bytes;
+  cfg.limits.inflight_bytes_total = a.inflight_total_bytes;
   cfg.wires.kinds = WireKindSet{};
   for (const auto& w : a.wires) {
     if (w == "ws") cfg.wires.kinds.add(WireKind::WebSocket);

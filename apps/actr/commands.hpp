@@ -1,4 +1,5 @@
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,12 @@ struct NodeArgs {
   std::string ca;                 ///< PEM CA bundle trusted by wss:// dials (empty: system store)
   bool require_identity = false;  ///< the gate serves only peers with a valid credential (HTTP 401)
   int max_webrtc_setups = 16;     ///< WebRTC peer connections set up at once; more offers are refused
+  // NodeLimits (docs/limits.md); defaults are the library's.
+  std::size_t max_message_bytes = 16u << 20;
+  std::size_t reassembly_bytes = 256u << 20;
+  std::size_t queue_bytes = 8u << 20;
+  std::size_t inflight_bytes = 8u << 20;
+  std::size_t inflight_total_bytes = 256u << 20;
 };
 struct CallArgs {
   std::string id = "ca11e2@101/actr:cli:1.0.0";

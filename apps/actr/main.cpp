@@ -42,6 +42,18 @@ int main(int argc, char** argv) {
   n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
       ->delimiter(',')
       ->capture_default_str();
+  n->add_option("--max-message-bytes", node.max_message_bytes, "largest message sent or accepted, every wire")
+      ->capture_default_str();
+  n->add_option("--reassembly-bytes", node.reassembly_bytes,
+                "inbound message bytes held while read or reassembled, all connections together (past it: close 1013)")
+      ->capture_default_str();
+  n->add_option("--queue-bytes", node.queue_bytes,
+                "outbound bytes queued per connection before it is not read")->capture_default_str();
+  n->add_option("--inflight-bytes", node.inflight_bytes,
+                "request bytes accepted and not yet answered, per connection, before it is not read")
+      ->capture_default_str();
+  n->add_option("--inflight-total-bytes", node.inflight_total_bytes,
+                "the same across connections (past it: requests answered resource_exhausted)")->capture_default_str();
 
   actr::cli::CallArgs call;
   auto* c = app.add_subcommand("call", "Send requests to a node and report latency");

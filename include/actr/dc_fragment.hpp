@@ -9,6 +9,7 @@
 /// never checked `total`: here reassembly is capped (per message and in total), and a fragment
 /// whose index or total contradicts what came before is rejected with a typed error.
 
+#include <actr/byte_budget.hpp>
 #include <actr/detail/clock.hpp>
 #include <actr/result.hpp>
 #include <actr/types.hpp>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -66,6 +68,9 @@ struct ReassemblyLimits {
   std::size_t max_pending_messages = 1024;
   /// An incomplete message untouched this long is dropped (a fragment lost on a lossy channel).
   std::chrono::milliseconds ttl{30000};
+  /// Shared with other reassemblers (every channel and connection of a node): their incomplete
+  /// messages' bytes together stay within its limit. Null: only `max_buffered_bytes` applies.
+  std::shared_ptr<ByteBudget> shared;
 };
 
 /// Reassembles the fragments of one DataChannel (msg ids are per channel). Fragments of
@@ -74,6 +79,12 @@ struct ReassemblyLimits {
 class Reassembler {
  public:
   explicit Reassembler(ReassemblyLimits limits = {});
+  /// Gives back what it holds to the shared budget.
+  ~Reassembler();
+  Reassembler(Reassembler&& o) noexcept;
+  Reassembler& operator=(Reassembler&& o) noexcept;
+  Reassembler(const Reassembler&) = delete;
+  Reassembler& operator=(const Reassembler&) = delete;
 
   /// Feeds one DataChannel message received at `now`. Returns the complete message when this
   /// fragment completes one, `std::nullopt` while it is incomplete (or when the fragment belongs
@@ -84,7 +95,8 @@ class Reassembler {
   ///   message's first fragment; an index seen twice; a non-final fragment that is not full-size
   ///   (`kDcMaxFragmentPayload` bytes, the sender's rule above);
   /// * `MessageTooLarge`: the message would exceed `max_message_size`;
-  /// * `ResourceExhausted`: holding it would exceed `max_buffered_bytes` or `max_pending_messages`.
+  /// * `ResourceExhausted`: holding it would exceed `max_buffered_bytes`, `max_pending_messages`
+  ///   or the `shared` budget.
   Result<std::optional<Bytes>> feed(ConstBytes message, Deadline now);
 
   std::size_t buffered_bytes() const noexcept { return buffered_; }
@@ -101,6 +113,7 @@ class Reassembler {
     std::vector<std::optional<Bytes>> parts;
   };
   void evict_expired(Deadline now);
+  void drop(std::size_t n) noexcept;  // n buffered bytes let go
   void reject(std::uint32_t msg_id);
   bool is_rejected(std::uint32_t msg_id) const;
 

@@ -4,7 +4,10 @@
 /// belongs to a condition by its value (and, for Asio/system codes, by their value), never by the
 /// text of a message.
 
+#include <actr/result.hpp>
+
 #include <boost/system/error_code.hpp>
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -106,6 +109,11 @@ bool is_cancelled(const boost::system::error_code& ec) noexcept;
 /// True for the TLS codes (`TlsCertificateUntrusted`, `TlsHostnameMismatch`, `TlsHandshakeFailed`):
 /// the links that reconnect by themselves (signaling, the node's registration) stop on these.
 bool is_tls_failure(const boost::system::error_code& ec) noexcept;
+
+/// `MessageTooLarge` whose `message()` names the size and the limit ("message too large: 20971520
+/// bytes, above the limit of 16777216 bytes"; a `size` of 0 means unknown, "above the limit of …").
+/// Compares equal to `NetworkError::MessageTooLarge` and classifies as it does.
+Error message_too_large(std::size_t size, std::size_t limit);
 
 /// Stable lower-case name of a code ("no_route"), for logs and JSON output.
 std::string_view to_string(NetworkError e) noexcept;

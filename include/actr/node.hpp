@@ -35,6 +35,35 @@ struct NodeIdentityConfig {
   std::optional<Credential> credential;
 };
 
+/// What the node lets peers make it hold (docs/limits.md). The node applies these to its wires'
+/// settings (`wires.ws`, `webrtc`), over what those say.
+struct NodeLimits {
+  /// Largest application message (protobuf envelope or chunk), both ways, on every wire. A send
+  /// above it fails `MessageTooLarge` naming the size and the limit; a peer's message above it
+  /// closes that WebSocket connection (1009) or drops that DataChannel message.
+  std::size_t max_message_size = kDefaultMaxMessageSize;
+  /// Global: bytes of inbound messages being read, reassembled or handed to the node, WebSocket
+  /// and DataChannel together. A WebSocket read past it closes that connection with 1013; a
+  /// DataChannel fragment past it drops its message.
+  std::size_t reassembly_bytes = kDefaultReassemblyBudget;
+  /// Per WebSocket connection: outbound bytes queued before sends wait and the connection is not
+  /// read; a connection whose queue does not move for 2 keepalive intervals is ended.
+  std::size_t send_queue_bytes = 8u << 20;
+  /// Global: outbound bytes queued on all WebSocket connections; a send past it fails
+  /// `ResourceExhausted`.
+  std::size_t send_queue_bytes_total = kDefaultSendBudget;
+  /// Per connection: requests accepted and not yet answered (and tells and reliable chunks not yet
+  /// handled), by count and bytes. At either, that connection is not read until one is done
+  /// (latency-first chunks are dropped instead). One is always let in.
+  std::size_t inflight_per_connection = 256;
+  std::size_t inflight_bytes_per_connection = 8u << 20;
+  /// Global: bytes of that work across connections. Past it a request is answered
+  /// `ResourceExhausted` without running its handler (an actr caller reads `Unavailable`); a tell
+  /// or reliable chunk closes its WebSocket connection with 1013 (a WebRTC wire: closed); a
+  /// latency-first chunk is dropped.
+  std::size_t inflight_bytes_total = 256u << 20;
+};
+
 struct NodeConfig {
   ActrId id;
   bool listen = true;
@@ -71,6 +100,7 @@ struct NodeConfig {
   /// Peer connections set up at once; offers past it are refused (`WebRtcCoordinatorConfig::max_setups`).
   std::size_t max_webrtc_setups = 16;
   NodeIdentityConfig identity;
+  NodeLimits limits;
 };
 
 /// One actor endpoint. Thread safety: all members may be called from any thread.
@@ -137,6 +167,19 @@ class Node {
   std::shared_ptr<KeyRing> trusted_keys() const;
   /// Upgrades the gate refused for identity (HTTP 401).
   std::uint64_t unauthorized() const;
+
+  /// What the node holds against its `NodeLimits`, now and at the peak (docs/limits.md).
+  struct Held {
+    std::size_t reassembly = 0, reassembly_peak = 0;  ///< inbound message bytes being read or reassembled
+    std::size_t queued = 0, queued_peak = 0;          ///< outbound bytes queued on WebSocket connections
+    std::size_t inflight = 0, inflight_peak = 0;      ///< inbound work accepted and not finished
+    std::uint64_t refused = 0;      ///< acquisitions refused at the three global budgets
+    /// Times a connection was not read: its outbound queue (gate connections) or its in-flight
+    /// budget (any wire) was full.
+    std::uint64_t read_pauses = 0;
+    std::uint64_t stalls = 0;       ///< gate connections ended: their peer took nothing for 2 keepalives
+  };
+  Held held() const;
 
   struct Impl;
 

@@ -13,6 +13,7 @@
 /// signaling server's role assignment).
 
 #include <actr/backoff.hpp>
+#include <actr/byte_budget.hpp>
 #include <actr/framing.hpp>
 #include <actr/peer_signal.hpp>
 #include <actr/types.hpp>
@@ -67,6 +68,10 @@ struct WebRtcConfig {
 
   std::size_t max_message_size = kDefaultMaxMessageSize;  ///< one application message, both ways
   std::size_t max_reassembly_bytes = 32u << 20;   ///< incomplete inbound messages, per DataChannel
+  /// Incomplete inbound messages of every DataChannel sharing it (a `Node` shares one with its
+  /// WebSocket connections: `NodeLimits::reassembly_bytes`). A fragment past it is refused
+  /// (`ResourceExhausted`): its message is dropped, the channel goes on. Null: no shared cap.
+  std::shared_ptr<ByteBudget> reassembly_budget;
   std::chrono::milliseconds reassembly_ttl{30000};  ///< an incomplete message is dropped after this
   /// Complete inbound messages waiting for the frame handler. webrtcbin cannot be backpressured
   /// without blocking its streaming thread, so above this the latency-first class drops the

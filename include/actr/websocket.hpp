@@ -2,6 +2,7 @@
 /// @file
 /// The WebSocket wire (client and server side) and its inbound gate. No Beast type appears here.
 
+#include <actr/byte_budget.hpp>
 #include <actr/framing.hpp>
 #include <actr/hex.hpp>
 #include <actr/identity.hpp>
@@ -55,7 +56,10 @@ struct TlsFailure {
 std::optional<TlsFailure> last_tls_failure();
 
 struct WebSocketConfig {
-  std::size_t max_message_size = kDefaultMaxMessageSize;  ///< inbound and outbound payload cap
+  /// Inbound and outbound payload cap. A send above it fails `MessageTooLarge` (its message names
+  /// the size and the limit); a peer's message above it closes that connection (1009 to the peer,
+  /// `MessageTooLarge` to the wire's death observer).
+  std::size_t max_message_size = kDefaultMaxMessageSize;
   std::chrono::milliseconds connect_timeout{5000};        ///< TCP connect + upgrade handshake
   /// A ping goes out after one interval without inbound traffic; a peer silent for two intervals
   /// is declared dead (the wire reports closed, its pool reconnects). Any inbound frame counts.
@@ -63,6 +67,18 @@ struct WebSocketConfig {
   std::chrono::milliseconds close_timeout{500};  ///< bound on the closing handshake
   std::size_t write_buffer_bytes = 65536;        ///< Beast's write buffer (64 KiB: one send per frame)
   std::size_t send_queue_limit = 4096;           ///< queued messages before `send` waits for room
+  /// Queued bytes (counting those being written) before `send` waits for room; one larger message
+  /// goes through alone. While the queue is at either limit the connection is not read (its
+  /// peer's requests would only add answers); a queue that does not move for two keepalive
+  /// intervals ends the connection (`TimeoutError`).
+  std::size_t send_queue_bytes = 8u << 20;
+  /// Global caps shared by every connection given the same budget (a `Node` shares one set with
+  /// all its wires). `reassembly_budget`: bytes of inbound messages being read or handled; a read
+  /// past it closes that connection with 1013 (try again later). `send_budget`: outbound bytes
+  /// queued; a send past it fails `ResourceExhausted` at once. Null on a `WebSocketServer`: it
+  /// makes its own (`kDefaultReassemblyBudget`, `kDefaultSendBudget`); null on a client wire: none.
+  std::shared_ptr<ByteBudget> reassembly_budget;
+  std::shared_ptr<ByteBudget> send_budget;
   /// The single writer packs queued frames up to this size into one socket write (0: one write per
   /// frame). Larger frames go out on their own, without a copy.
   std::size_t coalesce_bytes = 64 * 1024;
@@ -126,6 +142,16 @@ class WebSocketServer {
   std::uint64_t rejected() const noexcept;
   /// Of those, the ones refused for identity (HTTP 401).
   std::uint64_t unauthorized() const noexcept;
+
+  /// What the accepted connections hold and how often they hit a limit (docs/limits.md).
+  struct Limits {
+    std::shared_ptr<const ByteBudget> reassembly;  ///< inbound message bytes being read or handled
+    std::shared_ptr<const ByteBudget> send;        ///< outbound bytes queued
+    std::uint64_t read_pauses = 0;  ///< times a connection was not read because its outbound queue was full
+    std::uint64_t stalls = 0;       ///< connections ended because their queue did not move for 2 keepalives
+    std::uint64_t refused = 0;      ///< connections closed 1013 at a global budget
+  };
+  Limits limits() const;
 
   struct Impl;
 

@@ -3,6 +3,7 @@
 /// The seam real wires plug into: `DataLane`, `WireHandle`, `WireBuilder`. A new wire (WebSocket,
 /// WebRTC, in-memory) implements these three and nothing else.
 
+#include <actr/detail/notifier.hpp>
 #include <actr/result.hpp>
 #include <actr/types.hpp>
 
@@ -57,6 +58,18 @@ struct WireIdentity {
 /// Allocates the next session id (starts at 1; never reused within a process).
 std::uint64_t next_session_id() noexcept;
 
+/// Inbound work its receiver accepted from one wire and has not finished (a `Node`'s requests not
+/// yet answered, messages not yet handled), counted against the receiver's per-connection budget.
+/// Each wire has one, kept alive by the receiver's leases after the wire is gone. The wire's
+/// single reader is the only one that adds work (while it waits, that peer is not read); anyone
+/// finishing work takes it off and, if the reader asked, wakes it.
+struct InboundWork {
+  std::atomic<std::size_t> count{0};
+  std::atomic<std::size_t> bytes{0};
+  std::atomic<bool> wanted{false};  // the reader waits for `finished`
+  detail::Notifier finished;
+};
+
 /// One outbound QoS lane of a wire, for one `PayloadType`.
 class DataLane {
  public:
@@ -87,6 +100,8 @@ class WireHandle {
   virtual ~WireHandle() = default;
 
   WireKind kind() const noexcept { return identity_.kind; }
+  /// The receiver's count of work accepted from this wire and not finished.
+  const std::shared_ptr<InboundWork>& inbound_work() const noexcept { return work_; }
   const WireIdentity& identity() const noexcept { return identity_; }
 
   /// Establishes the connection. Bounded by the implementation's own timeout. On a connected
@@ -129,6 +144,7 @@ class WireHandle {
 
  private:
   WireIdentity identity_;
+  const std::shared_ptr<InboundWork> work_ = std::make_shared<InboundWork>();
   std::mutex cb_mu_;
   std::function<void(const WireIdentity&, Error)> on_closed_;
   bool closed_reported_ = false;

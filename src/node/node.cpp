@@ -9,6 +9,7 @@
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
 #include "node/node_identity.hpp"
+#include "node/node_impl.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -19,25 +20,10 @@
 namespace actr {
 
 using namespace detail;
+using node::DedupEntry;
+using node::Inbound;
 
 namespace {
-struct Inbound {
-  ActrId from;
-  PayloadType pt;
-  // The connection that carried it: a request's answer goes back on it (actr HEAD's gate "uses
-  // the same connection for the responses"). Weak: a queued message must not keep a closed wire.
-  std::weak_ptr<WireHandle> via;
-  pb::RpcEnvelope env;   // RPC classes
-  pb::DataStream chunk;  // stream classes
-};
-
-// A request seen before: its cached response, or a notifier for the in-flight original.
-struct DedupEntry {
-  std::optional<Bytes> response;  // encoded response envelope
-  Clock::time_point completed{};
-  Notifier done;
-};
-
 // Dedup is per peer: two peers may well pick the same request_id, and one must never read the
 // other's answer. The key is the peer's id and the request id, joined by a byte no id contains.
 std::string dedup_key(const ActrId& peer, const std::string& request_id) {
@@ -64,97 +50,6 @@ Bytes encode(const google::protobuf::MessageLite& m) {
   return b;
 }
 }  // namespace
-
-struct Node::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::any_io_executor e, NodeConfig c)
-      : ex(e), cfg(std::move(c)), tasks(e), rpc_q(cfg.rpc_queue), stream_q(cfg.stream_queue),
-        latency_q(cfg.latency_queue) {}
-
-  asio::any_io_executor ex;
-  NodeConfig cfg;
-  std::shared_ptr<DefaultWireBuilder> builder;
-  std::shared_ptr<SignalingClient> signaling;        // with cfg.signal_url
-  std::shared_ptr<WebRtcCoordinator> coordinator;    // with signaling and WebRTC wires wanted
-  HealthChecker health;
-  std::unique_ptr<OutprocTransportManager> manager;
-  std::unique_ptr<WebSocketServer> gate;
-  std::shared_ptr<KeyRing> trusted;  // with cfg.identity.require
-  TaskGroup tasks;
-  RpcCorrelation correlation;
-  AsyncQueue<Inbound> rpc_q, stream_q, latency_q;
-
-  std::mutex mu;  // guards handlers, dedup, stats
-  RequestHandler on_request;
-  TellHandler on_tell;
-  ChunkHandler on_chunk;
-  std::unordered_map<std::string, std::shared_ptr<DedupEntry>> dedup;  // key: dedup_key()
-  // Completed entries in completion order (monotonic clock), so expiry pops from the front
-  // instead of scanning the whole cache on every request.
-  std::deque<std::pair<Clock::time_point, std::string>> dedup_expiry;
-  std::size_t dedup_bytes = 0;  // cached answers' bytes (completed entries only)
-  Stats stats;
-
-  void expire_dedup_locked(Clock::time_point now);
-  void count_sent(WireKind kind) {
-    std::lock_guard lk(mu);
-    ++(kind == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
-  }
-  asio::awaitable<Result<void>> on_frame(std::weak_ptr<WireHandle> via, ActrId peer, PayloadType pt, Bytes payload);
-  asio::awaitable<Result<void>> reply(const Inbound& in, Bytes bytes, Deadline deadline);
-  asio::awaitable<void> rpc_worker();
-  asio::awaitable<void> stream_worker(AsyncQueue<Inbound>& q);
-  asio::awaitable<void> handle_request(Inbound in);
-  asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);
-};
-
-asio::awaitable<Result<void>> Node::Impl::on_frame(std::weak_ptr<WireHandle> via, ActrId peer, PayloadType pt,
-                                                   Bytes payload) {
-  Inbound in{std::move(peer), pt, std::move(via), {}, {}};
-  const auto far = Clock::now() + std::chrono::hours(1);
-  // A well-framed message whose protobuf does not decode costs only itself: dropped, counted and
-  // logged; the connection keeps serving (reference §6.5). Framing errors are the wire's to handle.
-  auto malformed = [&]() -> Result<void> {
-    std::uint64_t n = 0;
-    {
-      std::lock_guard lk(mu);
-      n = ++stats.malformed;
-    }
-    if ((n & (n - 1)) == 0)  // 1st, 2nd, 4th, 8th…: a flood cannot flood the log
-      spdlog::warn("actr: dropped an undecodable {} message from {} ({} so far)", to_string(pt), in.from.to_string(), n);
-    return ok();
-  };
-  switch (node::decode_inbound(pt, payload, in.env, in.chunk)) {
-    case node::InboundKind::Malformed: co_return malformed();
-    case node::InboundKind::Response: {
-      const auto& id = in.env.request_id();
-      RpcCorrelation::Completion c;
-      if (in.env.has_error())
-        c = correlation.complete_error(id, RemoteError{in.env.error().code(), in.env.error().message()});
-      else
-        c = correlation.complete(id, Bytes(in.env.payload().begin(), in.env.payload().end()));
-      std::lock_guard lk(mu);
-      ++(c == RpcCorrelation::Completion::Orphan ? stats.orphans : stats.responses);
-      co_return ok();  // an orphan is dropped, never treated as a request (H-RPC-1)
-    }
-    case node::InboundKind::RequestOrTell:
-      co_return co_await rpc_q.push(std::move(in), far);  // full queue: this peer waits
-    case node::InboundKind::BadDirection: {
-      std::lock_guard lk(mu);
-      ++stats.bad_direction;
-      co_return ok();
-    }
-    case node::InboundKind::Chunk:
-      if (pt == PayloadType::StreamReliable) co_return co_await stream_q.push(std::move(in), far);
-      if (!latency_q.try_push(std::move(in))) {  // latency-first: drop the newest, never block
-        std::lock_guard lk(mu);
-        ++stats.latency_dropped;
-      }
-      co_return ok();
-    case node::InboundKind::Unsupported:
-      break;
-  }
-  co_return make_error_code(NetworkError::NotImplemented);  // MEDIA_RTP does not travel on WebSocket
-}
 
 asio::awaitable<void> Node::Impl::rpc_worker() {
   auto self = shared_from_this();
@@ -357,6 +252,7 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       spdlog::debug("actr: inbound {} wire from {} not adopted (closing)", to_string(wire->kind()), peer.to_string());
   };
   auto& c = impl_->cfg;
+  impl_->budgets = node::apply_limits(c);
   if (c.signal_url) {
     impl_->signaling = std::make_shared<SignalingClient>(ex, c.signaling);
     c.wires.discovery = impl_->signaling;
@@ -536,6 +432,14 @@ void Node::set_peer_address(const ActrId& peer, std::string url) { impl_->builde
 OutprocTransportManager& Node::manager() { return *impl_->manager; }
 std::shared_ptr<KeyRing> Node::trusted_keys() const { return impl_->trusted; }
 std::uint64_t Node::unauthorized() const { return impl_->gate ? impl_->gate->unauthorized() : 0; }
+Node::Held Node::held() const {
+  const auto& b = impl_->budgets;
+  Held h{b.reassembly->held(), b.reassembly->peak(), b.send->held(), b.send->peak(), b.inflight->held(),
+         b.inflight->peak(), b.reassembly->refused() + b.send->refused() + b.inflight->refused(), 0, 0};
+  h.read_pauses = impl_->work_waits.load(std::memory_order_relaxed);
+  if (impl_->gate) h.read_pauses += impl_->gate->limits().read_pauses, h.stalls = impl_->gate->limits().stalls;
+  return h;
+}
 const ActrId& Node::id() const { return impl_->cfg.id; }
 Node::Stats Node::stats() const {
   std::lock_guard lk(impl_->mu);

@@ -198,3 +198,52 @@ TEST(DcReassembly, RandomGarbageNeverCrashesAndNeverLeaks) {
     ASSERT_LE(r.buffered_bytes(), lim.max_buffered_bytes);
   }
 }
+
+// DataChannel reassembly of every channel and connection shares one global cap (issue 11): a
+// partial past it is refused, the others are untouched, and completed or destroyed reassemblers
+// give their bytes back.
+TEST(DcReassembly, PartialsOfManyChannelsShareOneGlobalCap) {
+  auto budget = std::make_shared<ByteBudget>(3 * kDcMaxFragmentPayload);
+  ReassemblyLimits lim;
+  lim.shared = budget;
+  auto a = std::make_unique<Reassembler>(lim);
+  auto b = std::make_unique<Reassembler>(lim);
+  const auto msg_a = fragments(1, pattern(3 * kDcMaxFragmentPayload));  // 3 fragments
+  const auto msg_b = fragments(2, pattern(2 * kDcMaxFragmentPayload, 2));
+  const auto msg_c = fragments(3, pattern(2 * kDcMaxFragmentPayload, 3));
+  ASSERT_TRUE(a->feed(msg_a[0], t0));
+  ASSERT_TRUE(a->feed(msg_a[1], t0));
+  ASSERT_TRUE(b->feed(msg_b[0], t0));
+  EXPECT_EQ(budget->held(), 3 * kDcMaxFragmentPayload);
+  // A new partial on either channel is past the cap: refused, nothing else dropped.
+  auto refused = b->feed(msg_c[0], t0);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error(), NetworkError::ResourceExhausted);
+  EXPECT_EQ(budget->held(), 3 * kDcMaxFragmentPayload);
+  EXPECT_LE(budget->peak(), budget->limit());
+  // The held ones complete: a's last fragment fits once b's message is done.
+  auto done_b = b->feed(msg_b[1], t0);
+  ASSERT_TRUE(done_b && *done_b);
+  EXPECT_EQ(budget->held(), 2 * kDcMaxFragmentPayload);
+  auto done_a = a->feed(msg_a[2], t0);
+  ASSERT_TRUE(done_a && *done_a);
+  EXPECT_EQ(**done_a, pattern(3 * kDcMaxFragmentPayload));
+  EXPECT_EQ(budget->held(), 0u);
+  // A reassembler destroyed with a partial gives its bytes back.
+  ASSERT_TRUE(a->feed(msg_c[0], t0));
+  EXPECT_EQ(budget->held(), kDcMaxFragmentPayload);
+  a.reset();
+  EXPECT_EQ(budget->held(), 0u);
+}
+
+TEST(DcReassembly, TooLargeNamesSizeAndLimit) {
+  ReassemblyLimits lim;
+  lim.max_message_size = 100000;
+  Reassembler r(lim);
+  auto frags = fragments(9, pattern(3 * kDcMaxFragmentPayload));
+  auto e = r.feed(frags[0], t0);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error(), NetworkError::MessageTooLarge);
+  EXPECT_NE(e.error().message().find("100000"), std::string::npos) << e.error().message();
+  EXPECT_NE(e.error().message().find("131055"), std::string::npos) << e.error().message();  // 2 full + 1 byte
+}

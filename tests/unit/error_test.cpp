@@ -249,3 +249,18 @@ TEST(ErrorName, NamesOursTheSystemsUsualFailuresAndAnythingElse) {
   // Not a NetworkError value read as one (which named ECONNREFUSED "unknown" in actr call's summary).
   EXPECT_EQ(actr::error_name(boost::asio::error::no_descriptors), "system:" + std::to_string(EMFILE));
 }
+
+// Issue 11: a size refusal names the size and the limit, and is still the plain code to everyone
+// who compares or classifies it.
+TEST(NetworkErrorCategory, MessageTooLargeNamesSizeAndLimit) {
+  const error_code e = actr::message_too_large(20971520, 16777216);
+  EXPECT_EQ(e.message(), "message too large: 20971520 bytes, above the limit of 16777216 bytes");
+  EXPECT_EQ(e, E::MessageTooLarge);
+  EXPECT_EQ(e, actr::make_error_code(E::MessageTooLarge));
+  EXPECT_EQ(e, NetworkCondition::Permanent);
+  EXPECT_FALSE(e == NetworkCondition::Transient);
+  EXPECT_EQ(e.category(), actr::network_error_category());
+  EXPECT_EQ(actr::kind_of(e), actr::kind_of(actr::make_error_code(E::MessageTooLarge)));
+  EXPECT_EQ(actr::message_too_large(0, 1029).message(), "message too large: above the limit of 1029 bytes");
+  EXPECT_EQ(actr::message_too_large(20971520, 16777216).category(), e.category());  // one category per pair
+}

@@ -56,9 +56,9 @@ Result<std::shared_ptr<DataLane>> Impl::get_lane(PayloadType pt) {
 
 asio::awaitable<Result<void>> Impl::send(PayloadType pt, ConstBytes bytes) {
   auto self = shared_from_this();
-  if (bytes.size() > cfg.max_message_size) co_return make_error_code(NetworkError::MessageTooLarge);
+  if (bytes.size() > cfg.max_message_size) co_return message_too_large(bytes.size(), cfg.max_message_size);
   const std::size_t n = fragment_count(bytes.size());
-  if (n > kDcMaxFragments) co_return make_error_code(NetworkError::MessageTooLarge);
+  if (n > kDcMaxFragments) co_return message_too_large(bytes.size(), kDcMaxFragments * kDcMaxFragmentPayload);
   const auto i = lane_index(pt);
   const std::uint32_t msg_id = next_msg_id[i].fetch_add(1, std::memory_order_relaxed);
   Bytes frag;

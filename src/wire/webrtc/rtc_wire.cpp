@@ -70,6 +70,7 @@ std::shared_ptr<Impl::Gen> Impl::new_gen_locked(bool restart, Later& later) {
   lim.max_message_size = cfg.max_message_size;
   lim.max_buffered_bytes = cfg.max_reassembly_bytes;
   lim.ttl = cfg.reassembly_ttl;
+  lim.shared = cfg.reassembly_budget;
   for (auto& r : g->reassembly) r = Reassembler(lim);
   std::weak_ptr<Impl> weak = weak_from_this();
   // Every event carries (session, generation); on arrival both must still be current.

@@ -9,7 +9,6 @@
 #include "detail/asio.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/websocket/error.hpp>
 
 #include <spdlog/spdlog.h>
@@ -24,32 +23,16 @@ using namespace actr::detail;
 namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 
-void configure(Stream& s, const ConnConfig& cfg) {
-  websocket::stream_base::timeout t;
-  t.handshake_timeout = cfg.handshake_timeout;
-  // Beast pings after half the idle timeout without inbound data and fails the read at the full
-  // timeout: one interval to ping, two intervals of silence to declare the peer dead.
-  t.idle_timeout = 2 * cfg.keepalive_interval;
-  t.keep_alive_pings = true;
-  s.set_option(t);
-  s.binary(true);
-  s.auto_fragment(false);
-  s.read_message_max(cfg.max_message_size);
-  s.write_buffer_bytes(cfg.write_buffer_bytes);
-}
-
-Error map_error(const Error& ec) {
-  if (ec == websocket::error::closed) return make_error_code(NetworkError::WebSocketClosed);
-  if (ec == websocket::error::message_too_big || ec == beast::http::error::body_limit)
-    return make_error_code(NetworkError::MessageTooLarge);
-  if (ec == beast::error::timeout) return make_error_code(NetworkError::TimeoutError);
-  if (is_closed_like(ec) || ec == asio::error::operation_aborted) return make_error_code(NetworkError::WebSocketClosed);
-  return make_error_code(NetworkError::WebSocketError);
-}
-
 namespace {
 
 Error closed_error() { return make_error_code(NetworkError::ConnectionClosed); }
+
+// Bytes an inbound message is read in at most, each charged to the read budget before the next:
+// a trickling peer holds what it sent plus at most this much.
+constexpr std::size_t kReadChunk = 256 * 1024;
+// A read buffer grown past this by a large message is freed after it, not kept for the next one.
+constexpr std::size_t kKeptReadBuffer = 64 * 1024;
+
 
 void report(const char* what, std::exception_ptr e) {
   if (!e) return;
@@ -78,26 +61,33 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
     {
       std::lock_guard lk(mu_);
       if (dead_ || closing_) return closed_error();
-      if (queue_.size() >= cfg_.queue_limit) return make_error_code(NetworkError::QueueFull);
-      queue_.push_back(std::move(msg));
+      if (!has_room_locked(msg.size())) return make_error_code(NetworkError::QueueFull);
+      if (auto e = enqueue_locked(std::move(msg)); e) return e;
     }
     queued_.notify();
     return ok();
   }
 
   asio::awaitable<Result<void>> send(Bytes msg, Deadline deadline) override {
+    bool announced = false;  // want_room_ set since the last wake-up
     for (;;) {
       const auto seen = drained_.version();
       {
         std::lock_guard lk(mu_);
         if (dead_ || closing_) co_return closed_error();
-        if (queue_.size() < cfg_.queue_limit) {
-          queue_.push_back(std::move(msg));
+        if (has_room_locked(msg.size())) {
+          if (auto e = enqueue_locked(std::move(msg)); e) co_return e;
           break;
         }
       }
-      auto w = co_await drained_.async_wait_change(seen, deadline);  // backpressure, bounded
+      if (!announced) {  // ask the writer for a wake-up as bytes leave, then look again
+        announced = true;
+        want_room_.store(true);
+        continue;
+      }
+      auto w = co_await await_progress(seen, deadline);  // backpressure, bounded
       if (!w) co_return w.error();
+      announced = false;
     }
     queued_.notify();
     co_return ok();
@@ -118,13 +108,17 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   }
 
   void fail(Error why, Ending how) override {
+    std::size_t dropped_bytes = 0, dropped = 0;
     {
       std::lock_guard lk(mu_);
       if (dead_) return;
       dead_ = true;
       why_ = why;
+      for (const auto& m : queue_) dropped_bytes += m.size();
+      dropped = queue_.size();
       queue_.clear();
     }
+    let_go(dropped_bytes, dropped);
     spdlog::debug("actr: websocket connection ended: {}", why.message());
     open_.store(false, std::memory_order_release);
     queued_.notify();
@@ -170,20 +164,24 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   asio::awaitable<void> reader() {
     auto self = shared_from_this();
     beast::flat_buffer buf;
+    ByteCharge held{cfg_.read_budget.get()};  // the current message's bytes, until it is handled
     for (;;) {
+      held.reset();
       buf.clear();
-      auto [ec, n] = co_await stream_.async_read(buf, use_ec);
-      if (ec) {
-        fail(map_error(ec), ec == websocket::error::message_too_big ? Ending::Policy : Ending::Normal);
-        break;
-      }
+      if (buf.capacity() > kKeptReadBuffer) buf.shrink_to_fit();
+      const bool room = co_await wait_for_room();
+      if (!room) break;
+      const bool got = co_await read_message(buf, held);
+      if (!got) break;
       const auto d = buf.cdata();
       const ConstBytes data(static_cast<const std::uint8_t*>(d.data()), d.size());
       const bool binary = stream_.got_binary();
       if (on_async_) {
         auto handled = co_await on_async_(data, binary);
         if (!handled) {
-          fail(handled.error(), Ending::Policy);
+          const bool busy = handled.error() == NetworkError::ResourceExhausted;
+          if (busy && cfg_.counters) cfg_.counters->refused.fetch_add(1);
+          fail(handled.error(), busy ? Ending::TryAgain : Ending::Policy);
           break;
         }
       } else if (on_message_) {
@@ -195,6 +193,91 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
     on_message_ = nullptr;
     on_async_ = nullptr;
     loop_ended();
+  }
+
+  // One whole message into `buf`, its bytes taken from the read budget as they arrive (Beast
+  // refuses a message above `max_message_size` from its frame header, before its payload).
+  // False once the connection failed.
+  asio::awaitable<bool> read_message(beast::flat_buffer& buf, ByteCharge& held) {
+    do {
+      auto [ec, n] = co_await stream_.async_read_some(buf, kReadChunk, use_ec);
+      if (ec) {
+        if (ec == websocket::error::message_too_big)
+          fail(message_too_large(0, cfg_.max_message_size), Ending::Policy);
+        else
+          fail(map_error(ec), Ending::Normal);
+        co_return false;
+      }
+      if (!held.take(n)) {
+        if (cfg_.counters) cfg_.counters->refused.fetch_add(1);
+        spdlog::info("actr: websocket message refused: the global reassembly budget ({} bytes) is full; closing 1013",
+                     cfg_.read_budget->limit());
+        fail(make_error_code(NetworkError::ResourceExhausted), Ending::TryAgain);
+        co_return false;
+      }
+    } while (!stream_.is_message_done());
+    co_return true;
+  }
+
+  // Backpressure on read: while the peer does not take what we owe it, nothing more is read
+  // from it (its requests would only add answers). False once the connection failed.
+  asio::awaitable<bool> wait_for_room() {
+    if (has_room()) co_return true;
+    if (cfg_.counters) cfg_.counters->read_pauses.fetch_add(1);
+    for (;;) {
+      want_room_.store(true);
+      const auto seen = drained_.version();
+      if (has_room()) co_return true;
+      if (!is_open()) co_return false;
+      auto w = co_await await_progress(seen, Clock::now() + std::chrono::hours(24));
+      if (!w && w.error() != NetworkError::TimeoutError) co_return false;
+    }
+  }
+
+  // Waits (bounded by `deadline`) for a message to leave the queue. The queue not moving for two
+  // keepalive intervals means the peer reads nothing at all (or one message took that long to
+  // write): the connection ends (`TimeoutError`, socket closed at once) and this returns
+  // `ConnectionClosed`. Whoever waits for room (the paused reader, a waiting sender) watches.
+  asio::awaitable<Result<void>> await_progress(std::uint64_t seen, Deadline deadline) {
+    const auto stall_at = Clock::now() + 2 * cfg_.keepalive_interval;
+    auto w = co_await drained_.async_wait_change(seen, std::min(deadline, stall_at));
+    if (w || w.error() != NetworkError::TimeoutError || deadline <= stall_at) co_return w;
+    if (is_open()) {
+      if (cfg_.counters) cfg_.counters->stalls.fetch_add(1);
+      spdlog::info("actr: websocket peer took none of its {} queued bytes for {} ms; closing", out_bytes_.load(),
+                   (2 * cfg_.keepalive_interval).count());
+      fail(make_error_code(NetworkError::TimeoutError), Ending::Abort);
+    }
+    co_return closed_error();
+  }
+
+  // Lock-free: what the reader checks before every message.
+  bool has_room() const noexcept { return out_count_.load() < cfg_.queue_limit && out_bytes_.load() < cfg_.queue_bytes; }
+
+  // Under mu_. One message larger than queue_bytes goes through alone.
+  bool has_room_locked(std::size_t n) const {
+    const auto bytes = out_bytes_.load();
+    return queue_.size() < cfg_.queue_limit && (bytes == 0 || bytes + n <= cfg_.queue_bytes);
+  }
+
+  // Under mu_: takes the message's bytes from the global budget and queues it.
+  Error enqueue_locked(Bytes msg) {
+    if (cfg_.send_budget && !cfg_.send_budget->try_acquire(msg.size()))
+      return make_error_code(NetworkError::ResourceExhausted);
+    out_bytes_.fetch_add(msg.size());
+    out_count_.fetch_add(1);
+    queue_.push_back(std::move(msg));
+    return {};
+  }
+
+  // `count` messages of `bytes` left the queue (written or dropped). Any thread, no lock held:
+  // wakes a paused reader or a waiting sender that asked for it.
+  void let_go(std::size_t bytes, std::size_t count) {
+    if (count == 0) return;
+    out_bytes_.fetch_sub(bytes);
+    out_count_.fetch_sub(count);
+    if (cfg_.send_budget) cfg_.send_budget->release(bytes);
+    if (want_room_.load() && want_room_.exchange(false)) drained_.notify();
   }
 
   asio::awaitable<void> writer() {
@@ -220,6 +303,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
       }
       drained_.notify();
       const bool written = co_await write_batch(batch);
+      for (const auto& m : batch) let_go(m.size(), 1);  // not written: the connection failed
       batch.clear();
       if (!written) break;
     }
@@ -228,10 +312,12 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
 
   // Everything queued goes out back to back, small messages packed into as few socket writes as
   // possible (the cork absorbs Beast's per-frame writes); a big one goes out on its own, without
-  // a copy. No lock is held across the writes. False once the connection failed.
+  // a copy. No lock is held across the writes. Written messages leave `batch`. False once the
+  // connection failed.
   asio::awaitable<bool> write_batch(std::deque<Bytes>& batch) {
     auto& net = stream_.next_layer();
-    for (auto& m : batch) {
+    while (!batch.empty()) {
+      const auto& m = batch.front();
       if (m.size() <= cfg_.coalesce_bytes) {
         net.cork();
       } else {
@@ -243,6 +329,8 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
         fail(map_error(ec), Ending::Normal);
         co_return false;
       }
+      let_go(m.size(), 1);
+      batch.pop_front();
       if (net.pending_bytes() >= cfg_.coalesce_bytes) {
         const bool flushed = co_await flush();
         if (!flushed) co_return false;
@@ -273,8 +361,10 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
     } else {
       arm_watchdog();  // bounds the flush of packed frames as well as the closing handshake
       auto self = shared_from_this();
-      const bool policy = how == Ending::Policy;
-      asio::co_spawn(ex_, [self, policy]() { return self->close_stream(policy); },
+      const auto code = how == Ending::Policy     ? websocket::close_code::policy_error
+                        : how == Ending::TryAgain ? websocket::close_code::try_again_later
+                                                  : websocket::close_code::normal;
+      asio::co_spawn(ex_, [self, code]() { return self->close_stream(code); },
                      [](std::exception_ptr e) { report("close", e); });
     }
     reported_ = true;
@@ -283,7 +373,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
     if (cb) cb(why_);
   }
 
-  asio::awaitable<void> close_stream(bool policy) {
+  asio::awaitable<void> close_stream(websocket::close_code code) {
     auto self = shared_from_this();
     if (stream_.is_open()) {
       websocket::stream_base::timeout t;
@@ -298,7 +388,6 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
         (void)co_await net.flush();
       else
         net.uncork();
-      const auto code = policy ? websocket::close_code::policy_error : websocket::close_code::normal;
       (void)co_await stream_.async_close(code, use_ec);
     }
     kill_socket();
@@ -335,6 +424,10 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   bool reported_ = false;  // on ex_ only: teardown ran
   mutable std::mutex mu_;  // guards queue_, dead_, closing_, why_ (written once, before teardown)
   std::deque<Bytes> queue_;
+  // Outbound messages and bytes queued or in the writer's batch: raised under mu_ by a sender,
+  // lowered by let_go; read lock-free by the reader.
+  std::atomic<std::size_t> out_bytes_{0}, out_count_{0};
+  std::atomic<bool> want_room_{false};  // a reader or sender waits for let_go
   bool dead_ = false;
   bool closing_ = false;
   Error why_;

@@ -4,6 +4,7 @@
 // messages). No Beast type here: ws_conn.cpp (the connection) and ws_handshake.cpp (dial and
 // accept) are the Beast translation units.
 
+#include <actr/byte_budget.hpp>
 #include <actr/detail/clock.hpp>
 #include <actr/error.hpp>
 #include <actr/result.hpp>
@@ -13,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -28,24 +30,41 @@ class TlsContext;
 
 namespace actr::ws {
 
+/// Counters shared by the connections of one owner (a gate), for tests and metrics.
+struct ConnCounters {
+  std::atomic<std::uint64_t> read_pauses{0};  // a reader stopped reading: its outbound queue was full
+  std::atomic<std::uint64_t> stalls{0};       // a connection ended: its queue made no progress for 2 keepalives
+  std::atomic<std::uint64_t> refused{0};      // a connection closed 1013: a global budget was exhausted
+};
+
 struct ConnConfig {
   std::size_t max_message_size = 64 * 1024;            // inbound cap of one whole WebSocket message
   std::chrono::milliseconds handshake_timeout{5000};   // TCP connect / TLS / upgrade, each side
   std::chrono::milliseconds keepalive_interval{5000};  // ping after 1 silent interval, dead after 2
   std::chrono::milliseconds close_timeout{500};        // flush + closing handshake, then the socket closes
   std::size_t queue_limit = 1024;                      // outbound messages
+  // Outbound bytes queued or being written (one message larger than this is let through alone).
+  // While the queue is at either limit, the connection is not read (see Connection).
+  std::size_t queue_bytes = 8u << 20;
   std::size_t coalesce_bytes = 64 * 1024;              // pack queued messages up to this into one write
   std::size_t write_buffer_bytes = 65536;              // Beast's write buffer
   /// Dialing: the context for wss:// (null: one that verifies against the system trust store).
   /// Accepting: when set, only TLS is accepted.
   std::shared_ptr<TlsContext> tls;
+  // Global caps shared with other connections (null: none). `read_budget`: bytes of inbound
+  // messages being read or handled; a read past it closes this connection with 1013.
+  // `send_budget`: outbound bytes queued; a send past it fails `ResourceExhausted`.
+  std::shared_ptr<ByteBudget> read_budget = nullptr;
+  std::shared_ptr<ByteBudget> send_budget = nullptr;
+  std::shared_ptr<ConnCounters> counters = nullptr;
 };
 
 /// How a connection ends when it is failed.
 enum class Ending {
-  Normal,  // close frame 1000, bounded by close_timeout
-  Policy,  // close frame 1008 (the peer broke the protocol), bounded by close_timeout
-  Abort,   // the socket closes now; no close frame
+  Normal,    // close frame 1000, bounded by close_timeout
+  Policy,    // close frame 1008 (the peer broke the protocol), bounded by close_timeout
+  TryAgain,  // close frame 1013 (try again later: a budget is exhausted), bounded by close_timeout
+  Abort,     // the socket closes now; no close frame
 };
 
 /// One live WebSocket connection. The stream lives on a strand (the executor it was dialed or
@@ -53,6 +72,11 @@ enum class Ending {
 /// its socket closes. Outbound messages go through a bounded queue; the single writer packs what
 /// is queued into as few socket writes as possible. Keepalive: a ping after one
 /// `keepalive_interval` without inbound data, failure after two.
+/// Backpressure on read: while the outbound queue is at `queue_limit` messages or `queue_bytes`
+/// bytes (counting what is being written), the next message is not read; a queue that makes no
+/// progress for two keepalive intervals meanwhile (the peer reads nothing) ends the connection
+/// with `TimeoutError`. Errors a handler returns: `ResourceExhausted` closes with 1013, any
+/// other with 1008.
 class Connection {
  public:
   /// Runs on the strand, one message at a time, in order; must not block. `data` is valid
@@ -72,10 +96,12 @@ class Connection {
   virtual void start(OnMessage on_message, OnClosed on_closed) = 0;
   virtual void start_async(OnMessageAsync on_message, OnClosed on_closed) = 0;
   /// Queues one binary message. Any thread, never blocks. Errors: `ConnectionClosed` once the
-  /// connection is closing or dead, `QueueFull` at `queue_limit` (the caller picks the policy).
+  /// connection is closing or dead, `QueueFull` at `queue_limit` or `queue_bytes` (the caller
+  /// picks the policy), `ResourceExhausted` past `send_budget`.
   virtual Result<void> send(Bytes msg) = 0;
   /// Queues one binary message, waiting (bounded by `deadline`) while the queue is full. Errors:
-  /// `ConnectionClosed`, `TimeoutError`, `Cancelled`.
+  /// `ConnectionClosed`, `TimeoutError`, `Cancelled`, `ResourceExhausted` (past `send_budget`:
+  /// at once, no wait).
   virtual boost::asio::awaitable<Result<void>> send(Bytes msg, Deadline deadline) = 0;
   /// Sends what is queued, then the closing handshake; the socket closes after `close_timeout`
   /// at the latest. Reports `ConnectionClosed`. Idempotent.

@@ -14,10 +14,12 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/vector_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/error.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include <spdlog/spdlog.h>
@@ -32,6 +34,30 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
+
+// The stream options and error mapping of every connection (ws_stream.hpp), set up here.
+void configure(Stream& s, const ConnConfig& cfg) {
+  websocket::stream_base::timeout t;
+  t.handshake_timeout = cfg.handshake_timeout;
+  // Beast pings after half the idle timeout without inbound data and fails the read at the full
+  // timeout: one interval to ping, two intervals of silence to declare the peer dead.
+  t.idle_timeout = 2 * cfg.keepalive_interval;
+  t.keep_alive_pings = true;
+  s.set_option(t);
+  s.binary(true);
+  s.auto_fragment(false);
+  s.read_message_max(cfg.max_message_size);
+  s.write_buffer_bytes(cfg.write_buffer_bytes);
+}
+
+Error map_error(const Error& ec) {
+  if (ec == websocket::error::closed) return make_error_code(NetworkError::WebSocketClosed);
+  if (ec == websocket::error::message_too_big || ec == beast::http::error::body_limit)
+    return make_error_code(NetworkError::MessageTooLarge);
+  if (ec == beast::error::timeout) return make_error_code(NetworkError::TimeoutError);
+  if (is_closed_like(ec) || ec == asio::error::operation_aborted) return make_error_code(NetworkError::WebSocketClosed);
+  return make_error_code(NetworkError::WebSocketError);
+}
 
 Result<Url> parse_url(const std::string& url) {
   Url u;

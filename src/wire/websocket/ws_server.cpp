@@ -38,6 +38,13 @@ std::optional<std::string> check_identity(const WebSocketConfig& cfg, const Actr
   return "credential refused: " + claims.error().message();
 }
 
+// A gate protects its node out of the box: without budgets given, its connections share defaults.
+WebSocketConfig with_budgets(WebSocketConfig c) {
+  if (!c.reassembly_budget) c.reassembly_budget = std::make_shared<ByteBudget>(kDefaultReassemblyBudget);
+  if (!c.send_budget) c.send_budget = std::make_shared<ByteBudget>(kDefaultSendBudget);
+  return c;
+}
+
 void warn_unchecked_once() {
   static std::atomic<bool> warned{false};
   if (!warned.exchange(true))
@@ -49,14 +56,18 @@ void warn_unchecked_once() {
 
 struct WebSocketServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::any_io_executor e, WebSocketConfig c, FrameHandler f, PeerHandler p)
-      : ex(std::move(e)), strand(asio::make_strand(ex)), cfg(c), on_frame(std::move(f)), on_peer(std::move(p)),
-        acceptor(strand) {}
+      : ex(std::move(e)), strand(asio::make_strand(ex)), cfg(with_budgets(std::move(c))), on_frame(std::move(f)),
+        on_peer(std::move(p)), acceptor(strand) {
+    conn_cfg.counters = counters;
+  }
 
   asio::any_io_executor ex;
   asio::strand<asio::any_io_executor> strand;
   const WebSocketConfig cfg;
   const FrameHandler on_frame;
   const PeerHandler on_peer;
+  const std::shared_ptr<ws::ConnCounters> counters = std::make_shared<ws::ConnCounters>();
+  ws::ConnConfig conn_cfg = ws::conn_config(cfg);  // set before the first accept, read-only after
   tcp::acceptor acceptor;  // on strand
   std::atomic<std::uint64_t> rejected{0}, unauthorized{0};
   std::atomic<bool> closed{false};
@@ -116,7 +127,7 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(tcp::socket sock) {
     spdlog::info("actr: refused an upgrade claiming to be {}: {}", peer->to_string(), *why);
     return ws::Refusal{401, *why + "\n"};
   };
-  auto conn = co_await ws::accept(std::move(sock), ws::conn_config(cfg), identify);
+  auto conn = co_await ws::accept(std::move(sock), conn_cfg, identify);
   if (!conn) {
     if (conn.error() == NetworkError::PermissionError) rejected.fetch_add(1);
     co_return;
@@ -184,5 +195,11 @@ asio::awaitable<void> WebSocketServer::close() {
 
 std::uint64_t WebSocketServer::rejected() const noexcept { return impl_->rejected.load(); }
 std::uint64_t WebSocketServer::unauthorized() const noexcept { return impl_->unauthorized.load(); }
+
+WebSocketServer::Limits WebSocketServer::limits() const {
+  const auto& c = *impl_->counters;
+  return Limits{impl_->cfg.reassembly_budget, impl_->cfg.send_budget, c.read_pauses.load(), c.stalls.load(),
+                c.refused.load()};
+}
 
 }  // namespace actr

@@ -20,4 +20,22 @@ std::shared_ptr<Connection> make_connection(Stream s, ConnConfig cfg);
 /// Maps Beast/Asio errors of a live connection to NetworkError codes.
 Error map_error(const Error& ec);
 
+/// The bytes of the inbound message being read or handled, taken from the read budget (if any)
+/// and given back by `reset()` or destruction.
+struct ByteCharge {
+  ByteBudget* budget = nullptr;
+  std::size_t n = 0;
+  bool take(std::size_t k) {
+    if (budget == nullptr || k == 0) return true;
+    if (!budget->try_acquire(k)) return false;
+    n += k;
+    return true;
+  }
+  void reset() {
+    if (budget != nullptr && n > 0) budget->release(n);
+    n = 0;
+  }
+  ~ByteCharge() { reset(); }
+};
+
 }  // namespace actr::ws

@@ -18,9 +18,13 @@ ConnConfig conn_config(const WebSocketConfig& cfg) {
                     .keepalive_interval = cfg.keepalive_interval,
                     .close_timeout = cfg.close_timeout,
                     .queue_limit = cfg.send_queue_limit,
+                    .queue_bytes = cfg.send_queue_bytes,
                     .coalesce_bytes = cfg.coalesce_bytes,
                     .write_buffer_bytes = cfg.write_buffer_bytes,
-                    .tls = cfg.tls};
+                    .tls = cfg.tls,
+                    .read_budget = cfg.reassembly_budget,
+                    .send_budget = cfg.send_budget,
+                    .counters = nullptr};
 }
 
 namespace {

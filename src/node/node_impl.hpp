@@ -1,0 +1,89 @@
+#pragma once
+// Private: the state of a `Node` (node.cpp), shared with the files that implement parts of it
+// (node_receive.cpp: the receive path).
+
+#include <actr/detail/async_queue.hpp>
+#include <actr/node.hpp>
+#include <actr/rpc_correlation.hpp>
+
+#include "detail/asio.hpp"
+#include "node/node_limits.hpp"
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+namespace actr {
+namespace node {
+
+struct Inbound {
+  ActrId from;
+  PayloadType pt;
+  // The connection that carried it: a request's answer goes back on it (actr HEAD's gate "uses
+  // the same connection for the responses"). Weak: a queued message must not keep a closed wire.
+  std::weak_ptr<WireHandle> via;
+  pb::RpcEnvelope env;   // RPC classes
+  pb::DataStream chunk;  // stream classes
+  // Counts it against its connection's and the node's in-flight budgets until the last copy
+  // goes (a task's function object must be copyable).
+  std::shared_ptr<WorkLease> lease;
+};
+
+// A request seen before: its cached response, or a notifier for the in-flight original.
+struct DedupEntry {
+  std::optional<Bytes> response;  // encoded response envelope
+  Clock::time_point completed{};
+  detail::Notifier done;
+};
+
+}  // namespace node
+
+struct Node::Impl : std::enable_shared_from_this<Impl> {
+  Impl(boost::asio::any_io_executor e, NodeConfig c)
+      : ex(e), cfg(std::move(c)), tasks(e), rpc_q(cfg.rpc_queue), stream_q(cfg.stream_queue),
+        latency_q(cfg.latency_queue) {}
+
+  boost::asio::any_io_executor ex;
+  NodeConfig cfg;
+  std::shared_ptr<DefaultWireBuilder> builder;
+  std::shared_ptr<SignalingClient> signaling;        // with cfg.signal_url
+  std::shared_ptr<WebRtcCoordinator> coordinator;    // with signaling and WebRTC wires wanted
+  HealthChecker health;
+  std::unique_ptr<OutprocTransportManager> manager;
+  std::unique_ptr<WebSocketServer> gate;
+  std::shared_ptr<KeyRing> trusted;  // with cfg.identity.require
+  node::Budgets budgets;             // the global ones of cfg.limits, shared with the wires
+  std::atomic<std::uint64_t> work_waits{0};  // a connection's reader waited for its in-flight work
+  detail::TaskGroup tasks;
+  RpcCorrelation correlation;
+  detail::AsyncQueue<node::Inbound> rpc_q, stream_q, latency_q;
+
+  std::mutex mu;  // guards handlers, dedup, stats
+  RequestHandler on_request;
+  TellHandler on_tell;
+  ChunkHandler on_chunk;
+  std::unordered_map<std::string, std::shared_ptr<node::DedupEntry>> dedup;  // key: dedup_key()
+  // Completed entries in completion order (monotonic clock), so expiry pops from the front
+  // instead of scanning the whole cache on every request.
+  std::deque<std::pair<Clock::time_point, std::string>> dedup_expiry;
+  std::size_t dedup_bytes = 0;  // cached answers' bytes (completed entries only)
+  Stats stats;
+
+  void expire_dedup_locked(Clock::time_point now);
+  void count_sent(WireKind kind) {
+    std::lock_guard lk(mu);
+    ++(kind == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
+  }
+  boost::asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
+                                         Bytes payload);
+  boost::asio::awaitable<Result<void>> reply(const node::Inbound& in, Bytes bytes, Deadline deadline);
+  boost::asio::awaitable<void> rpc_worker();
+  boost::asio::awaitable<void> stream_worker(detail::AsyncQueue<node::Inbound>& q);
+  boost::asio::awaitable<void> handle_request(node::Inbound in);
+  boost::asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);
+};
+
+}  // namespace actr
