@@ -5,6 +5,7 @@
 /// docs/signaling.md describes every message. No Beast or protobuf type appears here.
 
 #include <actr/identity.hpp>
+#include <actr/ip_limiter.hpp>
 #include <actr/result.hpp>
 #include <actr/types.hpp>
 
@@ -92,6 +93,10 @@ struct SignalingServerConfig {
   /// register, and the largest request body read (a larger one is answered with HTTP 413).
   AisPolicy ais;
   std::size_t ais_max_body = 16 * 1024;
+  /// New connections per peer address: actrix's defaults (5 a minute, bursts of 10, 100 open);
+  /// loopback is exempt unless `ip_limits.limit_loopback`. A refused connection gets HTTP 429
+  /// (503 when too many addresses are tracked) before any upgrade, and nobody else notices.
+  IpLimitConfig ip_limits;
 };
 
 /// Counters, for tests, logs and `actr signal`.
@@ -104,6 +109,8 @@ struct SignalingServerStats {
   std::uint64_t expired = 0;         ///< registrations expired by silence
   std::uint64_t ais_issued = 0;      ///< identities issued by POST /ais/register and /ais/renew
   std::uint64_t ais_refused = 0;     ///< AIS requests answered with an error status
+  std::uint64_t ip_refused = 0;      ///< connections refused by the per-address limits
+  std::uint64_t ip_tracked = 0;      ///< peer addresses the limits remember now
 };
 
 /// The signaling and discovery server. Actors register their `ActrId` (and optionally the ws://

@@ -10,6 +10,7 @@
 #include <actr/signaling.hpp>
 
 #include "detail/asio.hpp"
+#include "signaling/admission.hpp"
 #include "signaling/ais_handler.hpp"
 #include "signaling/envelope.hpp"
 #include "wire/websocket/ws_conn.hpp"
@@ -34,6 +35,7 @@ namespace {
 struct Session {
   std::uint64_t id = 0;
   std::shared_ptr<ws::Connection> link;
+  IpLimiter::Lease lease;  // its peer address's open-connection count, released with the session
 };
 
 // One live registration: the connection it belongs to, where the actor's node listens, the
@@ -85,6 +87,8 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   const std::shared_ptr<CredentialIssuer> issuer;
   ws::ConnConfig link_cfg;
   const std::shared_ptr<sig::AisHandler> ais;  // plain HTTP POSTs on the signaling listener
+  const std::shared_ptr<IpLimiter> ip_limiter = IpLimiter::create(cfg.ip_limits);
+  std::atomic<std::uint64_t> ip_refused{0};
   TaskGroup tasks;  // accept loop, upgrades, sweeper
   std::atomic<bool> closed{false};
   std::atomic<bool> listening{false};
@@ -102,7 +106,7 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   std::string envelope_id() { return "srv-" + std::to_string(next_envelope.fetch_add(1)); }
 
   asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
-  asio::awaitable<void> upgrade(tcp::socket sock);
+  asio::awaitable<void> upgrade(tcp::socket sock, IpLimiter::Lease lease);
   asio::awaitable<void> sweeper();
   void sweep();
 
@@ -133,25 +137,41 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
 asio::awaitable<void> SignalingServer::Impl::accept_loop(std::shared_ptr<tcp::acceptor> acceptor) {
   auto self = shared_from_this();
   co_await asio::this_coro::throw_if_cancelled(false);
+  std::uint64_t failing = 0;  // consecutive accept failures
   for (;;) {
     auto [ec, sock] = co_await acceptor->async_accept(use_ec);
     if (closed.load()) break;
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
-      spdlog::warn("actr signal: accept failed: {}", ec.message());  // e.g. EMFILE: keep serving
+      // e.g. EMFILE: keep serving, and say so once per power of two (not 20 lines a second).
+      if ((++failing & (failing - 1)) == 0)
+        spdlog::warn("actr signal: accept failed ({} in a row): {}", failing, ec.message());
       asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds{50});
       auto [pec] = co_await pause.async_wait(use_ec);
       if (pec) break;
       continue;
     }
+    if (failing) spdlog::info("actr signal: accepting again after {} failed accepts", std::exchange(failing, 0));
+    IpLimiter::Lease lease;
+    const auto verdict = sig::admit(*ip_limiter, sock, lease);
     auto holder = std::make_shared<tcp::socket>(std::move(sock));
-    tasks.spawn("signaling-upgrade", [self, holder]() { return self->upgrade(std::move(*holder)); });
+    if (verdict != IpVerdict::Admit) {
+      const auto n = ip_refused.fetch_add(1) + 1;
+      if ((n & (n - 1)) == 0)
+        spdlog::warn("actr signal: connection refused by the per-address limits ({}); {} refused so far",
+                     to_string(verdict), n);
+      tasks.spawn("signaling-refuse", [holder, verdict, tls = cfg.tls != nullptr]() {
+        return sig::refuse(std::move(*holder), verdict, tls);
+      });
+      continue;
+    }
+    tasks.spawn("signaling-upgrade", [self, holder, lease]() { return self->upgrade(std::move(*holder), lease); });
   }
   boost::system::error_code ignored;
   acceptor->close(ignored);
 }
 
-asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted) {
+asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted, IpLimiter::Lease lease) {
   auto self = shared_from_this();
   // The connection lives on this task's strand: move the accepted descriptor onto it, so the
   // group's cancellation and every later operation are on the same strand.
@@ -171,7 +191,7 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted) {
     co_return;
   }
   if (!*link) co_return;  // a plain HTTP request (the AIS), answered
-  auto session = std::make_shared<Session>(Session{next_session.fetch_add(1), *link});
+  auto session = std::make_shared<Session>(Session{next_session.fetch_add(1), *link, std::move(lease)});
   {
     std::lock_guard lk(mu);
     if (!closed.load()) sessions.emplace(session->id, session);
@@ -211,6 +231,7 @@ asio::awaitable<void> SignalingServer::Impl::sweeper() {
 void SignalingServer::Impl::sweep() {
   std::vector<std::pair<ActrId, std::shared_ptr<Session>>> gone;
   const auto now = Clock::now();
+  ip_limiter->sweep(now);  // addresses with nothing open and a full bucket are forgotten
   {
     std::lock_guard lk(mu);
     for (auto it = entries.begin(); it != entries.end();) {
@@ -630,6 +651,8 @@ SignalingServerStats SignalingServer::stats() const {
   st.expired = impl_->expired.load();
   st.ais_issued = impl_->ais->issued();
   st.ais_refused = impl_->ais->refused();
+  st.ip_refused = impl_->ip_refused.load();
+  st.ip_tracked = impl_->ip_limiter->tracked();
   return st;
 }
 

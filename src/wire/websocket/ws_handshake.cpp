@@ -150,6 +150,9 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
   auto [hec] = co_await s.async_handshake(res, u->host + ":" + u->port, u->target, use_ec);
   // A gate that refuses our identity answers 401: typed, so callers can tell it from a dead peer.
   if (hec && res.result() == http::status::unauthorized) co_return make_error_code(NetworkError::AuthenticationError);
+  // A server at its limits (per-address rate or open connections, or overloaded) says so.
+  if (hec && (res.result() == http::status::too_many_requests || res.result() == http::status::service_unavailable))
+    co_return make_error_code(NetworkError::ResourceExhausted);
   if (hec) co_return timeout_or(hec, NetworkError::WebSocketError);
   co_return make_connection(std::move(s), std::move(cfg));
 }
