@@ -28,6 +28,13 @@ void write(const std::string& target, const std::string& name, const Bytes& b) {
 
 Bytes bytes_of(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
+// A credential in HEAD's shape; its signature is not valid (the fuzz targets parse, never verify).
+void fake_credential(actr::pb::AIdCredential* c) {
+  c->set_key_id(1);
+  c->set_claims("claims");
+  c->set_signature(std::string(64, 's'));
+}
+
 Bytes encode(const google::protobuf::MessageLite& m) {
   Bytes b(m.ByteSizeLong());
   m.SerializeToArray(b.data(), static_cast<int>(b.size()));
@@ -105,8 +112,7 @@ void signaling() {
   auto disc = sig::make_envelope("env-2");
   auto* a2s = disc.mutable_actr_to_server();
   sig::to_pb(kA, a2s->mutable_source());
-  a2s->mutable_credential()->set_encrypted_token("0123456789abcdef");
-  a2s->mutable_credential()->set_token_key_id(1);
+  fake_credential(a2s->mutable_credential());
   sig::to_pb(kB, a2s->mutable_discovery_request()->mutable_target());
   write("signaling_envelope", "discover", sig::encode(disc));
 
@@ -114,8 +120,7 @@ void signaling() {
     auto env = sig::make_envelope("env-3");
     auto* r = env.mutable_actr_relay();
     sig::to_pb(kA, r->mutable_source());
-    r->mutable_credential()->set_encrypted_token("0123456789abcdef");
-    r->mutable_credential()->set_token_key_id(1);
+    fake_credential(r->mutable_credential());
     sig::to_pb(kB, r->mutable_target());
     fill(r);
     write("signaling_envelope", name, sig::encode(env));

@@ -1,6 +1,7 @@
 #include <actr/ip_limiter.hpp>
 
 #include <algorithm>
+#include <iterator>
 
 namespace actr {
 
@@ -61,10 +62,11 @@ void IpLimiter::release(const std::string& ip) {
 
 std::size_t IpLimiter::sweep(TimePoint now) {
   std::lock_guard lk(mu_);
-  std::erase_if(entries_, [&](auto& kv) {
-    refill(kv.second, now);
-    return kv.second.open == 0 && kv.second.tokens >= static_cast<double>(cfg_.burst);
-  });
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    refill(it->second, now);
+    const bool idle = it->second.open == 0 && it->second.tokens >= static_cast<double>(cfg_.burst);
+    it = idle ? entries_.erase(it) : std::next(it);
+  }
   return entries_.size();
 }
 

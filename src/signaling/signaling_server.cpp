@@ -144,7 +144,8 @@ asio::awaitable<void> SignalingServer::Impl::accept_loop(std::shared_ptr<tcp::ac
     if (ec) {
       if (ec == asio::error::operation_aborted) break;
       // e.g. EMFILE: keep serving, and say so once per power of two (not 20 lines a second).
-      if ((++failing & (failing - 1)) == 0)
+      ++failing;
+      if ((failing & (failing - 1)) == 0)
         spdlog::warn("actr signal: accept failed ({} in a row): {}", failing, ec.message());
       asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds{50});
       auto [pec] = co_await pause.async_wait(use_ec);
