@@ -16,7 +16,7 @@ using std::chrono::milliseconds;
 // Largest double that still converts to milliseconds::rep without overflow (2^63 is not).
 constexpr double kMaxRepAsDouble = 9.2e18;
 
-void validate(const BackoffConfig& cfg) {
+void check_config(const BackoffConfig& cfg) {
   // `!(x >= y)` rather than `x < y` so NaN is rejected too.
   if (!(cfg.multiplier >= 1.0)) throw std::invalid_argument("Backoff: multiplier must be >= 1");
   if (!(cfg.jitter >= 0.0 && cfg.jitter < 1.0)) {
@@ -44,7 +44,9 @@ milliseconds capped_base(const BackoffConfig& cfg, std::uint32_t retry) {
 
 }  // namespace
 
-Backoff::Backoff(BackoffConfig cfg, std::uint64_t seed) : cfg_(cfg), rng_{seed} { validate(cfg_); }
+Backoff::Backoff(BackoffConfig cfg, std::uint64_t seed) : cfg_(cfg), rng_{seed} { check_config(cfg_); }
+
+void Backoff::validate(const BackoffConfig& cfg) { check_config(cfg); }
 
 std::uint64_t Backoff::fresh_seed() noexcept {
   static std::atomic<std::uint64_t> counter{[] {

@@ -11,7 +11,7 @@ bool is_refusal(const Error& ec) noexcept {
          ec == make_error_code(NetworkError::NetworkUnreachable);
 }
 
-UnreachableCache::UnreachableCache(UnreachableConfig cfg) : cfg_(std::move(cfg)) {}
+UnreachableCache::UnreachableCache(UnreachableConfig cfg) : cfg_(std::move(cfg)) { Backoff::validate(cfg_.backoff); }
 
 std::optional<Error> UnreachableCache::admit(const Dest& d, TimePoint now) {
   if (!cfg_.enabled) return std::nullopt;

@@ -39,6 +39,10 @@ class Backoff {
   /// process-wide generator (std::random_device costs ~25 µs here and is read once per process).
   explicit Backoff(BackoffConfig cfg = {}, std::uint64_t seed = fresh_seed());
 
+  /// Throws std::invalid_argument if `cfg` is not a valid configuration (what the constructor
+  /// checks: e.g. `initial` above `max`, a multiplier below 1, a negative jitter).
+  static void validate(const BackoffConfig& cfg);
+
   /// A new seed per call: a process-wide counter (seeded once from std::random_device) mixed by
   /// splitmix64. Thread-safe.
   static std::uint64_t fresh_seed() noexcept;

@@ -71,6 +71,7 @@ class HealthChecker {
 /// releases every wire without waiting; call `close_all()` first for a graceful close.
 class OutprocTransportManager {
  public:
+  /// Throws std::invalid_argument if a backoff of `cfg` is invalid (`Backoff::validate`).
   OutprocTransportManager(boost::asio::any_io_executor ex, ActrId local_id, std::shared_ptr<WireBuilder> builder,
                           ManagerConfig cfg = {}, std::shared_ptr<EventBus> events = nullptr);
   OutprocTransportManager(const OutprocTransportManager&) = delete;

@@ -106,6 +106,7 @@ enum class SignalingState : std::uint8_t {
 /// awaitable honours per-operation cancellation and returns `Cancelled`.
 class SignalingClient : public PeerSignalSink {
  public:
+  /// Throws std::invalid_argument if `cfg.reconnect_backoff` is invalid (`Backoff::validate`).
   explicit SignalingClient(boost::asio::any_io_executor ex, SignalingClientConfig cfg = {});
   /// Stops every task and aborts the link without waiting. Prefer `close()`.
   ~SignalingClient() override;

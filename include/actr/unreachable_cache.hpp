@@ -50,6 +50,7 @@ class UnreachableCache {
  public:
   using TimePoint = std::chrono::steady_clock::time_point;
 
+  /// Throws std::invalid_argument if `cfg.backoff` is invalid (`Backoff::validate`).
   explicit UnreachableCache(UnreachableConfig cfg = {});
 
   /// nullopt: the sender may dial (`d` is not marked, or this sender is the probe). Otherwise

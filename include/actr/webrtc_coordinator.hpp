@@ -65,6 +65,7 @@ class WebRtcCoordinator : public std::enable_shared_from_this<WebRtcCoordinator>
  public:
   using InboundHandler = std::function<void(const ActrId& peer, const std::shared_ptr<WireHandle>& wire)>;
 
+  /// Throws std::invalid_argument if `cfg.rtc.restart_backoff` is invalid (`Backoff::validate`).
   static std::shared_ptr<WebRtcCoordinator> create(boost::asio::any_io_executor ex, ActrId local,
                                                    std::shared_ptr<SignalingClient> signaling,
                                                    WebRtcCoordinatorConfig cfg, FrameHandler on_frame,

@@ -70,6 +70,8 @@ struct ReadyLane {
 /// across a co_await, a callback or an event publish.
 class WirePool : public std::enable_shared_from_this<WirePool> {
  public:
+  /// Throws std::invalid_argument if `cfg.connect_backoff` is invalid (`Backoff::validate`): a
+  /// bad one would otherwise fail the background connect and leave the slot Connecting.
   static std::shared_ptr<WirePool> create(boost::asio::any_io_executor ex, Dest dest,
                                           WirePoolConfig cfg = {},
                                           std::shared_ptr<EventBus> events = nullptr);

@@ -180,7 +180,7 @@ void SignalingClient::Impl::on_closed(std::uint64_t ep, const Error& why) {
 // ---- public ----------------------------------------------------------------------------------------
 
 SignalingClient::SignalingClient(asio::any_io_executor ex, SignalingClientConfig cfg)
-    : impl_(std::make_shared<Impl>(std::move(ex), std::move(cfg))) {}
+    : impl_((Backoff::validate(cfg.reconnect_backoff), std::make_shared<Impl>(std::move(ex), std::move(cfg)))) {}
 
 SignalingClient::~SignalingClient() {
   if (auto l = impl_->shutdown()) l->abort();

@@ -377,10 +377,21 @@ asio::awaitable<void> OutprocTransportManager::Impl::health_loop(std::shared_ptr
 
 // ---- public API -------------------------------------------------------------------------------
 
+namespace {
+// A bad backoff would otherwise throw inside a pool's background connect task, leaving its slot
+// Connecting until every sender's deadline: refuse it here, where the caller sees it.
+const ManagerConfig& checked(const ManagerConfig& c) {
+  Backoff::validate(c.pool.connect_backoff);
+  Backoff::validate(c.unreachable.backoff);
+  return c;
+}
+}  // namespace
+
 OutprocTransportManager::OutprocTransportManager(asio::any_io_executor ex, ActrId local_id,
                                                  std::shared_ptr<WireBuilder> builder, ManagerConfig cfg,
                                                  std::shared_ptr<EventBus> events)
-    : impl_(std::make_shared<Impl>(std::move(ex), std::move(local_id), std::move(builder), cfg, std::move(events))) {}
+    : impl_(std::make_shared<Impl>(std::move(ex), std::move(local_id), std::move(builder), checked(cfg),
+                                   std::move(events))) {}
 
 OutprocTransportManager::~OutprocTransportManager() { impl_->shutdown(); }
 

@@ -269,6 +269,8 @@ std::shared_ptr<WebRtcCoordinator> WebRtcCoordinator::create(asio::any_io_execut
                                                              std::shared_ptr<SignalingClient> signaling,
                                                              WebRtcCoordinatorConfig cfg, FrameHandler on_frame,
                                                              InboundHandler on_inbound) {
+  // Checked here: the wires are built on the dispatch task, where a throw would end it.
+  Backoff::validate(cfg.rtc.restart_backoff);
   return std::shared_ptr<WebRtcCoordinator>(new WebRtcCoordinator(std::make_shared<Impl>(
       std::move(ex), std::move(local), std::move(signaling), std::move(cfg), std::move(on_frame), std::move(on_inbound))));
 }

@@ -30,6 +30,7 @@ bool is_cancelled_state(asio::cancellation_state cs) { return cs.cancelled() != 
 
 std::shared_ptr<WirePool> WirePool::create(asio::any_io_executor ex, Dest dest, WirePoolConfig cfg,
                                            std::shared_ptr<EventBus> events) {
+  Backoff::validate(cfg.connect_backoff);  // here, not in the connect task (see the header)
   return std::shared_ptr<WirePool>(new WirePool(std::move(ex), std::move(dest), cfg, std::move(events)));
 }
 

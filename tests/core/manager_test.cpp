@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <stdexcept>
+
 using namespace actr;
 using namespace actr::testing;
 using namespace std::chrono_literals;
@@ -457,4 +459,22 @@ TEST(OutprocTransportManager, AfterTheWaitOneSendProbesAndItsSuccessClearsTheMar
   EXPECT_FALSE(mgr.is_unreachable(actor(1)));
   EXPECT_EQ(builder->dials(actor(1)), 2u);
   EXPECT_TRUE(run_co(io, mgr.close_all()));
+}
+
+// A backoff with initial above max used to throw inside the pool's background connect task: the
+// slot stayed Connecting and every sender waited its whole deadline. Now the manager (and a pool
+// made directly) refuses the configuration where the caller sees it.
+TEST(OutprocTransportManager, AnInvalidBackoffIsRefusedAtConstructionNotInABackgroundTask) {
+  asio::io_context io;
+  ManagerConfig bad = fast_config();
+  bad.pool.connect_backoff.initial = 1h;
+  bad.pool.connect_backoff.max = 1s;
+  EXPECT_THROW(OutprocTransportManager(io.get_executor(), actor_id(0, "self"), MemoryBuilder::create(), bad),
+               std::invalid_argument);
+  ManagerConfig bad_cache = fast_config();
+  bad_cache.unreachable.backoff.multiplier = 0.5;
+  EXPECT_THROW(OutprocTransportManager(io.get_executor(), actor_id(0, "self"), MemoryBuilder::create(), bad_cache),
+               std::invalid_argument);
+  EXPECT_THROW(WirePool::create(io.get_executor(), actor(1), bad.pool), std::invalid_argument);
+  EXPECT_NO_THROW(OutprocTransportManager(io.get_executor(), actor_id(0, "self"), MemoryBuilder::create(), fast_config()));
 }
