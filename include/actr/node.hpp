@@ -174,8 +174,8 @@ class Node {
     std::size_t queued = 0, queued_peak = 0;          ///< outbound bytes queued on WebSocket connections
     std::size_t inflight = 0, inflight_peak = 0;      ///< inbound work accepted and not finished
     std::uint64_t refused = 0;      ///< acquisitions refused at the three global budgets
-    /// Times a connection was not read: its outbound queue (gate connections) or its in-flight
-    /// budget (any wire) was full.
+    /// Times a connection was not read: its in-flight budget was full (its requests' answers are
+    /// not leaving, or its handlers are slow). Reading never waits for the outbound queue itself.
     std::uint64_t read_pauses = 0;
     std::uint64_t stalls = 0;       ///< gate connections ended: their peer took nothing for 2 keepalives
   };

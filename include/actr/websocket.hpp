@@ -147,7 +147,7 @@ class WebSocketServer {
   struct Limits {
     std::shared_ptr<const ByteBudget> reassembly;  ///< inbound message bytes being read or handled
     std::shared_ptr<const ByteBudget> send;        ///< outbound bytes queued
-    std::uint64_t read_pauses = 0;  ///< times a connection was not read because its outbound queue was full
+    std::uint64_t send_waits = 0;   ///< sends that waited for room in a connection's full outbound queue
     std::uint64_t stalls = 0;       ///< connections ended because their queue did not move for 2 keepalives
     std::uint64_t refused = 0;      ///< connections closed 1013 at a global budget
   };

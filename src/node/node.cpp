@@ -437,7 +437,7 @@ Node::Held Node::held() const {
   Held h{b.reassembly->held(), b.reassembly->peak(), b.send->held(), b.send->peak(), b.inflight->held(),
          b.inflight->peak(), b.reassembly->refused() + b.send->refused() + b.inflight->refused(), 0, 0};
   h.read_pauses = impl_->work_waits.load(std::memory_order_relaxed);
-  if (impl_->gate) h.read_pauses += impl_->gate->limits().read_pauses, h.stalls = impl_->gate->limits().stalls;
+  if (impl_->gate) h.stalls = impl_->gate->limits().stalls;
   return h;
 }
 const ActrId& Node::id() const { return impl_->cfg.id; }

@@ -12,18 +12,22 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <iostream>
+#include <thread>
 
 using namespace actr;
 using namespace actr::testing;
@@ -319,4 +323,69 @@ TEST(Limits, RequestsPastTheGlobalInflightBudgetAreRefusedTyped) {
   run_until(io, [&] { return server.held().inflight == 0; });
   run_co(io, client.stop());
   run_co(io, server.stop());
+}
+
+// A bare gate echoing what a client streams at it closed the connection after 8 MiB (`actr bench
+// ws`, separate processes): once the client's outbound queue was full its reader stopped, so it no
+// longer took the echoes, the gate's queue filled, the gate's handler waited for room and its
+// reader stopped too — each end waiting for the other until the gate's send gave up. Neither end
+// may stop reading at a full queue: 64 MiB go both ways through 8 MiB queues (larger than the
+// sockets' buffers), the gate on its own thread; every echo arrives, nothing is refused.
+TEST(Limits, BothEndsStreamingAtFullQueuesKeepReading) {
+  WebSocketConfig cfg;
+  cfg.keepalive_interval = 1000ms;
+  cfg.max_message_size = 1u << 20;
+  asio::io_context gate_io;
+  auto work = asio::make_work_guard(gate_io);
+  WebSocketServer server(
+      gate_io.get_executor(), cfg,
+      [](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
+        co_return co_await (*w->get_lane(pt))->send(b);  // echo
+      },
+      nullptr);
+  auto port = server.listen("127.0.0.1", 0);
+  ASSERT_TRUE(port);
+  std::thread gate_thread([&] { gate_io.run(); });
+
+  asio::io_context io;
+  constexpr std::size_t kSize = 64 * 1024;
+  constexpr std::uint64_t kMessages = 1024;  // 64 MiB
+  std::uint64_t echoed = 0, sent = 0;
+  std::optional<Error> send_failed;
+  auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(*port) + "/", actor_id(5),
+                                 actor_id(6), cfg,
+                                 [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes b) -> asio::awaitable<Result<void>> {
+                                   if (b.size() == kSize) ++echoed;
+                                   co_return ok();
+                                 });
+  ASSERT_TRUE(run_co(io, c->connect()));
+  auto lane = c->get_lane(PayloadType::StreamReliable);
+  ASSERT_TRUE(lane);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        const Bytes payload(kSize, 0x5a);
+        for (; sent < kMessages; ++sent) {
+          auto r = co_await (*lane)->send(payload);
+          if (!r) {
+            send_failed = r.error();
+            co_return;
+          }
+        }
+      },
+      asio::detached);
+  const bool ended = run_until_or(io, [&] { return echoed == kMessages || send_failed || !c->is_connected(); }, 60000ms);
+  EXPECT_TRUE(ended) << "sent " << sent << ", echoed " << echoed;
+  EXPECT_FALSE(send_failed) << "after " << sent << " messages: " << send_failed->message();
+  EXPECT_EQ(echoed, kMessages);
+  EXPECT_TRUE(c->is_connected());
+  const auto l = server.limits();
+  EXPECT_EQ(l.stalls, 0u);
+  EXPECT_EQ(l.refused, 0u);
+  EXPECT_GE(l.send_waits, 1u) << "the gate's queue never filled: the test did not reach the case";
+  run_co(io, c->close());
+  auto closed = asio::co_spawn(gate_io, server.close(), asio::use_future);
+  EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
+  work.reset();
+  gate_thread.join();
 }

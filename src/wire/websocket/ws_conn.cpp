@@ -31,6 +31,8 @@ Error closed_error() { return make_error_code(NetworkError::ConnectionClosed); }
 // a trickling peer holds what it sent plus at most this much.
 constexpr std::size_t kReadChunk = 256 * 1024;
 // A read buffer grown past this by a large message is freed after it, not kept for the next one.
+// A message's first read asks for no more than this, so small messages never grow the buffer
+// past it (asking for kReadChunk grew it to 256 KiB and freed it again, once per message).
 constexpr std::size_t kKeptReadBuffer = 64 * 1024;
 
 
@@ -81,6 +83,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
         }
       }
       if (!announced) {  // ask the writer for a wake-up as bytes leave, then look again
+        if (cfg_.counters) cfg_.counters->send_waits.fetch_add(1);
         announced = true;
         want_room_.store(true);
         continue;
@@ -169,8 +172,10 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
       held.reset();
       buf.clear();
       if (buf.capacity() > kKeptReadBuffer) buf.shrink_to_fit();
-      const bool room = co_await wait_for_room();
-      if (!room) break;
+      // Reading never waits for the outbound queue: inbound answers and one-way messages add
+      // nothing to it, and two ends that each stopped reading at a full queue would wait for each
+      // other for ever. Work that does add to it waits in its handler (a send waiting for room),
+      // which holds this reader, or under the node's in-flight leases.
       const bool got = co_await read_message(buf, held);
       if (!got) break;
       const auto d = buf.cdata();
@@ -200,7 +205,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   // False once the connection failed.
   asio::awaitable<bool> read_message(beast::flat_buffer& buf, ByteCharge& held) {
     do {
-      auto [ec, n] = co_await stream_.async_read_some(buf, kReadChunk, use_ec);
+      auto [ec, n] = co_await stream_.async_read_some(buf, buf.size() == 0 ? kKeptReadBuffer : kReadChunk, use_ec);
       if (ec) {
         if (ec == websocket::error::message_too_big)
           fail(message_too_large(0, cfg_.max_message_size), Ending::Policy);
@@ -219,25 +224,10 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
     co_return true;
   }
 
-  // Backpressure on read: while the peer does not take what we owe it, nothing more is read
-  // from it (its requests would only add answers). False once the connection failed.
-  asio::awaitable<bool> wait_for_room() {
-    if (has_room()) co_return true;
-    if (cfg_.counters) cfg_.counters->read_pauses.fetch_add(1);
-    for (;;) {
-      want_room_.store(true);
-      const auto seen = drained_.version();
-      if (has_room()) co_return true;
-      if (!is_open()) co_return false;
-      auto w = co_await await_progress(seen, Clock::now() + std::chrono::hours(24));
-      if (!w && w.error() != NetworkError::TimeoutError) co_return false;
-    }
-  }
-
   // Waits (bounded by `deadline`) for a message to leave the queue. The queue not moving for two
   // keepalive intervals means the peer reads nothing at all (or one message took that long to
   // write): the connection ends (`TimeoutError`, socket closed at once) and this returns
-  // `ConnectionClosed`. Whoever waits for room (the paused reader, a waiting sender) watches.
+  // `ConnectionClosed`. Whoever waits for room (a sender, a handler answering) watches.
   asio::awaitable<Result<void>> await_progress(std::uint64_t seen, Deadline deadline) {
     const auto stall_at = Clock::now() + 2 * cfg_.keepalive_interval;
     auto w = co_await drained_.async_wait_change(seen, std::min(deadline, stall_at));
@@ -250,9 +240,6 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
     }
     co_return closed_error();
   }
-
-  // Lock-free: what the reader checks before every message.
-  bool has_room() const noexcept { return out_count_.load() < cfg_.queue_limit && out_bytes_.load() < cfg_.queue_bytes; }
 
   // Under mu_. One message larger than queue_bytes goes through alone.
   bool has_room_locked(std::size_t n) const {
@@ -427,7 +414,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   // Outbound messages and bytes queued or in the writer's batch: raised under mu_ by a sender,
   // lowered by let_go; read lock-free by the reader.
   std::atomic<std::size_t> out_bytes_{0}, out_count_{0};
-  std::atomic<bool> want_room_{false};  // a reader or sender waits for let_go
+  std::atomic<bool> want_room_{false};  // a sender waits for let_go
   bool dead_ = false;
   bool closing_ = false;
   Error why_;

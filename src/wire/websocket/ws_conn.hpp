@@ -32,7 +32,7 @@ namespace actr::ws {
 
 /// Counters shared by the connections of one owner (a gate), for tests and metrics.
 struct ConnCounters {
-  std::atomic<std::uint64_t> read_pauses{0};  // a reader stopped reading: its outbound queue was full
+  std::atomic<std::uint64_t> send_waits{0};   // a send waited for room: the outbound queue was full
   std::atomic<std::uint64_t> stalls{0};       // a connection ended: its queue made no progress for 2 keepalives
   std::atomic<std::uint64_t> refused{0};      // a connection closed 1013: a global budget was exhausted
 };

@@ -198,7 +198,7 @@ std::uint64_t WebSocketServer::unauthorized() const noexcept { return impl_->una
 
 WebSocketServer::Limits WebSocketServer::limits() const {
   const auto& c = *impl_->counters;
-  return Limits{impl_->cfg.reassembly_budget, impl_->cfg.send_budget, c.read_pauses.load(), c.stalls.load(),
+  return Limits{impl_->cfg.reassembly_budget, impl_->cfg.send_budget, c.send_waits.load(), c.stalls.load(),
                 c.refused.load()};
 }
 
