@@ -17,6 +17,8 @@ PKGS=(
   # The browser peer of the interop test (tests/interop/browser_peer.mjs, driven by playwright-core
   # from npm, which downloads no browser of its own)
   chromium
+  # The API reference (cmake --build <dir> --target actr_docs; test docs.api)
+  doxygen
 )
 
 missing=()
