@@ -171,7 +171,8 @@ bool foreign_transient(const error_code& ec) noexcept {
   return foreign_closed_like(ec) || ec == errc::connection_refused || ec == errc::timed_out ||
          ec == errc::host_unreachable || ec == errc::network_unreachable ||
          ec == errc::network_down || ec == errc::network_reset ||
-         ec == errc::resource_unavailable_try_again || ec == errc::operation_would_block;
+         ec == errc::resource_unavailable_try_again || ec == errc::operation_would_block ||
+         ec == boost::asio::error::host_not_found_try_again;  // a DNS server did not answer in time
 }
 
 bool foreign_cancelled(const error_code& ec) noexcept {
@@ -368,6 +369,10 @@ std::string error_name(const boost::system::error_code& ec) {
   };
   for (const auto& [cond, name] : kNamed)
     if (ec == cond) return std::string(name);
+  // The resolver's (netdb category): a name that does not resolve is not a refused connection.
+  if (ec == boost::asio::error::host_not_found) return "unknown_host";
+  if (ec == boost::asio::error::host_not_found_try_again) return "dns_try_again";
+  if (ec == boost::asio::error::no_data) return "no_address";
   return std::string(ec.category().name()) + ":" + std::to_string(ec.value());
 }
 

@@ -246,6 +246,13 @@ TEST(ErrorName, NamesOursTheSystemsUsualFailuresAndAnythingElse) {
   EXPECT_EQ(actr::error_name(boost::asio::error::host_unreachable), "host_unreachable");
   EXPECT_EQ(actr::error_name(boost::asio::error::timed_out), "timed_out");
   EXPECT_EQ(actr::error_name(actr::Error{}), "ok");
+  // The resolver's: a name that does not resolve is reported as such, at once (permanent), never
+  // as "connection error" retried until the caller's deadline (issue 13); a DNS server that did not
+  // answer in time is transient.
+  EXPECT_EQ(actr::error_name(boost::asio::error::host_not_found), "unknown_host");
+  EXPECT_EQ(boost::system::error_code(boost::asio::error::host_not_found), NetworkCondition::Permanent);
+  EXPECT_EQ(actr::error_name(boost::asio::error::host_not_found_try_again), "dns_try_again");
+  EXPECT_EQ(boost::system::error_code(boost::asio::error::host_not_found_try_again), NetworkCondition::Transient);
   // Not a NetworkError value read as one (which named ECONNREFUSED "unknown" in actr call's summary).
   EXPECT_EQ(actr::error_name(boost::asio::error::no_descriptors), "system:" + std::to_string(EMFILE));
 }

@@ -118,7 +118,9 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
   auto [rec, endpoints] = co_await resolver.async_resolve(u->host, u->port, use_ec);
-  if (rec) co_return make_error_code(NetworkError::ConnectionError);
+  // The resolver's own code: "unknown host" is permanent (reported at once, never retried), a
+  // temporary DNS failure transient (error.cpp classifies both; `error_name` names them).
+  if (rec) co_return Error(rec);
   // TCP connect and the TLS handshake run under tcp_stream's timer; the upgrade under the
   // WebSocket stream's handshake timeout.
   beast::tcp_stream tcp_layer(ex);
