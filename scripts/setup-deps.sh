@@ -19,6 +19,8 @@ PKGS=(
   chromium
   # The API reference (cmake --build <dir> --target actr_docs; test docs.api)
   doxygen
+  # The ZeroMQ column of `actr bench ws` (benchmark-only)
+  libzmq3-dev
 )
 
 missing=()

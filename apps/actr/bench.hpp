@@ -59,6 +59,13 @@ bool placement_cpus(const std::string& placement, int& server_cpu, int& client_c
 int run_actr_peer(const PeerArgs& a);
 int run_beast_peer(const PeerArgs& a);
 int run_tcp_peer(const PeerArgs& a);
+/// libzmq DEALER -> ROUTER (bench_zmq.cpp; only in builds that found libzmq, `kHaveZmq`).
+int run_zmq_peer(const PeerArgs& a);
+#ifdef ACTR_BENCH_ZMQ
+inline constexpr bool kHaveZmq = true;
+#else
+inline constexpr bool kHaveZmq = false;
+#endif
 /// Ends GStreamer's pooled streaming threads (they outlive every pipeline). One that ran DTLS
 /// holds OpenSSL per-thread state, which OpenSSL's atexit cleanup orphans (a leak report under
 /// LSan) while the thread lives; `bench webrtc` peers call this last. In bench_rtc_raw.cpp.

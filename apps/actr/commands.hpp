@@ -69,7 +69,7 @@ struct BenchArgs {
   double seconds = 2;
   std::vector<std::string> sizes{"64", "1k", "64k"};
   std::vector<std::string> modes{"oneway", "echo", "rtt"};
-  std::vector<std::string> impls{"actr", "wire", "beast", "tcp"};
+  std::vector<std::string> impls{"actr", "wire", "beast", "tcp", "zmq"};
   std::string placement = "same";  ///< same | split | free
   std::size_t window = 64;
   bool json = false;

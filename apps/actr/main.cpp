@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   bw->add_option("--seconds", bench.seconds, "per cell")->capture_default_str();
   bw->add_option("--sizes", bench.sizes, "message sizes (64, 1k, 64k ...)")->delimiter(',')->capture_default_str();
   bw->add_option("--modes", bench.modes, "oneway, echo, rtt")->delimiter(',')->capture_default_str();
-  bw->add_option("--impls", bench.impls, "actr (Node: full stack), wire (WebSocket wire alone), beast, tcp")->delimiter(',')->capture_default_str();
+  bw->add_option("--impls", bench.impls, "actr (Node: full stack), wire (WebSocket wire alone), beast, tcp, zmq (libzmq DEALER/ROUTER)")->delimiter(',')->capture_default_str();
   bw->add_option("--placement", bench.placement, "same (both on CPU0), split (server CPU1, client CPU0), free")
       ->capture_default_str();
   bw->add_option("--window", bench.window, "echo: messages in flight")->capture_default_str();
@@ -168,6 +168,7 @@ int main(int argc, char** argv) {
     if (peer.impl == "actr" || peer.impl == "wire") return actr::cli::bench::run_actr_peer(peer);
     if (peer.impl == "beast") return actr::cli::bench::run_beast_peer(peer);
     if (peer.impl == "tcp") return actr::cli::bench::run_tcp_peer(peer);
+    if (peer.impl == "zmq" && actr::cli::bench::kHaveZmq) return actr::cli::bench::run_zmq_peer(peer);
     return 2;
   }
   if (n->parsed()) return actr::cli::run_node(node);
