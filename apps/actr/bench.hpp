@@ -26,6 +26,7 @@ struct PeerArgs {
   int peers = 1;                  ///< actr cold start: cold peers to contact one after another
   int index = 0;                  ///< actr: which server (and client) of the run, for their ids
   int client = 0;                 ///< actr cold start: which client of the same servers, for its id
+  int server_pid = -1;            ///< ws many-peers client: the server whose memory it reads
 };
 
 /// What a client measured: messages delivered in `secs`, and round-trip percentiles (rtt mode).
@@ -34,6 +35,7 @@ struct Measured {
   double sent = 0;        ///< webrtc: messages sent (latency-first one-way: delivered = msgs)
   double lost = 0;        ///< webrtc latency-first rtt: pings without an answer within 200 ms
   double connect_ms = 0;  ///< webrtc: start of the peer connection → all channels open (client side)
+  double rss_kib_per_peer = 0;  ///< ws many peers: the server's RSS growth per connected peer
 };
 
 /// Round trips before the measured ones (`bench webrtc`: every impl the same).
@@ -59,6 +61,8 @@ bool placement_cpus(const std::string& placement, int& server_cpu, int& client_c
 int run_actr_peer(const PeerArgs& a);
 int run_beast_peer(const PeerArgs& a);
 int run_tcp_peer(const PeerArgs& a);
+/// `bench ws --peers N` client: N WebSocket wires streaming tells at an actr Node (bench_many.cpp).
+int run_many_peer(const PeerArgs& a, const std::string& server_id);
 /// libzmq DEALER -> ROUTER (bench_zmq.cpp; only in builds that found libzmq, `kHaveZmq`).
 int run_zmq_peer(const PeerArgs& a);
 #ifdef ACTR_BENCH_ZMQ

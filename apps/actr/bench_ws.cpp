@@ -47,7 +47,7 @@ void print_port(std::uint16_t port) {
 void print_result(const PeerArgs& a, const Measured& m) {
   nlohmann::json j{{"impl", a.impl},     {"mode", a.mode},     {"size", a.size},     {"msgs", m.msgs},
                    {"secs", m.secs},     {"p50_us", m.p50_us}, {"p99_us", m.p99_us}, {"sent", m.sent},
-                   {"lost", m.lost},     {"connect_ms", m.connect_ms}};
+                   {"lost", m.lost},     {"connect_ms", m.connect_ms}, {"rss_kib_per_peer", m.rss_kib_per_peer}};
   std::printf("RESULT %s\n", j.dump().c_str());
   std::fflush(stdout);
 }
@@ -261,6 +261,7 @@ int run_wire_peer(const PeerArgs& a) {
 int run_actr_peer(const PeerArgs& a) {
   pin(a.cpu);
   if (a.impl == "wire") return run_wire_peer(a);
+  if (a.impl == "many") return run_many_peer(a, kServerId);
   asio::io_context io(1);
   NodeConfig cfg;
   cfg.id = *ActrId::parse(a.role == "server" ? kServerId : kClientId);
@@ -299,20 +300,23 @@ int run_actr_peer(const PeerArgs& a) {
 namespace {
 
 // One cell: server and client processes of `impl`, pinned per placement. The client's result.
+// `peers` > 0: the many-peers cell (an actr server, the `many` client with that many peers).
 std::optional<bench::Measured> run_cell(const std::string& impl, const std::string& mode, std::size_t size,
-                                        const BenchArgs& a, int server_cpu, int client_cpu) {
+                                        const BenchArgs& a, int server_cpu, int client_cpu, int peers = 0) {
   ChildProcess server, client;
-  if (!server.spawn({"--log-level", "error", "bench", "peer", "--impl", impl, "--role", "server", "--cpu",
-                     std::to_string(server_cpu)}))
+  if (!server.spawn({"--log-level", "error", "bench", "peer", "--impl", peers > 0 ? "actr" : impl, "--role", "server",
+                     "--cpu", std::to_string(server_cpu)}))
     return std::nullopt;
   auto port_line = server.read_line_with("port ", std::chrono::seconds(10));
   if (!port_line) return std::nullopt;
   const auto port = port_line->substr(5);
-  if (!client.spawn({"--log-level", "error", "bench", "peer", "--impl", impl, "--role", "client", "--mode", mode,
-                     "--port", port, "--size", std::to_string(size), "--window", std::to_string(a.window),
-                     "--seconds", std::to_string(a.seconds), "--cpu", std::to_string(client_cpu)}))
-    return std::nullopt;
-  const auto deadline = std::chrono::milliseconds(static_cast<long>(a.seconds * 1000) + 30000);
+  std::vector<std::string> args{"--log-level", "error", "bench", "peer", "--impl", impl, "--role", "client", "--mode", mode,
+                                "--port", port, "--size", std::to_string(size), "--window", std::to_string(a.window),
+                                "--seconds", std::to_string(a.seconds), "--cpu", std::to_string(client_cpu)};
+  if (peers > 0)
+    args.insert(args.end(), {"--peers", std::to_string(peers), "--server-pid", std::to_string(server.pid())});
+  if (!client.spawn(args)) return std::nullopt;
+  const auto deadline = std::chrono::milliseconds(static_cast<long>(a.seconds * 1000) + 30000 + peers * 20);
   auto line = client.read_line_with("RESULT ", deadline);
   (void)client.wait(std::chrono::seconds(5));
   server.kill_now();
@@ -320,8 +324,31 @@ std::optional<bench::Measured> run_cell(const std::string& impl, const std::stri
   auto j = nlohmann::json::parse(line->substr(7), nullptr, false);
   if (j.is_discarded()) return std::nullopt;
   bench::Measured m{j["msgs"].get<double>(), j["secs"].get<double>(), j["p50_us"].get<double>(), j["p99_us"].get<double>()};
+  m.rss_kib_per_peer = j.value("rss_kib_per_peer", 0.0);
   if (m.msgs <= 0) return std::nullopt;
   return m;
+}
+
+// 1 peer, then `a.peers`, streaming 64 B tells at one actr Node: aggregate rate and the server's
+// memory per connection. False if a cell failed.
+bool run_many_peers(const BenchArgs& a, int scpu, int ccpu, nlohmann::json& out) {
+  std::optional<bench::Measured> one = run_cell("many", "oneway", 64, a, scpu, ccpu, 1);
+  std::optional<bench::Measured> many = run_cell("many", "oneway", 64, a, scpu, ccpu, a.peers);
+  for (auto& [n, m] : {std::pair{1, one}, std::pair{a.peers, many}})
+    if (m)
+      out.push_back({{"impl", "actr"}, {"mode", "many_peers"}, {"peers", n}, {"size", 64}, {"placement", a.placement},
+                     {"msgs", m->msgs}, {"secs", m->secs}, {"msg_per_s", m->msgs / m->secs},
+                     {"rss_kib_per_peer", m->rss_kib_per_peer}});
+  if (!a.json) {
+    auto rate = [](const std::optional<bench::Measured>& m) { return m ? bench::fmt_rate(m->msgs / m->secs, 64) : std::string("failed"); };
+    std::printf("\nmany peers (64 B tells from N WebSocket peers, each its own connection, to one actr Node):\n"
+                "  1 peer %s; %d peers %s", rate(one).c_str(), a.peers, rate(many).c_str());
+    if (one && many)
+      std::printf(" (%.2fx the 1-peer rate); server memory %.1f KiB per connection", (many->msgs / many->secs) / (one->msgs / one->secs),
+                  many->rss_kib_per_peer);
+    std::printf("\n");
+  }
+  return one && many;
 }
 
 }  // namespace
@@ -389,6 +416,7 @@ int run_bench_ws(const BenchArgs& given) {
       }
     }
   }
+  if (a.peers > 0 && !run_many_peers(a, scpu, ccpu, out)) ++failures;
   if (a.json) std::cout << out.dump(2) << "\n";
   return failures == 0 ? 0 : 1;
 }

@@ -73,6 +73,7 @@ struct BenchArgs {
   std::string placement = "same";  ///< same | split | free
   std::size_t window = 64;
   bool json = false;
+  int peers = 0;  ///< many-peers cell: this many live peers (0: skip)
 };
 int run_bench_ws(const BenchArgs& a);
 

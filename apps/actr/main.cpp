@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bw->add_option("--window", bench.window, "echo: messages in flight")->capture_default_str();
   bw->add_flag("--json", bench.json, "print the results as JSON");
+  bw->add_option("--peers", bench.peers,
+                 "many-peers cell: N WebSocket peers streaming 64 B tells at one actr Node, vs 1 peer (0: skip)")
+      ->capture_default_str();
   actr::cli::BenchRtcArgs rtc;
   auto* br = b->add_subcommand("webrtc", "WebRTC DataChannels: one-way, echo (window) and round trip on the reliable "
                                          "and the latency-first lane for each size, side by side with raw webrtcbin, "
@@ -158,6 +161,7 @@ int main(int argc, char** argv) {
   bp->add_option("--peers", peer.peers);
   bp->add_option("--index", peer.index);
   bp->add_option("--client", peer.client);
+  bp->add_option("--server-pid", peer.server_pid);
 
   CLI11_PARSE(app, argc, argv);
   if (bw->parsed()) return actr::cli::run_bench_ws(bench);
@@ -165,7 +169,7 @@ int main(int argc, char** argv) {
   if (bp->parsed()) {
     if (peer.impl == "rtc-raw") return actr::cli::bench::run_rtc_raw_peer(peer);
     if (peer.impl == "rtc-actr" || peer.impl == "rtc-wire") return actr::cli::bench::run_rtc_peer(peer);
-    if (peer.impl == "actr" || peer.impl == "wire") return actr::cli::bench::run_actr_peer(peer);
+    if (peer.impl == "actr" || peer.impl == "wire" || peer.impl == "many") return actr::cli::bench::run_actr_peer(peer);
     if (peer.impl == "beast") return actr::cli::bench::run_beast_peer(peer);
     if (peer.impl == "tcp") return actr::cli::bench::run_tcp_peer(peer);
     if (peer.impl == "zmq" && actr::cli::bench::kHaveZmq) return actr::cli::bench::run_zmq_peer(peer);
