@@ -7,6 +7,7 @@
 #include <actr/detail/clock.hpp>
 #include <actr/detail/notifier.hpp>
 #include <actr/detail/task_group.hpp>
+#include <actr/metrics.hpp>
 #include <actr/wire.hpp>
 
 #include <array>
@@ -38,6 +39,8 @@ struct WirePoolConfig {
                                 .immediate_first_attempt = true};
   std::chrono::milliseconds connect_timeout{10000};  ///< bound on one `WireHandle::connect`
   std::chrono::milliseconds close_timeout{1000};     ///< bound on one `WireHandle::close`
+  /// Where dial attempts are counted (null: nowhere). `OutprocTransportManager` sets its own.
+  std::shared_ptr<DialMetrics> dial_metrics;
 };
 
 /// What a sender needs to decide: which kinds are Ready, which are still alive (Ready or
@@ -196,6 +199,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
 
   mutable std::mutex mu_;
   std::array<Slot, kWireKindCount> slots_;
+  std::array<bool, kWireKindCount> was_ready_{};  // a dial of that kind connected before (reconnects)
   bool closed_ = false;
   Error close_reason_;
   Error permanent_failure_;

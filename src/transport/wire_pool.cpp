@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 namespace actr {
 
@@ -194,10 +195,14 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
       ++slots_[k].attempts;
     }
     asio::steady_timer timeout(ex, cfg_.connect_timeout);
+    const auto attempt_started = Clock::now();
     auto r = co_await (h->connect() || timeout.async_wait(use_ec));
     Result<void> res = r.index() == 0 ? std::get<0>(r) : Result<void>(make_error_code(NetworkError::TimeoutError));
+    if (cfg_.dial_metrics)
+      cfg_.dial_metrics->record(h->kind(), Clock::now() - attempt_started, res ? Error{} : res.error());
     if (res) {
       bool published = false;
+      bool reconnect = false;
       {
         std::lock_guard lk(mu_);
         // Publish only if nobody closed the pool or replaced the handle meanwhile (H-WP-1).
@@ -205,8 +210,10 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
           slots_[k].state = SlotState::Ready;
           slots_[k].refusal = {};
           published = true;
+          reconnect = std::exchange(was_ready_[k], true);
         }
       }
+      if (reconnect && cfg_.dial_metrics) cfg_.dial_metrics->record_reconnect(h->kind());
       if (published) {
         changes_.notify();
         emit(h->identity(), ConnectionState::Connected);
