@@ -60,7 +60,8 @@ class Metrics {
 
 /// Dial attempts (`WireHandle::connect` calls of the wire pools), by wire kind: their duration,
 /// successes, failures by cause (`error_name`: "connection_refused", "timeout_error", ...), and
-/// reconnects (a dial that connected a kind its destination had connected before). An
+/// reconnects (a destination's wire kind Ready again after it had one and lost it, whether our
+/// dial or the peer's connection brought it back). An
 /// `OutprocTransportManager` makes one and hands it to its pools (`WirePoolConfig::dial_metrics`).
 /// Thread safety: all members may be called from any thread (one leaf mutex, held briefly).
 class DialMetrics {

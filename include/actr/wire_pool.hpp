@@ -174,6 +174,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   void watch(const std::shared_ptr<WireHandle>& h);
   bool promote_locked(Slot& s, std::vector<std::shared_ptr<WireHandle>>& dead);
   bool holds_locked(const WireHandle* h) const;
+  bool note_ready_locked(WireKind kind, SlotState before);
   /// Removes and returns the standby of `s` with identity `id`, if any.
   static std::shared_ptr<WireHandle> take_standby_locked(Slot& s, const WireIdentity& id);
   boost::asio::awaitable<void> connect_loop(std::shared_ptr<WireHandle> h);
@@ -199,7 +200,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
 
   mutable std::mutex mu_;
   std::array<Slot, kWireKindCount> slots_;
-  std::array<bool, kWireKindCount> was_ready_{};  // a dial of that kind connected before (reconnects)
+  std::array<bool, kWireKindCount> was_ready_{};  // that kind had a Ready wire before (reconnects)
   bool closed_ = false;
   Error close_reason_;
   Error permanent_failure_;

@@ -48,7 +48,7 @@ void collect_dials(OutprocTransportManager& m, Metrics& out) {
   }
   const auto& ws = dials[static_cast<std::size_t>(WireKind::WebSocket)];
   const auto& rtc = dials[static_cast<std::size_t>(WireKind::WebRtc)];
-  metric_by(out, "actr_reconnects_total", "Dials that connected a wire kind its destination had connected before",
+  metric_by(out, "actr_reconnects_total", "Wire kinds of a destination Ready again after they were lost",
             C, "kind", {{"websocket", num(ws.reconnects)}, {"webrtc", num(rtc.reconnects)}});
   metric(out, "actr_destination_dials_total", "Destinations dialed (wire builder calls)", C, num(m.dials_started()));
 }

@@ -8,7 +8,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <utility>
 
 namespace actr {
 
@@ -86,11 +85,13 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
   }
   std::vector<std::shared_ptr<WireHandle>> dead;
   bool ready_now = false;
+  bool reconnect = false;
   {
     std::lock_guard lk(mu_);
     if (closed_) return false;
     if (holds_locked(h.get())) return true;
     auto& s = slots_[idx(h->kind())];
+    const auto before = s.state;
     if (h->kind() == WireKind::WebRtc) {
       // One peer connection per pair: the newest replaces every older one.
       if (s.handle) dead.push_back(std::move(s.handle));
@@ -103,8 +104,12 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
       if (s.state == SlotState::Ready && s.handle) s.standby.push_back(std::move(s.handle));
       ready_now = true;
     }
-    if (ready_now) s.take(h, SlotState::Ready);
+    if (ready_now) {
+      reconnect = note_ready_locked(h->kind(), before);
+      s.take(h, SlotState::Ready);
+    }
   }
+  if (reconnect && cfg_.dial_metrics) cfg_.dial_metrics->record_reconnect(h->kind());
   for (auto& w : dead) retire(std::move(w));
   watch(h);  // outside the lock: a wire that died meanwhile reports at once
   if (ready_now) {
@@ -112,6 +117,14 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
     emit(h->identity(), ConnectionState::Connected);
   }
   return true;
+}
+
+// A kind that had a Ready wire, lost it and has one again (our dial or the peer's) reconnected;
+// a newer inbound WebSocket connection beside a Ready one is not a reconnect. Caller holds mu_.
+bool WirePool::note_ready_locked(WireKind kind, SlotState before) {
+  const bool again = was_ready_[idx(kind)] && before != SlotState::Ready;
+  was_ready_[idx(kind)] = true;
+  return again;
 }
 
 std::size_t WirePool::standby_count(WireKind kind) const {
@@ -210,7 +223,7 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
           slots_[k].state = SlotState::Ready;
           slots_[k].refusal = {};
           published = true;
-          reconnect = std::exchange(was_ready_[k], true);
+          reconnect = note_ready_locked(h->kind(), SlotState::Connecting);
         }
       }
       if (reconnect && cfg_.dial_metrics) cfg_.dial_metrics->record_reconnect(h->kind());

@@ -7,6 +7,7 @@
 
 #include "core/test_util.hpp"
 #include "metrics_http.hpp"
+#include "support/metrics_recorder.hpp"
 #include "support/run_co.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -19,7 +20,6 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -82,34 +82,6 @@ struct Pair {
   }
 };
 
-// A sink that checks the `Metrics` contract and keeps what it was given.
-struct Recorder final : Metrics {
-  std::vector<std::string> families;
-  std::map<std::string, MetricType> types;
-  std::map<std::string, HistogramSnapshot> histograms;  // "family{label=value,...}"
-  std::map<std::string, double> samples;
-  std::string current;
-  std::string key(std::span<const MetricLabel> labels) const {
-    std::string k = current + "{";
-    for (const auto& l : labels) k += std::string(l.name) + "=" + std::string(l.value) + ",";
-    return k + "}";
-  }
-  void family(std::string_view name, std::string_view, MetricType type) override {
-    current = std::string(name);
-    families.push_back(current);
-    types[current] = type;
-  }
-  void sample(std::span<const MetricLabel> labels, double v) override {
-    EXPECT_FALSE(current.empty());
-    EXPECT_NE(types[current], MetricType::Histogram) << current;
-    samples[key(labels)] = v;
-  }
-  void histogram(std::span<const MetricLabel> labels, const HistogramSnapshot& h) override {
-    EXPECT_EQ(types[current], MetricType::Histogram) << current;
-    histograms[key(labels)] = h;
-  }
-};
-
 }  // namespace
 
 TEST(Metrics, NodeServesPrometheusTextOverHttp) {
@@ -163,13 +135,9 @@ TEST(Metrics, DialErrorsAreCountedByCause) {
   a.set_peer_address(actor_id(2, "node"), "ws://127.0.0.1:" + std::to_string(dead_port) + "/");
   auto r = run_co(io, a.call(actor_id(2, "node"), "echo", bytes("x"), 2000ms));
   EXPECT_FALSE(r);
-  Recorder rec;
+  MetricsRecorder rec;
   collect_metrics(a, rec);
-  EXPECT_GE(rec.samples["actr_dial_errors_total{kind=websocket,cause=connection_refused,}"], 1) << [&] {
-    std::string all;
-    for (auto& [k, v] : rec.samples) all += k + " " + std::to_string(v) + "\n";
-    return all;
-  }();
+  EXPECT_GE(rec.at("actr_dial_errors_total{kind=websocket,cause=connection_refused,}"), 1) << rec.dump();
   const auto& h = rec.histograms["actr_dial_duration_seconds{kind=websocket,}"];
   EXPECT_GE(h.count, 1u);
   ASSERT_EQ(h.bounds.size(), h.cumulative.size());
