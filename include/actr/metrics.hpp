@@ -7,8 +7,8 @@
 /// Pull design: the library keeps its counters where they already are (`Node::stats()`,
 /// `Node::held()`, the wire pools, the WebRTC coordinator, `SignalingServer::stats()`) and
 /// `collect_metrics` reads them when an exporter asks — nothing is added to the send path. The
-/// only figures recorded as they happen are the dials (`DialMetrics`): one short lock per dial
-/// attempt, never per message.
+/// only figures recorded as they happen are dial attempts and reconnects (`DialMetrics`): one
+/// short lock per attempt, never per message.
 
 #include <actr/error.hpp>
 #include <actr/wire.hpp>
