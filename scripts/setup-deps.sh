@@ -7,6 +7,8 @@ PKGS=(
   build-essential cmake pkg-config ninja-build
   libboost1.81-dev libssl-dev
   libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libcli11-dev nlohmann-json3-dev
+  # `--metrics` of `actr node` / `actr signal`: Prometheus exposition (the program only, not the library)
+  prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # The libFuzzer targets (fuzz/): clang 14 and its sanitizer/fuzzer runtimes (only Recommended by clang)
   clang libclang-rt-14-dev

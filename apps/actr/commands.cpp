@@ -1,5 +1,6 @@
 // `actr node` and `actr call`.
 #include "commands.hpp"
+#include "metrics_http.hpp"
 #include "tls_options.hpp"
 
 #include <actr/error.hpp>
@@ -118,7 +119,10 @@ int run_node(const NodeArgs& a) {
   if (!id)
     std::cerr << "actr node: --id '" << a.id << "' is not an ActrId (want " << kActrIdForm << ")\n";
   if (!hp) std::cerr << "actr node: --listen '" << a.listen << "' is not HOST:PORT\n";
-  if (!id || !hp) return 2;
+  auto metrics_hp = a.metrics.empty() ? std::nullopt : split_host_port(a.metrics);
+  if (!a.metrics.empty() && !metrics_hp)
+    std::cerr << "actr node: --metrics '" << a.metrics << "' is not HOST:PORT\n";
+  if (!id || !hp || (!a.metrics.empty() && !metrics_hp)) return 2;
   NodeConfig cfg;
   cfg.id = *id;
   cfg.listen_host = hp->first;
@@ -205,6 +209,17 @@ int run_node(const NodeArgs& a) {
               id->to_string().c_str());
   std::fflush(stdout);
   int exit_code = 0;
+  // After start (the node's gate exists), destroyed before the node (declared after it). Cannot
+  // serve: the node stops as on a signal and the exit code says so.
+  std::unique_ptr<MetricsServer> metrics;
+  if (metrics_hp) {
+    metrics = serve_metrics("actr node", metrics_hp->first, metrics_hp->second,
+                            [&node](Metrics& out) { collect_metrics(node, out); });
+    if (!metrics) {
+      exit_code = 1;
+      asio::co_spawn(io, stop_within(node, kStopBound), [&](std::exception_ptr) { io.stop(); });
+    }
+  }
   if (cfg.signal_url)
     asio::co_spawn(io, report_registration(node, *cfg.signal_url, exit_code), [&](std::exception_ptr) {
       if (exit_code != 0) io.stop();

@@ -19,6 +19,7 @@ struct NodeArgs {
   std::string ca;                 ///< PEM CA bundle trusted by wss:// dials (empty: system store)
   bool require_identity = false;  ///< the gate serves only peers with a valid credential (HTTP 401)
   int max_webrtc_setups = 16;     ///< WebRTC peer connections set up at once; more offers are refused
+  std::string metrics;            ///< HOST:PORT to serve Prometheus metrics on (empty: none)
   // NodeLimits (docs/limits.md); defaults are the library's.
   std::size_t max_message_bytes = 16u << 20;
   std::size_t reassembly_bytes = 256u << 20;
@@ -42,6 +43,7 @@ struct SignalArgs {
   int queue_limit = 256;     // outbound envelopes per client before it is dropped
   std::string tls_cert, tls_key;  // PEM files: serve wss:// (both or neither)
   std::string key_dir;            // signing keys kept here (created 0700); empty: one key per process
+  std::string metrics;            // HOST:PORT to serve Prometheus metrics on (empty: none)
   int credential_ttl_s = 3600;    // lifetime of the credentials it issues
   // Who may register with the AIS (POST /ais/register); none of them: nobody.
   bool ais_open = false;                    // anyone (warned loudly; demos)

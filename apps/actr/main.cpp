@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
                 "WebRTC peer connections set up at once; offers past it are refused (typed, at once)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  n->add_option("--metrics", node.metrics,
+                "HOST:PORT to serve Prometheus metrics on at /metrics (port 0 picks one; stdout gets 'metrics on URL')");
   n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
       ->delimiter(',')
       ->capture_default_str();
@@ -90,6 +92,8 @@ int main(int argc, char** argv) {
   g->add_option("--keepalive-ms", sig.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
   g->add_option("--queue-limit", sig.queue_limit, "outbound envelopes per client before it is dropped")
       ->capture_default_str();
+  g->add_option("--metrics", sig.metrics,
+                "HOST:PORT to serve Prometheus metrics on at /metrics (port 0 picks one; stdout gets 'metrics on URL')");
   g->add_option("--tls-cert", sig.tls_cert, "PEM certificate (chain) file: serve wss:// only (with --tls-key)");
   g->add_option("--tls-key", sig.tls_key, "PEM private key file of --tls-cert");
   g->add_option("--key-dir", sig.key_dir,

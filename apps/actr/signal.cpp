@@ -1,5 +1,6 @@
 // `actr signal`: the signaling and discovery server, until SIGINT/SIGTERM.
 #include "commands.hpp"
+#include "metrics_http.hpp"
 #include "tls_options.hpp"
 
 #include <actr/identity.hpp>
@@ -55,6 +56,11 @@ AisPolicy ais_policy(const SignalArgs& a, std::string& error) {
 
 int run_signal(const SignalArgs& a) {
   auto hp = split_host_port(a.listen);
+  auto metrics_hp = a.metrics.empty() ? std::nullopt : split_host_port(a.metrics);
+  if (!a.metrics.empty() && !metrics_hp) {
+    std::cerr << "actr signal: --metrics '" << a.metrics << "' is not HOST:PORT\n";
+    return 2;
+  }
   if (!hp || a.ttl_ms <= 0 || a.heartbeat_ms <= 0 || a.keepalive_ms <= 0 || a.queue_limit <= 0) {
     std::cerr << "actr signal: bad --listen (want HOST:PORT) or a non-positive limit\n";
     return 2;
@@ -110,6 +116,13 @@ int run_signal(const SignalArgs& a) {
   else
     std::printf("listening %s:%u\n", hp->first.c_str(), *port);
   std::fflush(stdout);
+  // Destroyed before the server (declared after it): no scrape reads a gone server.
+  std::unique_ptr<MetricsServer> metrics;
+  if (metrics_hp) {
+    metrics = serve_metrics("actr signal", metrics_hp->first, metrics_hp->second,
+                            [&server](Metrics& out) { collect_metrics(server, out); });
+    if (!metrics) return 1;
+  }
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) {
     const auto st = server.stats();

@@ -5,7 +5,9 @@
 /// per-class inbound queues.
 
 #include <actr/default_wire_builder.hpp>
+#include <actr/metrics.hpp>
 #include <actr/outproc_transport_manager.hpp>
+#include <actr/webrtc_coordinator.hpp>
 #include <actr/websocket.hpp>
 
 #include "package.pb.h"
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace actr {
@@ -120,6 +123,10 @@ class Node {
     std::uint64_t latency_dropped = 0; ///< latency-first chunks dropped on a full queue
     std::uint64_t frames_websocket = 0, frames_webrtc = 0;  ///< inbound messages by the wire that carried them
     std::uint64_t sent_websocket = 0, sent_webrtc = 0;      ///< outbound messages by the wire that took them
+    std::uint64_t bytes_in_websocket = 0, bytes_in_webrtc = 0;    ///< their bytes (encoded messages)
+    std::uint64_t bytes_out_websocket = 0, bytes_out_webrtc = 0;
+    /// Inbound messages waiting for a handler now, per class queue (RPC, STREAM_RELIABLE, latency-first).
+    std::size_t rpc_queued = 0, stream_queued = 0, latency_queued = 0;
   };
 
   Node(boost::asio::any_io_executor ex, NodeConfig cfg);
@@ -180,6 +187,11 @@ class Node {
     std::uint64_t stalls = 0;       ///< gate connections ended: their peer took nothing for 2 keepalives
   };
   Held held() const;
+  /// The WebRTC coordinator's counters (set-ups, refusals, relayed signals); nullopt without
+  /// WebRTC wires (no `signal_url`, or `wires.kinds` without WebRtc).
+  std::optional<WebRtcCoordinatorStats> webrtc_stats() const;
+  /// Every figure of the node, for an exporter (include/actr/metrics.hpp).
+  friend void collect_metrics(Node& node, Metrics& out);
 
   struct Impl;
 

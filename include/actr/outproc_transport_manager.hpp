@@ -138,6 +138,10 @@ class OutprocTransportManager {
   EventBus& events() noexcept;
   /// Dials started so far (builder calls made by get_or_create), for tests and metrics.
   std::uint64_t dials_started() const noexcept;
+  /// Where this manager's pools count their dial attempts (`cfg.pool.dial_metrics`, or one it made).
+  const std::shared_ptr<DialMetrics>& dial_metrics() const noexcept;
+  /// The transports it holds now (not the dials in flight), for metrics and status pages.
+  std::vector<std::shared_ptr<DestTransport>> transports() const;
 
   struct Impl;
 

@@ -103,6 +103,7 @@ struct SignalingServerConfig {
 struct SignalingServerStats {
   std::uint64_t connections = 0;     ///< open WebSocket connections
   std::uint64_t registered = 0;      ///< live registrations
+  std::uint64_t registrations = 0;   ///< registrations accepted so far (re-registrations too)
   std::uint64_t relayed = 0;         ///< ActrRelay envelopes delivered to a target's queue
   std::uint64_t errors_sent = 0;     ///< error envelopes and error responses sent
   std::uint64_t slow_dropped = 0;    ///< clients disconnected because their queue was full

@@ -7,6 +7,7 @@
 #include <actr/detail/clock.hpp>
 #include <actr/detail/notifier.hpp>
 #include <actr/detail/task_group.hpp>
+#include <actr/metrics.hpp>
 #include <actr/wire.hpp>
 
 #include <array>
@@ -38,6 +39,8 @@ struct WirePoolConfig {
                                 .immediate_first_attempt = true};
   std::chrono::milliseconds connect_timeout{10000};  ///< bound on one `WireHandle::connect`
   std::chrono::milliseconds close_timeout{1000};     ///< bound on one `WireHandle::close`
+  /// Where dial attempts are counted (null: nowhere). `OutprocTransportManager` sets its own.
+  std::shared_ptr<DialMetrics> dial_metrics;
 };
 
 /// What a sender needs to decide: which kinds are Ready, which are still alive (Ready or
@@ -171,6 +174,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
   void watch(const std::shared_ptr<WireHandle>& h);
   bool promote_locked(Slot& s, std::vector<std::shared_ptr<WireHandle>>& dead);
   bool holds_locked(const WireHandle* h) const;
+  bool note_ready_locked(WireKind kind, SlotState before);
   /// Removes and returns the standby of `s` with identity `id`, if any.
   static std::shared_ptr<WireHandle> take_standby_locked(Slot& s, const WireIdentity& id);
   boost::asio::awaitable<void> connect_loop(std::shared_ptr<WireHandle> h);
@@ -196,6 +200,7 @@ class WirePool : public std::enable_shared_from_this<WirePool> {
 
   mutable std::mutex mu_;
   std::array<Slot, kWireKindCount> slots_;
+  std::array<bool, kWireKindCount> was_ready_{};  // that kind had a Ready wire before (reconnects)
   bool closed_ = false;
   Error close_reason_;
   Error permanent_failure_;

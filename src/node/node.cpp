@@ -194,7 +194,7 @@ asio::awaitable<Result<void>> Node::Impl::reply(const Inbound& in, Bytes bytes, 
     if (lane) {
       auto r = co_await (*lane)->send(bytes);
       if (r) {
-        count_sent(wire->kind());
+        count_sent(wire->kind(), bytes.size());
         co_return ok();
       }
       if (!is_closed_like(r.error())) co_return r.error();
@@ -212,7 +212,7 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
   for (std::uint32_t attempt = 1;; ++attempt) {
     auto r = co_await manager->send_with_identity(dest, pt, bytes, deadline);
     if (r) {
-      count_sent(r->kind);
+      count_sent(r->kind, bytes.size());
       co_return ok();
     }
     // A refusal is not retried here: the manager's unreachable cache owns when to try that
@@ -236,8 +236,10 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
     auto self = weak.lock();
     if (!self) co_return make_error_code(NetworkError::ShuttingDown);
     {
+      const bool rtc = wire && wire->kind() == WireKind::WebRtc;
       std::lock_guard lk(self->mu);
-      ++(wire && wire->kind() == WireKind::WebRtc ? self->stats.frames_webrtc : self->stats.frames_websocket);
+      ++(rtc ? self->stats.frames_webrtc : self->stats.frames_websocket);
+      (rtc ? self->stats.bytes_in_webrtc : self->stats.bytes_in_websocket) += payload.size();
     }
     co_return co_await self->on_frame(wire, peer, pt, std::move(payload));
   };
@@ -442,8 +444,15 @@ Node::Held Node::held() const {
 }
 const ActrId& Node::id() const { return impl_->cfg.id; }
 Node::Stats Node::stats() const {
-  std::lock_guard lk(impl_->mu);
-  return impl_->stats;
+  Stats st;
+  {
+    std::lock_guard lk(impl_->mu);
+    st = impl_->stats;
+  }
+  st.rpc_queued = impl_->rpc_q.size();
+  st.stream_queued = impl_->stream_q.size();
+  st.latency_queued = impl_->latency_q.size();
+  return st;
 }
 
 }  // namespace actr

@@ -73,9 +73,11 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   Stats stats;
 
   void expire_dedup_locked(Clock::time_point now);
-  void count_sent(WireKind kind) {
+  void count_sent(WireKind kind, std::size_t bytes) {
+    const bool rtc = kind == WireKind::WebRtc;
     std::lock_guard lk(mu);
-    ++(kind == WireKind::WebRtc ? stats.sent_webrtc : stats.sent_websocket);
+    ++(rtc ? stats.sent_webrtc : stats.sent_websocket);
+    (rtc ? stats.bytes_out_webrtc : stats.bytes_out_websocket) += bytes;
   }
   boost::asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
                                          Bytes payload);

@@ -93,7 +93,7 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<bool> closed{false};
   std::atomic<bool> listening{false};
   std::atomic<std::uint64_t> next_session{1}, next_envelope{1};
-  std::atomic<std::uint64_t> relayed{0}, errors_sent{0}, slow_dropped{0}, expired{0};
+  std::atomic<std::uint64_t> relayed{0}, errors_sent{0}, slow_dropped{0}, expired{0}, registrations{0};
 
   mutable std::mutex mu;  // guards sessions, entries, by_session, contacts
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
@@ -371,6 +371,7 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
     refuse(victim, "", SignalingErrc::NotRegistered, "registered again from another connection");
     victim->link->close();
   }
+  registrations.fetch_add(1);
   if (new_process) announce_restart(id);
   spdlog::info("actr signal: registered {} (connection {}){}", id.to_string(), s->id, ws ? " at " + *ws : "");
   auto reply = sig::make_envelope(envelope_id());
@@ -646,6 +647,7 @@ SignalingServerStats SignalingServer::stats() const {
     st.connections = impl_->sessions.size();
     st.registered = impl_->entries.size();
   }
+  st.registrations = impl_->registrations.load();
   st.relayed = impl_->relayed.load();
   st.errors_sent = impl_->errors_sent.load();
   st.slow_dropped = impl_->slow_dropped.load();

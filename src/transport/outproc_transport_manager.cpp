@@ -379,10 +379,12 @@ asio::awaitable<void> OutprocTransportManager::Impl::health_loop(std::shared_ptr
 
 namespace {
 // A bad backoff would otherwise throw inside a pool's background connect task, leaving its slot
-// Connecting until every sender's deadline: refuse it here, where the caller sees it.
-const ManagerConfig& checked(const ManagerConfig& c) {
+// Connecting until every sender's deadline: refuse it here, where the caller sees it. Every
+// manager counts its dials (`dial_metrics()`), in the caller's sink if it gave one.
+const ManagerConfig& checked(ManagerConfig& c) {
   Backoff::validate(c.pool.connect_backoff);
   Backoff::validate(c.unreachable.backoff);
+  if (!c.pool.dial_metrics) c.pool.dial_metrics = std::make_shared<DialMetrics>();
   return c;
 }
 }  // namespace
@@ -639,6 +641,19 @@ EventBus& OutprocTransportManager::events() noexcept { return *impl_->events; }
 
 std::uint64_t OutprocTransportManager::dials_started() const noexcept {
   return impl_->dials.load(std::memory_order_relaxed);
+}
+
+const std::shared_ptr<DialMetrics>& OutprocTransportManager::dial_metrics() const noexcept {
+  return impl_->cfg.pool.dial_metrics;
+}
+
+std::vector<std::shared_ptr<DestTransport>> OutprocTransportManager::transports() const {
+  std::lock_guard lk(impl_->mu);
+  std::vector<std::shared_ptr<DestTransport>> out;
+  out.reserve(impl_->map.size());
+  for (auto& [d, e] : impl_->map)
+    if (auto* t = std::get_if<std::shared_ptr<DestTransport>>(&e)) out.push_back(*t);
+  return out;
 }
 
 }  // namespace actr

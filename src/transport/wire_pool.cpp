@@ -85,11 +85,13 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
   }
   std::vector<std::shared_ptr<WireHandle>> dead;
   bool ready_now = false;
+  bool reconnect = false;
   {
     std::lock_guard lk(mu_);
     if (closed_) return false;
     if (holds_locked(h.get())) return true;
     auto& s = slots_[idx(h->kind())];
+    const auto before = s.state;
     if (h->kind() == WireKind::WebRtc) {
       // One peer connection per pair: the newest replaces every older one.
       if (s.handle) dead.push_back(std::move(s.handle));
@@ -102,8 +104,12 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
       if (s.state == SlotState::Ready && s.handle) s.standby.push_back(std::move(s.handle));
       ready_now = true;
     }
-    if (ready_now) s.take(h, SlotState::Ready);
+    if (ready_now) {
+      reconnect = note_ready_locked(h->kind(), before);
+      s.take(h, SlotState::Ready);
+    }
   }
+  if (reconnect && cfg_.dial_metrics) cfg_.dial_metrics->record_reconnect(h->kind());
   for (auto& w : dead) retire(std::move(w));
   watch(h);  // outside the lock: a wire that died meanwhile reports at once
   if (ready_now) {
@@ -111,6 +117,14 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
     emit(h->identity(), ConnectionState::Connected);
   }
   return true;
+}
+
+// A kind that had a Ready wire, lost it and has one again (our dial or the peer's) reconnected;
+// a newer inbound WebSocket connection beside a Ready one is not a reconnect. Caller holds mu_.
+bool WirePool::note_ready_locked(WireKind kind, SlotState before) {
+  const bool again = was_ready_[idx(kind)] && before != SlotState::Ready;
+  was_ready_[idx(kind)] = true;
+  return again;
 }
 
 std::size_t WirePool::standby_count(WireKind kind) const {
@@ -194,10 +208,14 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
       ++slots_[k].attempts;
     }
     asio::steady_timer timeout(ex, cfg_.connect_timeout);
+    const auto attempt_started = Clock::now();
     auto r = co_await (h->connect() || timeout.async_wait(use_ec));
     Result<void> res = r.index() == 0 ? std::get<0>(r) : Result<void>(make_error_code(NetworkError::TimeoutError));
+    if (cfg_.dial_metrics)
+      cfg_.dial_metrics->record(h->kind(), Clock::now() - attempt_started, res ? Error{} : res.error());
     if (res) {
       bool published = false;
+      bool reconnect = false;
       {
         std::lock_guard lk(mu_);
         // Publish only if nobody closed the pool or replaced the handle meanwhile (H-WP-1).
@@ -205,8 +223,10 @@ asio::awaitable<void> WirePool::connect_loop(std::shared_ptr<WireHandle> h) {
           slots_[k].state = SlotState::Ready;
           slots_[k].refusal = {};
           published = true;
+          reconnect = note_ready_locked(h->kind(), SlotState::Connecting);
         }
       }
+      if (reconnect && cfg_.dial_metrics) cfg_.dial_metrics->record_reconnect(h->kind());
       if (published) {
         changes_.notify();
         emit(h->identity(), ConnectionState::Connected);

@@ -267,3 +267,37 @@ TEST_F(WirePoolTest, ClosedPoolRefusesInboundAndCloseAllClosesStandbys) {
   EXPECT_GE(w2->close_calls(), 1u);
   EXPECT_FALSE(pool->adopt_inbound(inbound_wire(b, WireKind::WebSocket)));
 }
+
+// Metrics (docs/operations.md): each connect attempt is counted with its outcome; a dial that
+// connects a kind the pool had connected before is a reconnect, the first one is not.
+TEST(WirePool, DialMetricsCountAttemptsFailuresAndReconnects) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto cfg = fast_pool();
+  cfg.dial_metrics = std::make_shared<DialMetrics>();
+  auto pool = WirePool::create(io.get_executor(), actor(1), cfg);
+  auto first = make_wire(b, WireKind::WebSocket);
+  pool->add_connection(first);
+  settle(io, *pool);
+  ASSERT_EQ(pool->state(WireKind::WebSocket), SlotState::Ready);
+  EXPECT_TRUE(pool->mark_closed_if_same(first->identity(), make_error_code(NetworkError::ConnectionClosed)));
+  FaultPlan refuse;
+  refuse.every_connect.kind = ConnectFault::Kind::Fail;
+  pool->add_connection(make_wire(b, WireKind::WebSocket, refuse));
+  run_until(io, [&] { return pool->state(WireKind::WebSocket) == SlotState::Failed; });
+  pool->add_connection(make_wire(b, WireKind::WebSocket));
+  settle(io, *pool);
+  ASSERT_EQ(pool->state(WireKind::WebSocket), SlotState::Ready);
+
+  const auto ws = cfg.dial_metrics->snapshot()[static_cast<std::size_t>(WireKind::WebSocket)];
+  EXPECT_EQ(ws.connected, 2u);
+  EXPECT_EQ(ws.reconnects, 1u);
+  ASSERT_EQ(ws.failed.size(), 1u);
+  ASSERT_EQ(ws.failed.count("connection_error"), 1u);
+  EXPECT_GE(ws.failed.at("connection_error"), 1u);
+  EXPECT_EQ(ws.duration.count, 2u + ws.failed.at("connection_error"));
+  EXPECT_EQ(ws.duration.cumulative.size(), DialMetrics::kBounds.size());
+  EXPECT_LE(ws.duration.cumulative.back(), ws.duration.count);
+  EXPECT_EQ(cfg.dial_metrics->snapshot()[static_cast<std::size_t>(WireKind::WebRtc)].duration.count, 0u);
+  run_co(io, pool->close_all());
+}

@@ -8,6 +8,7 @@
 #include <actr/webrtc.hpp>
 
 #include "core/test_util.hpp"
+#include "support/metrics_recorder.hpp"
 #include "support/run_co.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -119,6 +120,20 @@ TEST(NodeWebRtc, EveryClassRidesWebRtcThroughSignaling) {
   EXPECT_EQ(a.stats().sent_websocket, a_before.sent_websocket);
   EXPECT_EQ(b.stats().frames_websocket, before.frames_websocket);
 
+  // The same, as metrics (docs/operations.md): A dialed B's WebRTC wire and holds it Ready.
+  MetricsRecorder ma, mb;
+  collect_metrics(a, ma);
+  collect_metrics(b, mb);
+  EXPECT_EQ(ma.at("actr_wires{kind=webrtc,state=ready,}"), 1) << ma.dump();
+  EXPECT_GE(ma.at("actr_webrtc_setups_total{direction=outbound,}") + ma.at("actr_webrtc_setups_total{direction=inbound,}"),
+            1);
+  EXPECT_GE(ma.histograms["actr_dial_duration_seconds{kind=webrtc,}"].count +
+                mb.histograms["actr_dial_duration_seconds{kind=webrtc,}"].count,
+            1u);
+  EXPECT_GE(ma.at("actr_sent_bytes_total{kind=webrtc,}"), 5);
+  EXPECT_GE(mb.at("actr_messages_received_total{kind=webrtc,}"), 5);
+  EXPECT_EQ(ma.at("actr_signaling_client_registrations_total{}"), 1);
+
   p.close();
 }
 
@@ -147,6 +162,12 @@ TEST(NodeWebRtc, ReliableCallsSurviveTheLossOfTheWebRtcWireAndWebRtcReturns) {
   EXPECT_GT(b.stats().frames_websocket, ws_before);
   // The health checker rebuilds the WebRTC wire; calls move back to it.
   call_until_webrtc(io, a, b, 5000);
+  // A reconnect, counted by whichever side's pool got the new wire back first.
+  MetricsRecorder ma, mb;
+  collect_metrics(a, ma);
+  collect_metrics(b, mb);
+  EXPECT_GE(ma.at("actr_reconnects_total{kind=webrtc,}") + mb.at("actr_reconnects_total{kind=webrtc,}"), 1)
+      << ma.dump() << mb.dump();
   p.close();
 }
 
