@@ -229,6 +229,21 @@ asio::awaitable<Result<void>> SignalingClient::register_actor(ActrId id, std::op
   co_return co_await impl->do_register(std::move(want), gen, std::move(l), ep);
 }
 
+Result<void> SignalingClient::use_identity(ActrId id, Credential credential) {
+  auto impl = impl_;
+  std::lock_guard lk(impl->mu);
+  if (impl->closed) return make_error_code(NetworkError::ShuttingDown);
+  if (impl->identity && impl->identity->id != id) return make_error_code(NetworkError::InvalidOperation);
+  Identity want{std::move(id), impl->identity ? impl->identity->ws_address : std::nullopt, pb::AIdCredential{}};
+  sig::to_pb(credential, &*want.credential);
+  const auto claims = credential.unverified_claims();
+  const auto now = unix_now();
+  want.renew_at = claims && claims->expires_at > now ? now + (claims->expires_at - now) * 3 / 4 : 0;
+  impl->identity = std::move(want);
+  ++impl->identity_gen;
+  return ok();
+}
+
 asio::awaitable<Result<void>> SignalingClient::unregister() {
   auto impl = impl_;
   std::shared_ptr<ws::Connection> l;
