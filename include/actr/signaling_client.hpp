@@ -145,6 +145,16 @@ class SignalingClient : public PeerSignalSink {
   /// Where is `target`? Errors: `SignalingErrc::NotFound`, `NotRegistered`, link errors.
   boost::asio::awaitable<Result<ActorLocation>> discover(const ActrId& target);
 
+  /// HEAD's discovery by type (`RouteCandidatesRequest`): up to `count` registered actors of
+  /// `type` (an empty `version` matches every version), this actor excluded, in id order, each
+  /// with the ws:// address it registered (if any). Errors: `NotRegistered`, link errors.
+  boost::asio::awaitable<Result<std::vector<ActorLocation>>> route_candidates(ActrType type, std::uint32_t count = 16);
+
+  /// The server's verifying key `key_id` (HEAD's `GetSigningKeyRequest`), e.g. for a credential
+  /// signed by a key the client has not seen. Errors: `SignalingErrc::NotFound` (no such key now),
+  /// `InvalidArgument` (not an Ed25519 key), link errors.
+  boost::asio::awaitable<Result<VerifyingKey>> signing_key(std::uint32_t key_id);
+
   /// Asks the server which side of the pair (self, `peer`) offers. Returns `is_offerer`; the
   /// peer is told the opposite by the server. Errors: `SignalingErrc::UnknownTarget`, link errors.
   boost::asio::awaitable<Result<bool>> negotiate_role(const ActrId& peer);

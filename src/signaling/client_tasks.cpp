@@ -176,7 +176,7 @@ asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
       if (closed) co_return;
       auto* m = ping.mutable_actr_to_server();
       if (!link || !sign_locked(m->mutable_source(), m->mutable_credential())) continue;
-      m->mutable_ping();
+      sig::fill_ping(m->mutable_ping());
       l = link;
       ep = epoch;
       gen = identity_gen;

@@ -36,6 +36,7 @@ struct Session {
   // connection may register. Unset: the connection presented no identity (open mode).
   std::optional<ActrId> url_id;
   bool answer = false;  // webrtc_role=answer in the URL: never made the offerer unless both asked
+  std::uint64_t pongs = 0;  // Pong.seq; touched only on the connection's strand
 };
 
 // One live registration: the connection it belongs to, where the actor's node listens, the
@@ -79,7 +80,9 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
                  .close_timeout = c.close_timeout,
                  .queue_limit = c.client_queue_limit,
                  .tls = c.tls},
-        ais(std::make_shared<sig::AisHandler>(c.ais, issuer, c.heartbeat_interval)), tasks(ex) {
+        ais(std::make_shared<sig::AisHandler>(c.ais, issuer, c.heartbeat_interval,
+                                              [this](const ActrId& id, const std::string& ws) { note_address(id, ws); })),
+        tasks(ex) {
     if (c.ais.open)
       spdlog::warn("actr signal: *** AIS REGISTRATION IS OPEN: anyone who reaches this port gets a signed identity "
                    "of any actor type (POST /ais/register). For demos only; see docs/security.md ***");
@@ -136,6 +139,14 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   /// Tells the older holder and the id's peers, after `take`.
   void after_take(const ActrId& id, const Taken& t);
   std::atomic<std::uint64_t> identity_refused{0};
+  /// The ws_address an identity was issued with at the AIS (HEAD's pending registration), used
+  /// when that actor's URL identity registers it; bounded, oldest forgotten first.
+  void note_address(const ActrId& id, const std::string& ws);
+  std::unordered_map<ActrId, std::string> ais_addresses;  // guarded by mu
+  std::deque<ActrId> ais_address_order;                    // guarded by mu
+  /// Fills `out` with the answer to a query payload (discovery, route candidates, signing key,
+  /// locate) of `src`; false for other payloads (server_queries.cpp).
+  bool answer_query(const ActrId& src, const pb::ActrToSignaling& m, pb::SignalingToActr* out);
   void handle_actr(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
   void handle_relay(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
   void handle_role(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env, const ActrId& src,

@@ -30,6 +30,16 @@ std::optional<ws::Refusal> SignalingServer::Impl::check_url(const ws::HeaderLook
   return std::nullopt;
 }
 
+void SignalingServer::Impl::note_address(const ActrId& id, const std::string& ws) {
+  constexpr std::size_t kMax = 65536;
+  std::lock_guard lk(mu);
+  if (ais_addresses.insert_or_assign(id, ws).second) ais_address_order.push_back(id);
+  while (ais_address_order.size() > kMax) {
+    ais_addresses.erase(ais_address_order.front());
+    ais_address_order.pop_front();
+  }
+}
+
 void SignalingServer::Impl::bind_url(const std::shared_ptr<Session>& s, const Credential& cred) {
   const ActrId& id = *s->url_id;
   pb::AIdCredential p;
@@ -73,8 +83,12 @@ SignalingServer::Impl::Taken SignalingServer::Impl::take(const std::shared_ptr<S
     }
   }
   if (t.refused) return t;
-  // A URL registration names no address; the holder's stays until its RegisterRequest says anew.
+  // A URL registration names no address: the holder's stays until its RegisterRequest says anew,
+  // else the one the identity was issued with at the AIS.
   if (!ws && held != entries.end()) ws = held->second.ws_address;
+  if (!ws && proven) {
+    if (auto a = ais_addresses.find(id); a != ais_addresses.end()) ws = a->second;
+  }
   entries[id] = Entry{s, std::move(ws), std::move(token), Clock::now()};
   by_session[s->id] = id;
   return t;
@@ -119,6 +133,7 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
   spdlog::info("actr signal: registered {} (connection {}){}", id.to_string(), s->id, ws ? " at " + *ws : "");
   auto reply = sig::make_envelope(envelope_id());
   reply.set_reply_for(rid);
+  sig::to_pb(id, reply.mutable_server_to_actr()->mutable_target());
   auto* ok = reply.mutable_server_to_actr()->mutable_register_response()->mutable_success();
   sig::to_pb(id, ok->mutable_actr_id());
   *ok->mutable_credential() = issued;

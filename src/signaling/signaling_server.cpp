@@ -220,13 +220,22 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
   }
   auto reply = sig::make_envelope(envelope_id());
   reply.set_reply_for(rid);
+  auto* out = reply.mutable_server_to_actr();
+  sig::to_pb(*src, out->mutable_target());
   switch (m.payload_case()) {
-    case pb::ActrToSignaling::kPing:
-      reply.mutable_server_to_actr()->mutable_pong()->set_registration_ttl_ms(
-          static_cast<std::uint32_t>(cfg.registration_ttl.count()));
+    case pb::ActrToSignaling::kPing: {
+      auto* pong = out->mutable_pong();
+      pong->set_seq(++s->pongs);  // handlers of one connection run on its strand
+      const auto ms = cfg.heartbeat_interval.count();
+      pong->set_suggest_interval_secs(static_cast<std::uint32_t>(std::max<long long>(1, (ms + 999) / 1000)));
       (void)deliver(s, reply);
       return;
+    }
     case pb::ActrToSignaling::kUnregisterRequest: {
+      if (sig::from_pb(m.unregister_request().actr_id()) != *src) {
+        refuse(s, rid, SignalingErrc::SourceMismatch, "unregister_request.actr_id is not the source");
+        return;
+      }
       std::lock_guard lk(mu);
       auto e = entries.find(*src);
       if (e != entries.end() && e->second.session == s) entries.erase(e);  // unless taken over meanwhile
@@ -234,25 +243,16 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
       spdlog::info("actr signal: {} unregistered", src->to_string());
       return;  // fire and forget, as actr
     }
-    case pb::ActrToSignaling::kDiscoveryRequest: {
-      const ActrId target = sig::from_pb(m.discovery_request().target());
-      std::optional<std::optional<std::string>> where;
-      {
-        std::lock_guard lk(mu);
-        if (auto it = entries.find(target); it != entries.end()) where.emplace(it->second.ws_address);
-      }
-      auto* dr = reply.mutable_server_to_actr()->mutable_discovery_response();
-      if (where) {
-        sig::to_pb(target, dr->mutable_success()->mutable_actr_id());
-        if (*where) dr->mutable_success()->set_ws_address(**where);
-      } else {
-        errors_sent.fetch_add(1);
-        dr->mutable_error()->set_code(static_cast<std::uint32_t>(SignalingErrc::NotFound));
-        dr->mutable_error()->set_message(target.to_string() + " is not registered");
-      }
-      (void)deliver(s, reply);
+    case pb::ActrToSignaling::kError:
+      // Never answer an error with an error (no ping-pong between two confused ends).
+      spdlog::info("actr signal: {} reports error {}: {}", src->to_string(), m.error().code(), m.error().message());
       return;
-    }
+    case pb::ActrToSignaling::kDiscoveryRequest:
+    case pb::ActrToSignaling::kRouteCandidatesRequest:
+    case pb::ActrToSignaling::kGetSigningKeyRequest:
+    case pb::ActrToSignaling::kLocateRequest:
+      if (answer_query(*src, m, out)) (void)deliver(s, reply);
+      return;
     case pb::ActrToSignaling::PAYLOAD_NOT_SET:
       break;
   }
@@ -319,7 +319,7 @@ void SignalingServer::Impl::handle_role(const std::shared_ptr<Session>& s, const
     refuse(s, env.envelope_id(), SignalingErrc::InvalidArgument, "role negotiation from/to must match source/target");
     return;
   }
-  const bool src_offers = sig::offers(src, target);
+  const bool src_offers = sig::offers(src, target, s->answer, to->answer);
   // Each side gets a relay whose source is the *other* party (reference §12.3), so the receiver
   // resolves the peer as the source. The initiator's copy answers its request.
   auto assignment = [&](const ActrId& peer, const ActrId& self_id, bool is_offerer) {

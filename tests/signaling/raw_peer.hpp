@@ -63,7 +63,10 @@ inline pb::SignalingEnvelope ping(const std::string& id, const ActrId& source, c
   auto e = envelope(id);
   fill(e.mutable_actr_to_server()->mutable_source(), source);
   *e.mutable_actr_to_server()->mutable_credential() = cred;
-  e.mutable_actr_to_server()->mutable_ping();
+  auto* p = e.mutable_actr_to_server()->mutable_ping();
+  p->set_availability(pb::FULL);
+  p->set_power_reserve(1.0F);
+  p->set_mailbox_backlog(0.0F);
   return e;
 }
 
