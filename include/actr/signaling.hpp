@@ -126,7 +126,7 @@ struct SignalingServerStats {
 
 /// The signaling and discovery server. Actors register their `ActrId` (and optionally the ws://
 /// address their node listens on) and keep it alive with heartbeats; the server answers discovery
-/// ("where is actor X"), decides WebRTC roles (the lower serial number offers; both sides are
+/// ("where is actor X"), decides WebRTC roles (actrix's rule: the greater id offers; both sides are
 /// told), and relays session descriptions, ICE candidates and ICE-restart requests between
 /// registered actors. A registration belongs to the connection that made it: envelopes that
 /// claim another source are refused. Every refusal is a typed error envelope whose `reply_for`
