@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case pb::SignalingEnvelope::kActrToServer: {
       const auto& m = env->actr_to_server();
       round_trip(m.source());
-      if (m.has_discovery_request()) round_trip(m.discovery_request().target());
+      if (m.has_locate_request()) round_trip(m.locate_request().target());
       break;
     }
     case pb::SignalingEnvelope::kActrRelay: check_relay(env->actr_relay()); break;

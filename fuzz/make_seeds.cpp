@@ -113,7 +113,7 @@ void signaling() {
   auto* a2s = disc.mutable_actr_to_server();
   sig::to_pb(kA, a2s->mutable_source());
   fake_credential(a2s->mutable_credential());
-  sig::to_pb(kB, a2s->mutable_discovery_request()->mutable_target());
+  sig::to_pb(kB, a2s->mutable_locate_request()->mutable_target());
   write("signaling_envelope", "discover", sig::encode(disc));
 
   auto relay = [&](const std::string& name, auto fill) {
@@ -126,7 +126,7 @@ void signaling() {
     write("signaling_envelope", name, sig::encode(env));
   };
   relay("offer", [](actr::pb::ActrRelay* r) {
-    actr::PeerSignal s{.kind = actr::PeerSignal::Kind::Offer, .sdp = "v=0\r\n", .sdp_exchange_id = 7};
+    actr::PeerSignal s{.kind = actr::PeerSignal::Kind::Offer, .sdp = "v=0\r\n", .sdp_exchange_id = "0f8e2c1a-7b3d-4e5f-9a6b-1c2d3e4f5a6b"};
     (void)sig::to_relay(s, r);
   });
   relay("candidate", [](actr::pb::ActrRelay* r) {

@@ -134,7 +134,7 @@ PeerSignal from_json(const nlohmann::json& j) {
   PeerSignal s;
   s.kind = static_cast<PeerSignal::Kind>(j.value("kind", 0));
   s.sdp = j.value("sdp", "");
-  s.sdp_exchange_id = j.value("x", std::uint64_t{0});
+  s.sdp_exchange_id = j.value("x", std::string{});
   s.candidate = j.value("c", "");
   s.reason = j.value("reason", "");
   if (j.contains("mid")) s.sdp_mid = j["mid"].get<std::string>();

@@ -45,6 +45,7 @@ struct SignalArgs {
   std::string key_dir;            // signing keys kept here (created 0700); empty: one key per process
   std::string metrics;            // HOST:PORT to serve Prometheus metrics on (empty: none)
   int credential_ttl_s = 3600;    // lifetime of the credentials it issues
+  bool require_identity = false;  // refuse (HTTP 401) clients without a credential in the URL
   // Who may register with the AIS (POST /ais/register); none of them: nobody.
   bool ais_open = false;                    // anyone (warned loudly; demos)
   std::string ais_realm_secret_file;        // the secret registrations must carry

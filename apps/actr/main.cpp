@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
                 "default: a key for this process only)");
   g->add_option("--credential-ttl-s", sig.credential_ttl_s, "lifetime of the credentials it issues")
       ->capture_default_str();
+  g->add_flag("--require-identity", sig.require_identity,
+              "refuse (HTTP 401, before the upgrade) clients without a valid credential in the URL, as actrix does; "
+              "get one at POST /ais/register");
   g->add_flag("--ais-open", sig.ais_open,
               "let anyone register any actor type at POST /ais/register (demos only; logged as a warning). "
               "Without --ais-* options nobody may register there");

@@ -94,6 +94,10 @@ int run_signal(const SignalArgs& a) {
     // Credentials it issues die with the process: after a restart every client registers again.
     spdlog::warn("actr signal: no --key-dir: signing with a key for this process only");
   }
+  cfg.require_identity = a.require_identity;
+  if (!a.require_identity)
+    spdlog::warn("actr signal: identity in the URL is optional (no --require-identity): a client without a "
+                 "credential may register any id no live connection holds");
   std::string ais_error;
   cfg.ais = ais_policy(a, ais_error);
   if (!ais_error.empty()) {

@@ -34,7 +34,7 @@ struct PeerSignal {
   /// Offer / Answer / IceRestartOffer: the SDP, and the exchange id created with each offer and
   /// echoed by its answer (a stale answer never consumes the pending offer).
   std::string sdp;
-  std::uint64_t sdp_exchange_id = 0;
+  std::string sdp_exchange_id;  ///< a UUID v4 string, as actr HEAD's; empty: none
   /// IceCandidate: the candidate line (without "a="), its m-line, and the ICE username fragment
   /// of the generation it belongs to (stale generations are dropped by the receiver).
   std::string candidate;

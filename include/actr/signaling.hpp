@@ -89,6 +89,16 @@ struct SignalingServerConfig {
   /// Lifetime of the credentials of a generated key (an `issuer` has its own). Clients renew by
   /// registering again on the same connection before a quarter of it is left.
   std::chrono::seconds credential_lifetime{3600};
+  /// Identity in the WebSocket URL (actr HEAD: `?actor_id=…&key_id=…&claims=…&signature=…`,
+  /// docs/signaling.md "Identity in the URL"). Whenever a client presents one it is checked before
+  /// the upgrade — HTTP 401 if a parameter is missing or malformed, the credential does not verify
+  /// with this server's keys, has expired, or is for another actor than `actor_id` — and the
+  /// connection is registered as that actor at once (a valid credential takes the id over from an
+  /// older connection). `require_identity`: a client without one is refused too (HTTP 401), as
+  /// actrix's production `require_url_auth`. Off (the default): such a client may register over
+  /// the socket (`RegisterRequest`) any id that no live connection holds — the open mode of tests
+  /// and demos.
+  bool require_identity = false;
   /// The identity service (`POST /ais/register`, `POST /ais/renew`) on the same listener: who may
   /// register, and the largest request body read (a larger one is answered with HTTP 413).
   AisPolicy ais;
@@ -111,12 +121,13 @@ struct SignalingServerStats {
   std::uint64_t ais_issued = 0;      ///< identities issued by POST /ais/register and /ais/renew
   std::uint64_t ais_refused = 0;     ///< AIS requests answered with an error status
   std::uint64_t ip_refused = 0;      ///< connections refused by the per-address limits
+  std::uint64_t identity_refused = 0;  ///< upgrades refused with HTTP 401 (URL identity missing or invalid)
   std::uint64_t ip_tracked = 0;      ///< peer addresses the limits remember now
 };
 
 /// The signaling and discovery server. Actors register their `ActrId` (and optionally the ws://
 /// address their node listens on) and keep it alive with heartbeats; the server answers discovery
-/// ("where is actor X"), decides WebRTC roles (the lower serial number offers; both sides are
+/// ("where is actor X"), decides WebRTC roles (actrix's rule: the greater id offers; both sides are
 /// told), and relays session descriptions, ICE candidates and ICE-restart requests between
 /// registered actors. A registration belongs to the connection that made it: envelopes that
 /// claim another source are refused. Every refusal is a typed error envelope whose `reply_for`

@@ -50,6 +50,9 @@ struct SignalingClientConfig {
   /// TLS for `wss://` URLs (`make_tls_client_context`); null: a context that verifies the server
   /// against the system trust store. Unused for `ws://`.
   std::shared_ptr<TlsContext> tls;
+  /// Adds `webrtc_role=answer` to the URL: this actor asks never to be the WebRTC offerer (the
+  /// server makes it answer unless its peer asked the same).
+  bool webrtc_answer = false;
 };
 
 /// Where an actor is: its id and, if it registered one, the ws:// address of its node.
@@ -126,12 +129,31 @@ class SignalingClient : public PeerSignalSink {
   /// client), `ShuttingDown` after close.
   boost::asio::awaitable<Result<void>> register_actor(ActrId id, std::optional<std::string> ws_address = std::nullopt);
 
+  /// An identity obtained elsewhere (the AIS's `RegisterOk`, a credential file), presented in the
+  /// URL of the next dials (`actor_id`, `key_id`, `claims`, `signature`: docs/signaling.md) so the
+  /// server registers this connection as `id` before the upgrade completes; call it before
+  /// `connect` for a server that requires identity. Every dial carries the latest credential the
+  /// client holds (this one, then the ones registration renews); an expired one is left out, and
+  /// one the server refuses (HTTP 401) is dropped and the dial repeated once without it. Errors:
+  /// `InvalidOperation` (another id is registered on this client), `ShuttingDown` after close.
+  Result<void> use_identity(ActrId id, Credential credential);
+
   /// Sends `UnregisterRequest` (fire and forget) and forgets the identity. No re-registration
   /// afterwards.
   boost::asio::awaitable<Result<void>> unregister();
 
   /// Where is `target`? Errors: `SignalingErrc::NotFound`, `NotRegistered`, link errors.
   boost::asio::awaitable<Result<ActorLocation>> discover(const ActrId& target);
+
+  /// HEAD's discovery by type (`RouteCandidatesRequest`): up to `count` registered actors of
+  /// `type` (an empty `version` matches every version), this actor excluded, in id order, each
+  /// with the ws:// address it registered (if any). Errors: `NotRegistered`, link errors.
+  boost::asio::awaitable<Result<std::vector<ActorLocation>>> route_candidates(ActrType type, std::uint32_t count = 16);
+
+  /// The server's verifying key `key_id` (HEAD's `GetSigningKeyRequest`), e.g. for a credential
+  /// signed by a key the client has not seen. Errors: `SignalingErrc::NotFound` (no such key now),
+  /// `InvalidArgument` (not an Ed25519 key), link errors.
+  boost::asio::awaitable<Result<VerifyingKey>> signing_key(std::uint32_t key_id);
 
   /// Asks the server which side of the pair (self, `peer`) offers. Returns `is_offerer`; the
   /// peer is told the opposite by the server. Errors: `SignalingErrc::UnknownTarget`, link errors.

@@ -85,10 +85,12 @@ std::string_view path_of(std::string_view target) { return target.substr(0, targ
 
 }  // namespace
 
-AisHandler::AisHandler(AisPolicy policy, std::shared_ptr<CredentialIssuer> issuer, std::chrono::milliseconds heartbeat)
+AisHandler::AisHandler(AisPolicy policy, std::shared_ptr<CredentialIssuer> issuer, std::chrono::milliseconds heartbeat,
+                       AddressSink on_address)
     : policy_(std::move(policy)), issuer_(std::move(issuer)),
       heartbeat_secs_(static_cast<std::uint32_t>(
-          std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(heartbeat).count()))) {}
+          std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::seconds>(heartbeat).count()))),
+      on_address_(std::move(on_address)) {}
 
 std::string AisHandler::renewal_subject(const ActrId& id) { return "renew:" + id.to_string(); }
 
@@ -165,6 +167,7 @@ ws::PlainResponse AisHandler::do_register(const ws::PlainRequest& req) {
   Response r;
   if (!fill_ok(id, r.mutable_success())) return refusal<Response>(500, "signing key unavailable");
   spdlog::info("actr signal: AIS issued {}", id.to_string());
+  if (rr.has_ws_address() && on_address_) on_address_(id, rr.ws_address());
   return success(std::move(r));
 }
 

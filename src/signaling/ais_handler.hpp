@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,7 +32,11 @@ namespace actr::sig {
 /// counters); never blocks.
 class AisHandler {
  public:
-  AisHandler(AisPolicy policy, std::shared_ptr<CredentialIssuer> issuer, std::chrono::milliseconds heartbeat);
+  /// `on_address`: told the `ws_address` of every identity issued with one (HEAD's pending
+  /// registration: the signaling server hands it out once that actor connects). May be empty.
+  using AddressSink = std::function<void(const ActrId&, const std::string&)>;
+  AisHandler(AisPolicy policy, std::shared_ptr<CredentialIssuer> issuer, std::chrono::milliseconds heartbeat,
+             AddressSink on_address = {});
 
   ws::PlainResponse serve(const ws::PlainRequest& req);
 
@@ -54,6 +59,7 @@ class AisHandler {
   const AisPolicy policy_;
   const std::shared_ptr<CredentialIssuer> issuer_;
   const std::uint32_t heartbeat_secs_;
+  const AddressSink on_address_;
   std::atomic<std::uint64_t> issued_{0}, refused_{0};
 };
 

@@ -11,6 +11,7 @@
 #include "wire/websocket/ws_conn.hpp"
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -55,6 +56,7 @@ inline Result<bool> bool_error(const Error& e) { return Result<bool>(boost::syst
 inline Result<pb::SignalingToActr> server_reply(const pb::SignalingEnvelope& env) {
   if (env.has_envelope_error()) return signaling_error_from_wire(env.envelope_error().code());
   if (!env.has_server_to_actr()) return protocol_error();
+  if (env.server_to_actr().has_error()) return signaling_error_from_wire(env.server_to_actr().error().code());
   return env.server_to_actr();
 }
 
@@ -131,6 +133,9 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   // Sends `env` on `l` and waits for the envelope whose reply_for names it.
   boost::asio::awaitable<Result<pb::SignalingEnvelope>> request(pb::SignalingEnvelope env,
                                                                  std::shared_ptr<ws::Connection> l, std::uint64_t ep);
+  // Sends an ActrToSignaling (source, credential, and what `fill` adds) and returns the server's
+  // answer; an error envelope or `SignalingToActr.error` becomes its SignalingErrc.
+  boost::asio::awaitable<Result<pb::SignalingToActr>> ask(std::function<void(pb::ActrToSignaling*)> fill);
   // Fills source + credential. Errors: NotRegistered before a successful registration.
   Result<void> sign_locked(pb::ActrId* source, pb::AIdCredential* cred) const;
   boost::asio::awaitable<Result<void>> do_register(sig::Identity want, std::uint64_t gen,

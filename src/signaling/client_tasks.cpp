@@ -2,6 +2,7 @@
 // backoff, re-registration) and the heartbeat, both owned by the client's TaskGroup; and the
 // shutdown shared by close() and the destructor.
 #include "signaling/client_impl.hpp"
+#include "signaling/url_identity.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -15,12 +16,33 @@ using std::chrono::milliseconds;
 // supervisor's strand, which becomes the link's strand.
 asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
   std::string u;
+  std::optional<std::pair<ActrId, Credential>> present;  // the identity for the URL
   {
     std::lock_guard lk(mu);
     if (closed) co_return make_error_code(NetworkError::ShuttingDown);
     u = url;
+    if (identity && identity->credential) {
+      auto cred = from_pb(*identity->credential);
+      // An expired credential would only earn a 401; without it an open server still serves us.
+      if (auto claims = cred.unverified_claims(); claims && claims->expires_at > unix_now())
+        present.emplace(identity->id, std::move(cred));
+    }
   }
-  auto dialed = co_await ws::dial(u, {}, link_cfg);
+  const std::string bare = cfg.webrtc_answer ? with_answer_role(u) : u;
+  // Into a local first: GCC 12 double-frees a conditional temporary inside a co_await's arguments.
+  std::string first_url = present ? with_identity(u, present->first, present->second, cfg.webrtc_answer) : bare;
+  auto dialed = co_await ws::dial(std::move(first_url), {}, link_cfg);
+  if (!dialed && present && dialed.error() == NetworkError::AuthenticationError) {
+    // The server does not take our credential (e.g. it restarted with a new key). An open server
+    // serves us without one (we register again); one that requires identity refuses again.
+    spdlog::info("actr: signaling server refused the credential of {} (HTTP 401); dialing without it",
+                 present->first.to_string());
+    {
+      std::lock_guard lk(mu);
+      if (identity && identity->id == present->first) identity->credential.reset();
+    }
+    dialed = co_await ws::dial(bare, {}, link_cfg);
+  }
   if (!dialed) co_return dialed.error();
   auto l = *dialed;
   std::uint64_t ep = 0, gen = 0;
@@ -154,7 +176,7 @@ asio::awaitable<void> SignalingClient::Impl::heartbeat_loop() {
       if (closed) co_return;
       auto* m = ping.mutable_actr_to_server();
       if (!link || !sign_locked(m->mutable_source(), m->mutable_credential())) continue;
-      m->mutable_ping();
+      sig::fill_ping(m->mutable_ping());
       l = link;
       ep = epoch;
       gen = identity_gen;

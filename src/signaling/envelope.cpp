@@ -3,6 +3,7 @@
 #include <actr/error.hpp>
 
 #include <climits>
+#include <tuple>
 #include <string>
 
 namespace actr {
@@ -74,6 +75,12 @@ void blank(pb::AIdCredential* c) {
   c->set_signature("");
 }
 
+void fill_ping(pb::Ping* p) {
+  p->set_availability(pb::FULL);
+  p->set_power_reserve(1.0F);
+  p->set_mailbox_backlog(0.0F);
+}
+
 pb::SignalingEnvelope make_envelope(std::string id) {
   pb::SignalingEnvelope env;
   env.set_envelope_version(kEnvelopeVersion);
@@ -117,7 +124,7 @@ Result<void> to_relay(const PeerSignal& s, pb::ActrRelay* relay) {
     auto* d = relay->mutable_session_description();
     d->set_type(type);
     d->set_sdp(s.sdp);
-    d->set_sdp_exchange_id(s.sdp_exchange_id);
+    if (!s.sdp_exchange_id.empty()) d->set_sdp_exchange_id(s.sdp_exchange_id);
   };
   switch (s.kind) {
     case K::Offer: sdp(pb::SessionDescription::OFFER); return ok();
@@ -191,9 +198,13 @@ std::optional<PeerSignal> from_relay(const pb::ActrRelay& relay) {
   return std::nullopt;
 }
 
-bool offers(const ActrId& self, const ActrId& peer) noexcept {
-  if (self.serial_number != peer.serial_number) return self.serial_number < peer.serial_number;
-  return self < peer;
+bool offers(const ActrId& self, const ActrId& peer, bool self_answers, bool peer_answers) noexcept {
+  if (self_answers != peer_answers) return peer_answers;
+  auto key = [](const ActrId& a) {
+    return std::tie(a.realm.realm_id, a.serial_number, a.type.manufacturer, a.type.name);
+  };
+  if (key(self) != key(peer)) return key(self) > key(peer);
+  return self > peer;
 }
 
 }  // namespace actr::sig

@@ -25,6 +25,9 @@ Credential from_pb(const pb::AIdCredential& c);
 /// carry none, as a credential is a bearer proof of its holder, never handed to another actor.
 void blank(pb::AIdCredential* c);
 
+/// A heartbeat's load report: always "full service" (HEAD's fields are required; we measure none).
+void fill_ping(pb::Ping* p);
+
 /// A new envelope: version 2, the given id, no flow yet.
 pb::SignalingEnvelope make_envelope(std::string id);
 /// An `EnvelopeError` envelope answering `reply_for` (omitted when empty).
@@ -42,8 +45,10 @@ Result<void> to_relay(const PeerSignal& s, pb::ActrRelay* relay);
 /// negotiation/assignment, RENEGOTIATION_OFFER, none).
 std::optional<PeerSignal> from_relay(const pb::ActrRelay& relay);
 
-/// The server's role rule: the lower serial number offers; equal serials fall back to the full
-/// id order (realm, serial, type), so the decision is deterministic for every distinct pair.
-bool offers(const ActrId& self, const ActrId& peer) noexcept;
+/// The server's role rule, actrix's (server.rs): when exactly one side asked to answer
+/// (`webrtc_role=answer`), the other offers; otherwise the side with the greater (realm_id,
+/// serial_number, manufacturer, name) offers, and a tie there falls back to the full id order
+/// (version), so every distinct pair has exactly one offerer whoever asks.
+bool offers(const ActrId& self, const ActrId& peer, bool self_answers = false, bool peer_answers = false) noexcept;
 
 }  // namespace actr::sig

@@ -229,6 +229,21 @@ asio::awaitable<Result<void>> SignalingClient::register_actor(ActrId id, std::op
   co_return co_await impl->do_register(std::move(want), gen, std::move(l), ep);
 }
 
+Result<void> SignalingClient::use_identity(ActrId id, Credential credential) {
+  auto impl = impl_;
+  std::lock_guard lk(impl->mu);
+  if (impl->closed) return make_error_code(NetworkError::ShuttingDown);
+  if (impl->identity && impl->identity->id != id) return make_error_code(NetworkError::InvalidOperation);
+  Identity want{std::move(id), impl->identity ? impl->identity->ws_address : std::nullopt, pb::AIdCredential{}};
+  sig::to_pb(credential, &*want.credential);
+  const auto claims = credential.unverified_claims();
+  const auto now = unix_now();
+  want.renew_at = claims && claims->expires_at > now ? now + (claims->expires_at - now) * 3 / 4 : 0;
+  impl->identity = std::move(want);
+  ++impl->identity_gen;
+  return ok();
+}
+
 asio::awaitable<Result<void>> SignalingClient::unregister() {
   auto impl = impl_;
   std::shared_ptr<ws::Connection> l;
@@ -237,6 +252,7 @@ asio::awaitable<Result<void>> SignalingClient::unregister() {
     std::lock_guard lk(impl->mu);
     auto* m = env.mutable_actr_to_server();
     if (impl->sign_locked(m->mutable_source(), m->mutable_credential())) l = impl->link;
+    if (impl->identity) sig::to_pb(impl->identity->id, m->mutable_unregister_request()->mutable_actr_id());
     m->mutable_unregister_request()->set_reason("unregister");
     impl->identity.reset();
     ++impl->identity_gen;
@@ -245,32 +261,7 @@ asio::awaitable<Result<void>> SignalingClient::unregister() {
   co_return ok();
 }
 
-asio::awaitable<Result<ActorLocation>> SignalingClient::discover(const ActrId& target) {
-  auto impl = impl_;
-  auto env = sig::make_envelope(impl->next_id());
-  std::shared_ptr<ws::Connection> l;
-  std::uint64_t ep = 0;
-  {
-    std::lock_guard lk(impl->mu);
-    auto* m = env.mutable_actr_to_server();
-    auto s = impl->sign_locked(m->mutable_source(), m->mutable_credential());
-    if (!s) co_return s.error();
-    sig::to_pb(target, m->mutable_discovery_request()->mutable_target());
-    l = impl->link;
-    ep = impl->epoch;
-  }
-  auto r = co_await impl->request(std::move(env), std::move(l), ep);
-  if (!r) co_return r.error();
-  auto reply = server_reply(*r);
-  if (!reply) co_return reply.error();
-  if (!reply->has_discovery_response()) co_return protocol_error();
-  const auto& dr = reply->discovery_response();
-  if (dr.has_error()) co_return signaling_error_from_wire(dr.error().code());
-  if (!dr.has_success()) co_return protocol_error();
-  ActorLocation loc{sig::from_pb(dr.success().actr_id()), std::nullopt};
-  if (dr.success().has_ws_address()) loc.ws_address = dr.success().ws_address();
-  co_return loc;
-}
+// discover, route_candidates, signing_key: client_queries.cpp.
 
 asio::awaitable<Result<bool>> SignalingClient::negotiate_role(const ActrId& peer) {
   auto impl = impl_;

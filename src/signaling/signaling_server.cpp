@@ -4,133 +4,15 @@
 // handlers run on that strand and never block (every send is a
 // bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send. Plain
 // HTTP requests on the listener go to the AIS (ais_handler.cpp), which shares only the issuer.
-#include <actr/detail/task_group.hpp>
-#include <actr/error.hpp>
-#include <actr/identity.hpp>
-#include <actr/signaling.hpp>
-
-#include "detail/asio.hpp"
-#include "signaling/admission.hpp"
-#include "signaling/ais_handler.hpp"
-#include "signaling/envelope.hpp"
-#include "wire/websocket/ws_conn.hpp"
-
-#include <boost/asio/ip/tcp.hpp>
-
-#include <spdlog/spdlog.h>
-
-#include <algorithm>
-#include <atomic>
-#include <deque>
-#include <mutex>
-#include <unordered_map>
-#include <vector>
+#include "signaling/server_impl.hpp"
 
 namespace actr {
 
 using namespace actr::detail;
+using namespace actr::sig;
 using tcp = asio::ip::tcp;
 
-namespace {
-struct Session {
-  std::uint64_t id = 0;
-  std::shared_ptr<ws::Connection> link;
-  IpLimiter::Lease lease;  // its peer address's open-connection count, released with the session
-};
-
-// One live registration: the connection it belongs to, where the actor's node listens, the
-// credential issued for it, and when its connection last sent anything.
-struct Entry {
-  std::shared_ptr<Session> session;
-  std::optional<std::string> ws_address;
-  Bytes credential;  // the AIdCredential issued at the latest registration, encoded
-  Deadline last_seen;
-};
-
-// Discovery hands the address to every peer that asks, which dials it: it must be a URL our own
-// dial accepts (ws:// or wss://, a host, a numeric port, no control characters or spaces).
-bool plausible_ws_address(const std::string& a) { return bool(ws::parse_url(a)); }
-
-Bytes encoded(const pb::AIdCredential& c) {
-  Bytes b(c.ByteSizeLong());
-  c.SerializeToArray(b.data(), static_cast<int>(b.size()));
-  return b;
-}
-
-std::shared_ptr<CredentialIssuer> issuer_of(const SignalingServerConfig& c) {
-  if (c.issuer) return c.issuer;
-  // No key given: a key of this process only. Credentials die with it (nobody else can verify
-  // them after a restart), which is what a server without a key directory can promise.
-  auto is = CredentialIssuer::ephemeral(c.credential_lifetime);
-  if (!is) throw std::runtime_error("actr signal: cannot create a signing key: " + is.error().message());
-  return *is;
-}
-}  // namespace
-
-struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::any_io_executor e, SignalingServerConfig c)
-      : ex(std::move(e)), cfg(c), issuer(issuer_of(c)),
-        link_cfg{.max_message_size = c.max_message_size,
-                 .handshake_timeout = c.handshake_timeout,
-                 .keepalive_interval = c.keepalive_interval,
-                 .close_timeout = c.close_timeout,
-                 .queue_limit = c.client_queue_limit,
-                 .tls = c.tls},
-        ais(std::make_shared<sig::AisHandler>(c.ais, issuer, c.heartbeat_interval)), tasks(ex) {
-    if (c.ais.open)
-      spdlog::warn("actr signal: *** AIS REGISTRATION IS OPEN: anyone who reaches this port gets a signed identity "
-                   "of any actor type (POST /ais/register). For demos only; see docs/security.md ***");
-  }
-
-  asio::any_io_executor ex;
-  const SignalingServerConfig cfg;
-  const std::shared_ptr<CredentialIssuer> issuer;
-  ws::ConnConfig link_cfg;
-  const std::shared_ptr<sig::AisHandler> ais;  // plain HTTP POSTs on the signaling listener
-  const std::shared_ptr<IpLimiter> ip_limiter = IpLimiter::create(cfg.ip_limits);
-  std::atomic<std::uint64_t> ip_refused{0};
-  TaskGroup tasks;  // accept loop, upgrades, sweeper
-  std::atomic<bool> closed{false};
-  std::atomic<bool> listening{false};
-  std::atomic<std::uint64_t> next_session{1}, next_envelope{1};
-  std::atomic<std::uint64_t> relayed{0}, errors_sent{0}, slow_dropped{0}, expired{0}, registrations{0};
-
-  mutable std::mutex mu;  // guards sessions, entries, by_session, contacts
-  std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
-  std::unordered_map<ActrId, Entry> entries;
-  std::unordered_map<std::uint64_t, ActrId> by_session;
-  // Who negotiated a WebRTC role with whom, kept past a registration's end: when an id registers
-  // anew as a new process, its earlier peers are told (`PeerRestarted`). Bounded per id and in all.
-  std::unordered_map<ActrId, std::deque<ActrId>> contacts;
-
-  std::string envelope_id() { return "srv-" + std::to_string(next_envelope.fetch_add(1)); }
-
-  asio::awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acceptor);
-  asio::awaitable<void> upgrade(tcp::socket sock, IpLimiter::Lease lease);
-  asio::awaitable<void> sweeper();
-  void sweep();
-
-  void on_message(const std::shared_ptr<Session>& s, ConstBytes data, bool binary);
-  void on_closed(const std::shared_ptr<Session>& s);
-  void handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
-  void handle_actr(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
-  void handle_relay(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
-  void handle_role(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env, const ActrId& src,
-                   const ActrId& target, const std::shared_ptr<Session>& to);
-  void add_contact_locked(const ActrId& a, const ActrId& b);
-  /// A relay envelope from the server about `source`, for `target` (payload to be set).
-  pb::SignalingEnvelope server_relay(const ActrId& source, const ActrId& target);
-  void announce_restart(const ActrId& id);
-
-  // Checks that `source` is what this connection registered and `credential` a valid one for
-  // it from our issuer; refreshes the registration.
-  Result<ActrId> authenticate(const Session& s, const pb::ActrId& source, const pb::AIdCredential& cred);
-  std::shared_ptr<Session> session_of(const ActrId& id) const;
-
-  /// Queues `env` for `s`. A full queue means the client does not read: it is dropped.
-  bool deliver(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
-  void refuse(const std::shared_ptr<Session>& s, const std::string& reply_for, SignalingErrc code, std::string why);
-};
+// Session, Entry and Impl: server_impl.hpp.
 
 // ---- accept, upgrade, expiry -------------------------------------------------------------------
 
@@ -186,13 +68,23 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted, IpLim
   ws::PlainHttp plain{.max_body = cfg.ais_max_body, .serve = [ais = ais](const ws::PlainRequest& r) {
                         return ais->serve(r);
                       }};
-  auto link = co_await ws::accept(std::move(sock), link_cfg, nullptr, std::move(plain));
+  // The URL identity is checked before the upgrade completes: a refused client gets HTTP 401.
+  std::optional<sig::UrlIdentity> who;
+  auto check = [this, &who](const ws::HeaderLookup& header) { return check_url(header, who); };
+  auto link = co_await ws::accept(std::move(sock), link_cfg, std::move(check), std::move(plain));
   if (!link) {
     spdlog::debug("actr signal: upgrade failed: {}", link.error().message());
     co_return;
   }
   if (!*link) co_return;  // a plain HTTP request (the AIS), answered
-  auto session = std::make_shared<Session>(Session{next_session.fetch_add(1), *link, std::move(lease)});
+  auto session = std::make_shared<Session>();
+  session->id = next_session.fetch_add(1);
+  session->link = *link;
+  session->lease = std::move(lease);
+  if (who) {
+    session->url_id = who->id;
+    session->answer = who->answer;
+  }
   {
     std::lock_guard lk(mu);
     if (!closed.load()) sessions.emplace(session->id, session);
@@ -201,6 +93,7 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted, IpLim
     session->link->abort();
     co_return;
   }
+  if (session->url_id) bind_url(session, *who->credential);
   std::weak_ptr<Impl> weak = self;
   std::weak_ptr<Session> weak_session = session;
   session->link->start(
@@ -311,102 +204,6 @@ void SignalingServer::Impl::on_message(const std::shared_ptr<Session>& s, ConstB
   refuse(s, env->envelope_id(), SignalingErrc::Malformed, "unexpected flow from a client");
 }
 
-void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
-  const auto& rid = env.envelope_id();
-  if (!env.peer_to_server().has_register_request()) {
-    refuse(s, rid, SignalingErrc::Malformed, "peer_to_server without a register request");
-    return;
-  }
-  const auto& req = env.peer_to_server().register_request();
-  const ActrId id = sig::from_pb(req.actr_id());
-  std::optional<std::string> ws;
-  if (req.has_ws_address()) {
-    if (!plausible_ws_address(req.ws_address())) {
-      refuse(s, rid, SignalingErrc::InvalidArgument, "ws_address must be a ws:// or wss:// URL");
-      return;
-    }
-    ws = req.ws_address();
-  }
-  pb::AIdCredential issued;
-  sig::to_pb(issuer->issue(id), &issued);
-  const Bytes token = encoded(issued);
-  // The credential of an earlier registration, compared byte for byte with the one held: it is
-  // signed, so only the client it was issued to can present it.
-  const std::optional<Bytes> previous =
-      req.has_previous_credential() ? std::optional<Bytes>(encoded(req.previous_credential())) : std::nullopt;
-  std::shared_ptr<Session> victim;
-  std::optional<std::pair<SignalingErrc, std::string>> refused;
-  bool new_process = false;
-  {
-    std::lock_guard lk(mu);
-    auto mine = by_session.find(s->id);
-    auto held = entries.find(id);
-    // A client that reconnects presents the credential it was issued; a restarted process has
-    // none (or, if its old registration is still held, not the one held).
-    const bool same_connection = held != entries.end() && held->second.session == s;
-    new_process = !same_connection && (!previous || (held != entries.end() && *previous != held->second.credential));
-    if (mine != by_session.end() && mine->second != id) {
-      refused.emplace(SignalingErrc::AlreadyRegistered, "this connection is registered as " + mine->second.to_string());
-    } else if (held != entries.end() && held->second.session != s) {
-      // Another connection holds the id. Only the same client (it presents the credential it was
-      // issued) may take it over, e.g. after its old connection went half-open.
-      const bool same_client = previous && *previous == held->second.credential;
-      if (held->second.session->link->is_open() && !same_client) {
-        refused.emplace(SignalingErrc::AlreadyRegistered, id.to_string() + " is registered from another connection");
-      } else {
-        victim = held->second.session;
-        by_session.erase(victim->id);
-      }
-    }
-    if (!refused) {
-      entries[id] = Entry{s, ws, token, Clock::now()};
-      by_session[s->id] = id;
-    }
-  }
-  if (refused) {
-    refuse(s, rid, refused->first, refused->second);
-    return;
-  }
-  if (victim) {
-    refuse(victim, "", SignalingErrc::NotRegistered, "registered again from another connection");
-    victim->link->close();
-  }
-  registrations.fetch_add(1);
-  if (new_process) announce_restart(id);
-  spdlog::info("actr signal: registered {} (connection {}){}", id.to_string(), s->id, ws ? " at " + *ws : "");
-  auto reply = sig::make_envelope(envelope_id());
-  reply.set_reply_for(rid);
-  auto* ok = reply.mutable_server_to_actr()->mutable_register_response()->mutable_success();
-  sig::to_pb(id, ok->mutable_actr_id());
-  *ok->mutable_credential() = issued;
-  // The public half of the key that signed it, so the client (and its node's gate) can verify
-  // credentials of this server's other actors.
-  const auto key = issuer->key_ring()->find(issued.key_id());
-  if (key) {
-    ok->set_signing_pubkey(key->raw().data(), key->raw().size());
-    ok->set_signing_key_id(key->key_id());
-  }
-  ok->set_heartbeat_interval_ms(static_cast<std::uint32_t>(cfg.heartbeat_interval.count()));
-  ok->set_registration_ttl_ms(static_cast<std::uint32_t>(cfg.registration_ttl.count()));
-  (void)deliver(s, reply);
-}
-
-Result<ActrId> SignalingServer::Impl::authenticate(const Session& s, const pb::ActrId& source,
-                                                   const pb::AIdCredential& cred) {
-  const ActrId claimed = sig::from_pb(source);
-  // Signature, key, expiry and holder: a credential of another actor, a forged one or an expired
-  // one is refused even on the registered connection (the client renews before expiry). Checked
-  // before taking the registry lock: a signature check is too slow to hold up every connection.
-  const auto claims = issuer->key_ring()->verify(sig::from_pb(cred), claimed);
-  std::lock_guard lk(mu);
-  auto mine = by_session.find(s.id);
-  if (mine == by_session.end()) return make_error_code(SignalingErrc::NotRegistered);
-  if (claimed != mine->second) return make_error_code(SignalingErrc::SourceMismatch);
-  if (!claims) return make_error_code(SignalingErrc::BadCredential);
-  entries.at(mine->second).last_seen = Clock::now();
-  return mine->second;
-}
-
 std::shared_ptr<Session> SignalingServer::Impl::session_of(const ActrId& id) const {
   std::lock_guard lk(mu);
   auto it = entries.find(id);
@@ -423,13 +220,22 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
   }
   auto reply = sig::make_envelope(envelope_id());
   reply.set_reply_for(rid);
+  auto* out = reply.mutable_server_to_actr();
+  sig::to_pb(*src, out->mutable_target());
   switch (m.payload_case()) {
-    case pb::ActrToSignaling::kPing:
-      reply.mutable_server_to_actr()->mutable_pong()->set_registration_ttl_ms(
-          static_cast<std::uint32_t>(cfg.registration_ttl.count()));
+    case pb::ActrToSignaling::kPing: {
+      auto* pong = out->mutable_pong();
+      pong->set_seq(++s->pongs);  // handlers of one connection run on its strand
+      const auto ms = cfg.heartbeat_interval.count();
+      pong->set_suggest_interval_secs(static_cast<std::uint32_t>(std::max<long long>(1, (ms + 999) / 1000)));
       (void)deliver(s, reply);
       return;
+    }
     case pb::ActrToSignaling::kUnregisterRequest: {
+      if (sig::from_pb(m.unregister_request().actr_id()) != *src) {
+        refuse(s, rid, SignalingErrc::SourceMismatch, "unregister_request.actr_id is not the source");
+        return;
+      }
       std::lock_guard lk(mu);
       auto e = entries.find(*src);
       if (e != entries.end() && e->second.session == s) entries.erase(e);  // unless taken over meanwhile
@@ -437,25 +243,16 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
       spdlog::info("actr signal: {} unregistered", src->to_string());
       return;  // fire and forget, as actr
     }
-    case pb::ActrToSignaling::kDiscoveryRequest: {
-      const ActrId target = sig::from_pb(m.discovery_request().target());
-      std::optional<std::optional<std::string>> where;
-      {
-        std::lock_guard lk(mu);
-        if (auto it = entries.find(target); it != entries.end()) where.emplace(it->second.ws_address);
-      }
-      auto* dr = reply.mutable_server_to_actr()->mutable_discovery_response();
-      if (where) {
-        sig::to_pb(target, dr->mutable_success()->mutable_actr_id());
-        if (*where) dr->mutable_success()->set_ws_address(**where);
-      } else {
-        errors_sent.fetch_add(1);
-        dr->mutable_error()->set_code(static_cast<std::uint32_t>(SignalingErrc::NotFound));
-        dr->mutable_error()->set_message(target.to_string() + " is not registered");
-      }
-      (void)deliver(s, reply);
+    case pb::ActrToSignaling::kError:
+      // Never answer an error with an error (no ping-pong between two confused ends).
+      spdlog::info("actr signal: {} reports error {}: {}", src->to_string(), m.error().code(), m.error().message());
       return;
-    }
+    case pb::ActrToSignaling::kDiscoveryRequest:
+    case pb::ActrToSignaling::kRouteCandidatesRequest:
+    case pb::ActrToSignaling::kGetSigningKeyRequest:
+    case pb::ActrToSignaling::kLocateRequest:
+      if (answer_query(*src, m, out)) (void)deliver(s, reply);
+      return;
     case pb::ActrToSignaling::PAYLOAD_NOT_SET:
       break;
   }
@@ -502,13 +299,12 @@ void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, cons
     return;
   }
   // Forward as a new envelope: the server's id, no reply_for (a peer cannot answer our client's
-  // pending requests), and no credential (see `sig::blank`).
+  // pending requests). The relay itself is forwarded unchanged, credential included, as actrix
+  // does: the target checks the source's credential before it sets up a connection with it.
   auto out = sig::make_envelope(envelope_id());
   if (env.has_traceparent()) out.set_traceparent(env.traceparent());
   if (env.has_tracestate()) out.set_tracestate(env.tracestate());
-  auto* fwd = out.mutable_actr_relay();
-  *fwd = r;
-  sig::blank(fwd->mutable_credential());
+  *out.mutable_actr_relay() = r;
   if (!deliver(to, out)) {
     refuse(s, rid, SignalingErrc::UnknownTarget, target.to_string() + " dropped (too slow or gone)");
     return;
@@ -523,7 +319,7 @@ void SignalingServer::Impl::handle_role(const std::shared_ptr<Session>& s, const
     refuse(s, env.envelope_id(), SignalingErrc::InvalidArgument, "role negotiation from/to must match source/target");
     return;
   }
-  const bool src_offers = sig::offers(src, target);
+  const bool src_offers = sig::offers(src, target, s->answer, to->answer);
   // Each side gets a relay whose source is the *other* party (reference §12.3), so the receiver
   // resolves the peer as the source. The initiator's copy answers its request.
   auto assignment = [&](const ActrId& peer, const ActrId& self_id, bool is_offerer) {
@@ -655,6 +451,7 @@ SignalingServerStats SignalingServer::stats() const {
   st.ais_issued = impl_->ais->issued();
   st.ais_refused = impl_->ais->refused();
   st.ip_refused = impl_->ip_refused.load();
+  st.identity_refused = impl_->identity_refused.load();
   st.ip_tracked = impl_->ip_limiter->tracked();
   return st;
 }

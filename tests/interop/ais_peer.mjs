@@ -5,69 +5,35 @@
 // POST /ais/renew, and the typed refusals (403 without the secret, 401 for a bad token).
 //   node ais_peer.mjs /path/to/actr
 // Exit code 0 when every check passes; each failure is printed.
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import { HEAD_IDENTITY_SCHEMA, harness, repr, startSignal } from './head.mjs';
 
 const actr = process.argv[2];
-const DEADLINE_MS = 10000;
 
 const schema = `
 syntax = "proto2";
 package head;
-message Timestamp { optional int64 seconds = 1; optional int32 nanos = 2; }
-message Realm { required uint32 realm_id = 1; }
-message ActrType { required string manufacturer = 1; required string name = 2; required string version = 3; }
-message ActrId { required Realm realm = 1; required uint64 serial_number = 2; required ActrType type = 3; }
-message IdentityClaims { required uint32 realm_id = 1; required string actor_id = 2; required uint64 expires_at = 3; }
-message AIdCredential { required uint32 key_id = 1; required bytes claims = 2; required bytes signature = 3; }
-message TurnCredential { required string username = 1; required string password = 2; required uint64 expires_at = 3; }
-message ErrorResponse { required uint32 code = 1; required string message = 2; }
-message RegisterRequest {
-  required ActrType actr_type = 1; required Realm realm = 2; optional string service = 5;
-  optional string ws_address = 6; optional string target = 13; optional int32 auth_mode = 14;
-}
-message RegisterOk {
-  required ActrId actr_id = 1; required AIdCredential credential = 2; required TurnCredential turn_credential = 3;
-  optional Timestamp credential_expires_at = 4; required uint32 signaling_heartbeat_interval_secs = 5;
-  required bytes signing_pubkey = 6; required uint32 signing_key_id = 7;
-  optional bytes renewal_token = 12; optional Timestamp renewal_token_expires_at = 13;
-}
-message RegisterResponse { oneof result { RegisterOk success = 1; ErrorResponse error = 2; } }
+${HEAD_IDENTITY_SCHEMA}
 message RenewCredentialRequest { required ActrId actr_id = 1; required bytes renewal_token = 2; }
 message RenewCredentialResponse { oneof result { RegisterOk success = 1; ErrorResponse error = 2; } }
 `;
 const root = protobuf.parse(schema, { keepCase: true }).root;
 const T = (name) => root.lookupType(`head.${name}`);
 
-let failures = 0;
-const check = (ok, what) => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
-  if (!ok) failures++;
-};
-const withDeadline = (p, what) =>
-  Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error(`timed out: ${what}`)), DEADLINE_MS))]);
+const H = harness();
+const { check, withDeadline } = H;
 
 // ---- start the server under test ---------------------------------------------------------------
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'actr-ais-'));
 const secretFile = path.join(dir, 'secret');
 fs.writeFileSync(secretFile, 'interop-secret\n');
-const server = spawn(actr, ['--log-level', 'error', 'signal', '--listen', '127.0.0.1:0', '--ais-realm-secret-file', secretFile],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
+const { server, port } = await startSignal(actr, ['--ais-realm-secret-file', secretFile], withDeadline);
 process.on('exit', () => { server.kill('SIGKILL'); fs.rmSync(dir, { recursive: true, force: true }); });
-const port = await withDeadline(new Promise((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (d) => {
-    out += d;
-    const m = out.match(/listening 127\.0\.0\.1:(\d+)/);
-    if (m) resolve(Number(m[1]));
-  });
-  server.on('exit', (code) => reject(new Error(`actr signal exited (${code})`)));
-}), 'actr signal listening');
 
 function post(route, body, headers = {}) {
   return withDeadline(new Promise((resolve, reject) => {
@@ -84,8 +50,6 @@ function post(route, body, headers = {}) {
 
 const encode = (type, obj) => T(type).encode(T(type).fromObject(obj)).finish();
 const decode = (type, bytes) => T(type).toObject(T(type).decode(bytes), { longs: String, bytes: Buffer, defaults: false });
-// actr's ActrId string form: <serial hex>@<realm>/<manufacturer>:<name>:<version>
-const repr = (id) => `${BigInt(id.serial_number).toString(16)}@${id.realm.realm_id}/${id.type.manufacturer}:${id.type.name}:${id.type.version}`;
 
 function ed25519Verify(pubkey, message, signature) {
   const key = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: pubkey.toString('base64url') }, format: 'jwk' });
@@ -148,7 +112,7 @@ try {
   check(end.code === 0, `actr signal exits 0 on SIGTERM (code ${end.code}, signal ${end.signal})`);
 } catch (e) {
   console.log(`FAIL ${e.stack || e}`);
-  failures++;
+  H.failures++;
 }
-console.log(failures ? `${failures} check(s) failed` : 'all passed');
-process.exit(failures ? 1 : 0);
+console.log(H.failures ? `${H.failures} check(s) failed` : 'all passed');
+process.exit(H.failures ? 1 : 0);

@@ -20,7 +20,7 @@ const CHROMIUM = process.env.ACTR_CHROMIUM || '/usr/bin/chromium';
 const STEP_MS = 20000;       // any single wait (process start, page load, one signaling step, channels open)
 const SCENARIO_MS = 120000;  // one whole scenario in the page (ASan build, 2 shared cores)
 const TOTAL_MS = 200000;     // the whole test; below ctest's TIMEOUT
-const NODE_ID = '5@101/acme:echo:1.0.0';  // serial 5: offers to serial 9, answers serial 2
+const NODE_ID = '5@101/acme:echo:1.0.0';  // serial 5: offers to serial 2, answers serial 9
 const BIG = (3 << 19) + 3;   // 1.5 MiB + 3 bytes: 25 fragments each way
 const LOG_LEVEL = process.env.ACTR_LOG_LEVEL || 'warn';  // of the actr processes
 
@@ -108,7 +108,7 @@ function judge(R, role, chunks) {
     return;
   }
   check(R.assignedOfferer === (role === 'offerer'), `${tag} the server assigned the browser the ${role} role`);
-  check(/^\d+$/.test(R.offer.exchangeId) && R.offer.exchangeId !== '0', `${tag} offer carries sdp_exchange_id ${R.offer.exchangeId}`);
+  check(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(R.offer.exchangeId), `${tag} offer carries sdp_exchange_id ${R.offer.exchangeId}`);
   check(R.answer.exchangeId === R.offer.exchangeId, `${tag} the answer echoes sdp_exchange_id`);
   if (role === 'answerer') {
     check(R.offer.dataChannelMLine, `${tag} the node's offer has the webrtc-datachannel m-line`);
@@ -179,7 +179,7 @@ try {
   console.log(`chromium ${browser.version()}; signaling ${signalUrl}; page ${pageUrl}`);
 
   const node_ = { realm: { realmId: 101 }, serialNumber: 5, type: { manufacturer: 'acme', name: 'echo', version: '1.0.0' } };
-  const scenarios = [['answerer', 9], ['offerer', 2]];
+  const scenarios = [['answerer', 2], ['offerer', 9]];  // actrix's rule: the greater id offers
   for (const [role, serial] of scenarios) {
     const context = await browser.newContext();  // no permissions granted (docs/webrtc-interop.md §2)
     try {

@@ -4,8 +4,8 @@
 // from docs/signaling.md, docs/webrtc.md and proto/*.proto, not from the C++ code.
 //   node rtc_peer.mjs /path/to/actr
 // Starts `actr signal` and `actr node --echo --signal ... --wires webrtc,ws` (id 5@101/...) and runs,
-// each scenario with its own ActrId (the server makes the lower serial the offerer):
-//   1. calls, peer as answerer (serial 9) and as offerer (serial 2): 20 on RPC_RELIABLE, 5 on RPC_SIGNAL;
+// each scenario with its own ActrId (the server makes the greater id the offerer, actrix's rule):
+//   1. calls, peer as answerer (serial 2) and as offerer (serial 9): 20 on RPC_RELIABLE, 5 on RPC_SIGNAL;
 //   2. a second peer connection (a plain offer) from the same id while the first is open: its calls
 //      are answered on it, and the node closes the old one;
 //   3. restart: a first process (rtc/incarnation.mjs) is SIGKILLed, a new one registers the same id
@@ -158,7 +158,7 @@ async function callsInRole(pb, url, role, serial) {
 
 async function secondConnection(pb, url) {
   await scenario('2 a second peer connection (plain offer) from the same id', async (cleanup) => {
-    const ctx = await session(cleanup, 3, pb, url);
+    const ctx = await session(cleanup, 7, pb, url);
     const { conn: first, isOfferer } = await establish('pc-first', ctx, STEP_MS);
     cleanup.push(() => first.close());
     check(isOfferer, 'the server made us the offerer');
@@ -238,11 +238,11 @@ try {
   procs.push(['actr node', node.child]);
   console.log(`signaling ${url}; node ${NODE_ID}`);
 
-  await callsInRole(pb, url, 'answerer', 9);
-  await callsInRole(pb, url, 'offerer', 2);
+  await callsInRole(pb, url, 'answerer', 2);
+  await callsInRole(pb, url, 'offerer', 9);
   await secondConnection(pb, url);
-  await restart(pb, url, 'offerer', 4);
-  await restart(pb, url, 'answerer', 8);
+  await restart(pb, url, 'offerer', 8);
+  await restart(pb, url, 'answerer', 4);
   await undecodable(pb, url);
 } catch (e) {
   results.push({ name: `set-up: ${e.message}`, failures: 1 });

@@ -3,6 +3,7 @@
 // what our client never would (garbage, text frames, forged sources) and can stop reading, and a
 // "black hole" server that accepts, reads and never answers.
 
+#include <actr/identity.hpp>
 #include <actr/types.hpp>
 
 #include "signaling.pb.h"
@@ -49,13 +50,34 @@ inline Bytes encoded(const pb::SignalingEnvelope& e) {
   return Bytes(s.begin(), s.end());
 }
 
+inline pb::AIdCredential to_pb(const Credential& c) {
+  pb::AIdCredential out;
+  out.set_key_id(c.key_id);
+  out.set_claims(c.claims.data(), c.claims.size());
+  out.set_signature(c.signature.data(), c.signature.size());
+  return out;
+}
+
+// A heartbeat from `source` with `cred`.
+inline pb::SignalingEnvelope ping(const std::string& id, const ActrId& source, const pb::AIdCredential& cred) {
+  auto e = envelope(id);
+  fill(e.mutable_actr_to_server()->mutable_source(), source);
+  *e.mutable_actr_to_server()->mutable_credential() = cred;
+  auto* p = e.mutable_actr_to_server()->mutable_ping();
+  p->set_availability(pb::FULL);
+  p->set_power_reserve(1.0F);
+  p->set_mailbox_backlog(0.0F);
+  return e;
+}
+
 struct RawPeer {
   std::unique_ptr<RawStream> ws;
   pb::AIdCredential credential;
 
   // Connects to the signaling server. `rcvbuf` > 0 shrinks the socket's receive buffer (a peer
   // that stops reading then backs up the server quickly).
-  static sig_asio::awaitable<RawPeer> connect(std::uint16_t port, int rcvbuf = 0) {
+  // `target`: the request target, e.g. with an identity in its query.
+  static sig_asio::awaitable<RawPeer> connect(std::uint16_t port, int rcvbuf = 0, std::string target = "/") {
     RawPeer p;
     p.ws = std::make_unique<RawStream>(co_await sig_asio::this_coro::executor);
     auto& sock = sig_beast::get_lowest_layer(*p.ws).socket();
@@ -66,7 +88,7 @@ struct RawPeer {
     auto [ec] = co_await sig_beast::get_lowest_layer(*p.ws).async_connect(
         sig_asio::ip::tcp::endpoint(sig_asio::ip::make_address("127.0.0.1"), port), sig_use_ec);
     EXPECT_FALSE(ec) << ec.message();
-    auto [hec] = co_await p.ws->async_handshake("127.0.0.1", "/", sig_use_ec);
+    auto [hec] = co_await p.ws->async_handshake("127.0.0.1", target, sig_use_ec);
     EXPECT_FALSE(hec) << hec.message();
     p.ws->binary(true);
     co_return p;

@@ -53,7 +53,7 @@ SignalingClientConfig quick() {
 PeerSignal offer(std::string sdp) {
   PeerSignal s;
   s.sdp = std::move(sdp);
-  s.sdp_exchange_id = 1;
+  s.sdp_exchange_id = "6f1c2a3e-0d4b-4c5a-9e7f-1a2b3c4d5e6f";
   return s;
 }
 

@@ -32,21 +32,7 @@ Credential from_pb(const pb::AIdCredential& c) {
                     Bytes(c.signature().begin(), c.signature().end())};
 }
 
-pb::AIdCredential to_pb(const Credential& c) {
-  pb::AIdCredential out;
-  out.set_key_id(c.key_id);
-  out.set_claims(c.claims.data(), c.claims.size());
-  out.set_signature(c.signature.data(), c.signature.size());
-  return out;
-}
 
-pb::SignalingEnvelope ping(const std::string& id, const ActrId& source, const pb::AIdCredential& cred) {
-  auto e = envelope(id);
-  fill(e.mutable_actr_to_server()->mutable_source(), source);
-  *e.mutable_actr_to_server()->mutable_credential() = cred;
-  e.mutable_actr_to_server()->mutable_ping();
-  return e;
-}
 
 TEST(SignalingIdentity, RegistrationHandsOutASignedCredentialAndTheKeyThatVerifiesIt) {
   Server s;

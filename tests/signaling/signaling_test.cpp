@@ -59,7 +59,7 @@ struct Net {
   }
 };
 
-PeerSignal offer(std::string sdp, std::uint64_t exchange) {
+PeerSignal offer(std::string sdp, std::string exchange) {
   PeerSignal s;
   s.kind = PeerSignal::Kind::Offer;
   s.sdp = std::move(sdp);
@@ -124,20 +124,20 @@ TEST(SignalingServer, RoleNegotiationGivesExactlyOneOffererAndTellsBothSides) {
 
   auto a_offers = run_co(net.io, a.negotiate_role(actor_id(9)));
   ASSERT_TRUE(a_offers) << a_offers.error().message();
-  EXPECT_TRUE(*a_offers);  // lower serial number offers
+  EXPECT_FALSE(*a_offers);  // actrix's rule: the greater (realm, serial, manufacturer, name) offers
   auto told = run_co(net.io, b.next_role_assignment(in(2000ms)));
   ASSERT_TRUE(told);
   EXPECT_EQ(told->peer, actor_id(5));  // source/target swapped: the peer is the other party
-  EXPECT_FALSE(told->is_offerer);
+  EXPECT_TRUE(told->is_offerer);
 
   // The other direction gives the same pair the same answer.
   auto b_offers = run_co(net.io, b.negotiate_role(actor_id(5)));
   ASSERT_TRUE(b_offers);
-  EXPECT_FALSE(*b_offers);
+  EXPECT_TRUE(*b_offers);
   auto told_a = run_co(net.io, a.next_role_assignment(in(2000ms)));
   ASSERT_TRUE(told_a);
   EXPECT_EQ(told_a->peer, actor_id(9));
-  EXPECT_TRUE(told_a->is_offerer);
+  EXPECT_FALSE(told_a->is_offerer);
 
   // Equal serial numbers: a deterministic tie-break, still exactly one offerer.
   auto& c = net.client(actor_id(7, "alpha"));
@@ -147,7 +147,7 @@ TEST(SignalingServer, RoleNegotiationGivesExactlyOneOffererAndTellsBothSides) {
   ASSERT_TRUE(c_offers);
   ASSERT_TRUE(d_told);
   EXPECT_NE(*c_offers, d_told->is_offerer);
-  EXPECT_TRUE(*c_offers);  // "alpha" < "beta"
+  EXPECT_FALSE(*c_offers);  // "alpha" < "beta": beta offers
 }
 
 TEST(SignalingRelay, SdpIceAndIceRestartRequestArriveIntact) {
@@ -156,21 +156,21 @@ TEST(SignalingRelay, SdpIceAndIceRestartRequestArriveIntact) {
   auto& b = net.client(actor_id(2));
   auto a_from_b = a.open_inbox(actor_id(2));
 
-  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("v=0 offer", 42))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("v=0 offer", "x-42"))));
   auto got = run_co(net.io, b.next_signal(in(2000ms)));
   ASSERT_TRUE(got);
   EXPECT_EQ(got->from, actor_id(1));
   EXPECT_EQ(got->signal.kind, PeerSignal::Kind::Offer);
   EXPECT_EQ(got->signal.sdp, "v=0 offer");
-  EXPECT_EQ(got->signal.sdp_exchange_id, 42u);
+  EXPECT_EQ(got->signal.sdp_exchange_id, "x-42");
 
-  PeerSignal answer = offer("v=0 answer", 42);
+  PeerSignal answer = offer("v=0 answer", "x-42");
   answer.kind = PeerSignal::Kind::Answer;
   ASSERT_TRUE(run_co(net.io, b.send_signal(actor_id(1), answer)));
   auto ans = run_co(net.io, a_from_b->pop(in(2000ms)));  // b has its own inbox at a
   ASSERT_TRUE(ans);
   EXPECT_EQ(ans->signal.kind, PeerSignal::Kind::Answer);
-  EXPECT_EQ(ans->signal.sdp_exchange_id, 42u);
+  EXPECT_EQ(ans->signal.sdp_exchange_id, "x-42");
 
   ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), candidate("candidate:1 1 UDP 1 127.0.0.1 5000 typ host", "uf1"))));
   auto cand = run_co(net.io, b.next_signal(in(2000ms)));
@@ -190,13 +190,13 @@ TEST(SignalingRelay, SdpIceAndIceRestartRequestArriveIntact) {
   EXPECT_EQ(req->signal.kind, PeerSignal::Kind::IceRestartRequest);
   EXPECT_EQ(req->signal.reason, "network changed");
 
-  PeerSignal restart = offer("v=0 restart", 43);
+  PeerSignal restart = offer("v=0 restart", "x-43");
   restart.kind = PeerSignal::Kind::IceRestartOffer;
   ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), restart)));
   auto ro = run_co(net.io, b.next_signal(in(2000ms)));
   ASSERT_TRUE(ro);
   EXPECT_EQ(ro->signal.kind, PeerSignal::Kind::IceRestartOffer);
-  EXPECT_EQ(ro->signal.sdp_exchange_id, 43u);
+  EXPECT_EQ(ro->signal.sdp_exchange_id, "x-43");
   EXPECT_EQ(net.server->stats().relayed, 5u);
 }
 
@@ -206,7 +206,7 @@ TEST(SignalingServer, UnknownTargetAndUnregisteredSenderGetTypedErrors) {
   auto& b = net.client(actor_id(2));
 
   // Through the client: relays are refused asynchronously, requests directly.
-  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(99), offer("x", 1))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(99), offer("x", "x-1"))));
   auto err = run_co(net.io, a.next_error(in(2000ms)));
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code, SignalingErrc::UnknownTarget);
@@ -218,7 +218,7 @@ TEST(SignalingServer, UnknownTargetAndUnregisteredSenderGetTypedErrors) {
   // A client that never registered cannot relay or discover.
   SignalingClient lone(net.io.get_executor(), fast_client());
   ASSERT_TRUE(run_co(net.io, lone.connect(net.url())));
-  EXPECT_EQ(run_co(net.io, lone.send_signal(actor_id(1), offer("x", 1))).error(), NetworkError::InvalidOperation);
+  EXPECT_EQ(run_co(net.io, lone.send_signal(actor_id(1), offer("x", "x-1"))).error(), NetworkError::InvalidOperation);
   EXPECT_EQ(run_co(net.io, lone.discover(actor_id(1))).error(), SignalingErrc::NotRegistered);
   run_co(net.io, lone.close());
 
@@ -254,7 +254,7 @@ TEST(SignalingServer, UnknownTargetAndUnregisteredSenderGetTypedErrors) {
   EXPECT_EQ(stolen.envelope_error().code(), static_cast<std::uint32_t>(SignalingErrc::AlreadyRegistered));
 
   // Nobody else noticed: a and b still relay.
-  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("still fine", 7))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("still fine", "x-7"))));
   auto got = run_co(net.io, b.next_signal(in(2000ms)));
   ASSERT_TRUE(got);
   EXPECT_EQ(got->signal.sdp, "still fine");
@@ -336,7 +336,7 @@ TEST(SignalingServer, MalformedBytesAndTextFramesGetTypedErrorsAndKeepTheConnect
   EXPECT_TRUE(rec);
   run_until(net.io, [&] { return net.server->stats().connections == 3; });
 
-  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("unaffected", 1))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("unaffected", "x-1"))));
   auto got = run_co(net.io, b.next_signal(in(2000ms)));
   ASSERT_TRUE(got);
   EXPECT_GE(net.server->stats().errors_sent, 5u);
@@ -354,7 +354,7 @@ TEST(SignalingServer, SlowClientIsDroppedNotTheServer) {
   ASSERT_TRUE(reg.server_to_actr().register_response().has_success());
 
   // `slow` never reads again. Flood it until the server gives up on it.
-  const PeerSignal big = offer(std::string(32 * 1024, 'x'), 1);
+  const PeerSignal big = offer(std::string(32 * 1024, 'x'), "x-1");
   auto flood = [&]() -> asio::awaitable<int> {
     int sent = 0;
     while (net.server->stats().slow_dropped == 0 && net.server->is_registered(actor_id(3)) && sent < 20000) {
@@ -371,7 +371,7 @@ TEST(SignalingServer, SlowClientIsDroppedNotTheServer) {
   run_until(net.io, [&] { return !net.server->is_registered(actor_id(3)); });
 
   // The server and everyone else carry on.
-  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("after the drop", 2))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("after the drop", "x-2"))));
   auto got = run_co(net.io, b.next_signal(in(10000ms)));
   ASSERT_TRUE(got);
   EXPECT_EQ(got->signal.sdp, "after the drop");
@@ -419,7 +419,7 @@ TEST(SignalingServer, ANewProcessUnderAKnownIdIsAnnouncedToItsPeersAndAReRegistr
   // next thing b hears from a is a's own signal.
   const auto seen = a.registrations();
   ASSERT_TRUE(run_co(net.io, a.wait_registered(seen, in(5000ms))));
-  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(9), offer("same process", 1))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(9), offer("same process", "x-1"))));
   auto first = run_co(net.io, b.next_signal(in(5000ms)));
   ASSERT_TRUE(first) << first.error().message();
   EXPECT_EQ(first->signal.kind, PeerSignal::Kind::Offer);
@@ -433,7 +433,7 @@ TEST(SignalingServer, ANewProcessUnderAKnownIdIsAnnouncedToItsPeersAndAReRegistr
   ASSERT_TRUE(told) << told.error().message();
   EXPECT_EQ(told->from, actor_id(5));
   EXPECT_EQ(told->signal.kind, PeerSignal::Kind::PeerRestarted);
-  ASSERT_TRUE(run_co(net.io, a2.send_signal(actor_id(12), offer("to c", 2))));
+  ASSERT_TRUE(run_co(net.io, a2.send_signal(actor_id(12), offer("to c", "x-2"))));
   auto c_first = run_co(net.io, c.next_signal(in(5000ms)));
   ASSERT_TRUE(c_first);
   EXPECT_EQ(c_first->signal.sdp, "to c");  // nothing about a's restart was queued before it
@@ -468,7 +468,7 @@ TEST(SignalingClient, ReconnectsAndReRegistersAfterServerRestart) {
 
   net.stop_server();
   run_until(net.io, [&] { return a.state() == SignalingState::Reconnecting; });
-  EXPECT_EQ(run_co(net.io, a.send_signal(actor_id(2), offer("x", 1))).error(), NetworkCondition::ClosedLike);
+  EXPECT_EQ(run_co(net.io, a.send_signal(actor_id(2), offer("x", "x-1"))).error(), NetworkCondition::ClosedLike);
 
   net.start();  // same port
   ASSERT_TRUE(run_co(net.io, a.wait_registered(seen_a, in(10000ms))));
@@ -480,7 +480,7 @@ TEST(SignalingClient, ReconnectsAndReRegistersAfterServerRestart) {
   auto where = run_co(net.io, b.discover(actor_id(1)));
   ASSERT_TRUE(where);
   EXPECT_EQ(where->ws_address, std::optional<std::string>("ws://127.0.0.1:4101/"));
-  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("after restart", 3))));
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(2), offer("after restart", "x-3"))));
   auto got = run_co(net.io, b.next_signal(in(5000ms)));
   ASSERT_TRUE(got);
   EXPECT_EQ(got->signal.sdp, "after restart");

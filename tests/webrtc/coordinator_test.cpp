@@ -25,8 +25,8 @@ TEST(WebRtcCoordinator, ADialToAPeerThatIsDialingUsWaitsOnThePeersConnection) {
   SignalingServer server(io.get_executor());
   auto port = server.listen("127.0.0.1", 0);
   ASSERT_TRUE(port);
-  const ActrId a_id = actor_id(1, "dialer");  // the lower serial offers
-  const ActrId b_id = actor_id(2, "dialed");
+  const ActrId a_id = actor_id(2, "dialer");  // the greater id offers (actrix's rule)
+  const ActrId b_id = actor_id(1, "dialed");
   auto sa = registered_client(io, *port, a_id);
   auto sb = registered_client(io, *port, b_id);
 
@@ -120,7 +120,7 @@ TEST(WebRtcCoordinator, OffersPastMaxSetupsAreRefusedTypedAndAtOnce) {
   SignalingServer server(io.get_executor());
   auto port = server.listen("127.0.0.1", 0);
   ASSERT_TRUE(port);
-  const ActrId b_id = actor_id(100, "busy");  // the lower serial offers: every A offers to B
+  const ActrId b_id = actor_id(100, "busy");  // the greater id offers: every A (serial > 100) offers to B
   FrameHandler none = [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
                          Bytes) -> asio::awaitable<Result<void>> { co_return ok(); };
   WebRtcCoordinatorConfig bounded;
@@ -141,7 +141,7 @@ TEST(WebRtcCoordinator, OffersPastMaxSetupsAreRefusedTypedAndAtOnce) {
   std::vector<std::optional<Result<void>>> results(kOfferers);
   std::vector<std::shared_ptr<WireHandle>> wires(kOfferers);
   for (int i = 0; i < kOfferers; ++i) {
-    const ActrId id = actor_id(static_cast<std::uint64_t>(i + 1), "offerer");
+    const ActrId id = actor_id(static_cast<std::uint64_t>(i + 101), "offerer");
     links.push_back(registered_client(io, *port, id));
     offerers.push_back(WebRtcCoordinator::create(io.get_executor(), id, links.back(), plain, none, nullptr));
     offerers.back()->start();

@@ -43,7 +43,7 @@ TEST(NodeSigterm, ANodeWithWebRtcSetUpsInFlightExitsCleanlyWithinTwoSeconds) {
   ASSERT_TRUE(port);
   const std::string url = "ws://127.0.0.1:" + std::to_string(*port) + "/";
 
-  const ActrId node_id = actor_id(1, "node");  // the lower serial: it offers to every peer below
+  const ActrId node_id = actor_id(100, "node");  // the greater id: it offers to every peer below
   ChildProcess node;
   ASSERT_TRUE(node.start({ACTR_CLI, "--log-level", "warn", "node", "--id", node_id.to_string(), "--listen",
                           "127.0.0.1:0", "--signal", url, "--wires", "webrtc,ws"}));

@@ -107,8 +107,8 @@ TEST(WebRtcSetup, AnAnswererWhoseOfferNeverComesIsClosedWithinConnectTimeoutAndA
   SignalingServer server(io.get_executor());
   auto port = server.listen("127.0.0.1", 0);
   ASSERT_TRUE(port);
-  const ActrId a_id = actor_id(1, "offers");   // the lower serial offers
-  const ActrId b_id = actor_id(2, "answers");
+  const ActrId a_id = actor_id(2, "offers");   // the greater id offers (actrix's rule)
+  const ActrId b_id = actor_id(1, "answers");
   auto sa = registered_client(io, *port, a_id);  // A: a bare signaling peer, silent at first
   auto sb = registered_client(io, *port, b_id);
 
@@ -159,8 +159,8 @@ TEST(WebRtcSetup, AnOffererWireSendsItsOfferEvenIfNobodyConnectsItAndIsClosedWit
   SignalingServer server(io.get_executor());
   auto port = server.listen("127.0.0.1", 0);
   ASSERT_TRUE(port);
-  const ActrId a_id = actor_id(1, "offers");
-  const ActrId b_id = actor_id(2, "silent");
+  const ActrId a_id = actor_id(2, "offers");
+  const ActrId b_id = actor_id(1, "silent");
   auto sa = registered_client(io, *port, a_id);
   auto sb = registered_client(io, *port, b_id);  // B: a bare signaling peer that never answers
 

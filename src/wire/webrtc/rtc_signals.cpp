@@ -95,7 +95,7 @@ void Impl::on_signal(PeerSignal&& s) {
       case K::Offer:
       case K::IceRestartOffer: {
         if (offerer) return stale("offer to the offerer");
-        if (gen && s.sdp_exchange_id != 0 && s.sdp_exchange_id == gen->exchange_id) return stale("duplicate offer");
+        if (gen && !s.sdp_exchange_id.empty() && s.sdp_exchange_id == gen->exchange_id) return stale("duplicate offer");
         if (s.kind == K::Offer && (phase == Phase::Open || phase == Phase::Recovering))
           return stale("plain offer to a connected wire");
         if (phase == Phase::Open) enter_recovery_locked(later, true);

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 
 namespace actr {
 
@@ -21,10 +22,16 @@ using Impl = WebRtcWire::Impl;
 using Phase = Impl::Phase;
 
 namespace {
-std::uint64_t fresh_exchange_id() {
-  std::uint64_t id = 0;
-  while (id == 0) id = Backoff::fresh_seed();
-  return id;
+// A UUID v4 (RFC 9562 §5.4), as actr's `new_envelope_id`: random bits, version 4, variant 10.
+std::string fresh_exchange_id() {
+  std::uint64_t hi = Backoff::fresh_seed(), lo = Backoff::fresh_seed();
+  hi = (hi & ~0xF000ULL) | 0x4000ULL;                  // version nibble
+  lo = (lo & ~(3ULL << 62)) | (2ULL << 62);            // variant bits
+  char out[37];
+  std::snprintf(out, sizeof out, "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(hi >> 32),
+                static_cast<unsigned long long>((hi >> 16) & 0xFFFF), static_cast<unsigned long long>(hi & 0xFFFF),
+                static_cast<unsigned long long>(lo >> 48), static_cast<unsigned long long>(lo & 0xFFFFFFFFFFFFULL));
+  return out;
 }
 }  // namespace
 

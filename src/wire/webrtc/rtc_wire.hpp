@@ -45,7 +45,7 @@ struct WebRtcWire::Impl : std::enable_shared_from_this<WebRtcWire::Impl> {
     std::shared_ptr<rtc::PcBridge> bridge;
     std::shared_ptr<rtc::GstPc> pc;
     std::string local_ufrag;        ///< tags our candidates
-    std::uint64_t exchange_id = 0;  ///< offerer: of the offer in flight; answerer: of the offer answered
+    std::string exchange_id;  ///< offerer: of the offer in flight; answerer: of the offer answered
     bool restart = false;           ///< offerer: announce the offer as an IceRestartOffer
     bool answer_applied = false;
     bool local_applied = false;  ///< webrtcbin applied our description (and it went out)

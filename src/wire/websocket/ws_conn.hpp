@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string_view>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -141,7 +142,9 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 /// TLS failure is also recorded for `last_tls_failure()` and logged with OpenSSL's reason.
 boost::asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Headers headers, ConnConfig cfg);
 
-/// Header lookup of an upgrade request being accepted (valid during the call only).
+/// Header lookup of an upgrade request being accepted (valid during the call only). The name
+/// `kTargetPseudoHeader` (":target", as HTTP/2's ":path") yields the request target with its query.
+inline constexpr std::string_view kTargetPseudoHeader = ":target";
 using HeaderLookup = std::function<std::optional<std::string_view>(std::string_view name)>;
 /// Why an upgrade request is refused: the HTTP status (400 for a bad request, 401 for a missing
 /// or invalid identity) and the body of the answer.

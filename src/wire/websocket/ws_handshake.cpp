@@ -270,7 +270,10 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, Co
   if (!websocket::is_upgrade(req) || has_body) {
     refusal = Refusal{400, "WebSocket upgrade required\n"};
   } else if (check) {
-    refusal = check([&req](std::string_view name) { return find_header(req, name); });
+    refusal = check([&req](std::string_view name) -> std::optional<std::string_view> {
+      if (name == kTargetPseudoHeader) return std::string_view(req.target().data(), req.target().size());
+      return find_header(req, name);
+    });
   }
   if (refusal) {
     http::response<http::string_body> res{http::int_to_status(refusal->status), req.version()};

@@ -162,8 +162,7 @@ async function negotiateAsOfferer(pc, sig, ice, pb, R, D, descriptions) {
   const lanes = {};
   for (const [label, opts] of Object.entries(CHANNEL_OPTIONS)) lanes[label] = new Lane(pc.createDataChannel(label, opts));
   await pc.setLocalDescription(await pc.createOffer());
-  const rnd = crypto.getRandomValues(new Uint32Array(2));
-  const exchangeId = Long.fromBits(rnd[0], rnd[1] | 0x10000, true);  // non-zero, uses the high bits
+  const exchangeId = crypto.randomUUID();  // a UUID v4, as actr's
   sig.relay(R.nodeTarget, { sessionDescription: { type: pb.SdpType.OFFER, sdp: pc.localDescription.sdp, sdpExchangeId: exchangeId } });
   R.offer = { exchangeId: exchangeId.toString() };
   ice.localDescriptionSent();

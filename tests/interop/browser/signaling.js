@@ -15,7 +15,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Loads the repository's .proto files (served from /proto/) with protobufjs' own parser.
 async function loadSchemas() {
-  protobuf.util.Long = Long;  // long.js: uint64 (sdp_exchange_id, serial numbers) round-trips exactly
+  protobuf.util.Long = Long;  // long.js: uint64 (serial numbers) round-trips exactly
   protobuf.configure();
   const root = await protobuf.load(['/proto/signaling.proto', '/proto/package.proto']);
   const t = (name) => root.lookupType(`actr.pb.${name}`);
@@ -107,7 +107,7 @@ class SignalingPeer {
     const every = Math.max(200, Math.min(r.success.heartbeatIntervalMs, 2000));
     this.heartbeat = setInterval(() => {
       if (this.ws.readyState === WebSocket.OPEN) {
-        this.send({ actrToServer: { source: this.id, credential: this.credential, ping: { availability: 100 } } });
+        this.send({ actrToServer: { source: this.id, credential: this.credential, ping: { availability: 0, powerReserve: 1, mailboxBacklog: 0 } } });
       }
     }, every);
     return r.success;
@@ -120,9 +120,9 @@ class SignalingPeer {
       const left = until - Date.now();
       if (left <= 0) throw new Error('timed out: the node never appeared in discovery');
       const env = await this.request(
-        { actrToServer: { source: this.id, credential: this.credential, discoveryRequest: { target } } },
+        { actrToServer: { source: this.id, credential: this.credential, locateRequest: { target } } },
         left, 'discovery response');
-      const d = env.serverToActr && env.serverToActr.discoveryResponse;
+      const d = env.serverToActr && env.serverToActr.locateResponse;
       if (d && d.success) return d.success;
       await sleep(100);
     }

@@ -149,7 +149,7 @@ export class Signaling {
         this.credential = r.success.credential;
         const every = Math.max(200, Math.min(r.success.heartbeatIntervalMs, 2000));
         this.heartbeat = setInterval(() => {
-          if (this.ws.readyState === WebSocket.OPEN) this.send({ actrToServer: { source: this.id, credential: this.credential, ping: { availability: 100 } } });
+          if (this.ws.readyState === WebSocket.OPEN) this.send({ actrToServer: { source: this.id, credential: this.credential, ping: { availability: 0, powerReserve: 1, mailboxBacklog: 0 } } });
         }, every);
         return { attempts: attempt };
       }
@@ -162,9 +162,9 @@ export class Signaling {
   async discoverUntilFound(target, ms) {
     const until = Date.now() + ms;
     for (;;) {
-      const env = await this.request({ actrToServer: { source: this.id, credential: this.credential, discoveryRequest: { target } } },
+      const env = await this.request({ actrToServer: { source: this.id, credential: this.credential, locateRequest: { target } } },
         Math.max(1, until - Date.now()), 'discovery response');
-      const d = env.serverToActr && env.serverToActr.discoveryResponse;
+      const d = env.serverToActr && env.serverToActr.locateResponse;
       if (d && d.success) return d.success.actrId;
       if (Date.now() > until) throw new Error('the node never appeared in discovery');
       await new Promise((res) => setTimeout(res, 100));  // polling pace
@@ -254,13 +254,12 @@ export class Connection {
     this.openAt = Date.now() - this.born;
   }
 
-  // We offer: the four channels first, then a plain OFFER with a fresh non-zero 64-bit exchange id.
+  // We offer: the four channels first, then a plain OFFER with a fresh exchange id (a UUID v4, as actr's).
   async offer(ms) {
     for (const label of LANES) this.adopt(this.pc.createDataChannel(label, CHANNEL_OPTIONS[label]));
     this.pc.setLocalDescription('offer');
     const { sdp } = await withDeadline(this.localDescription.promise, ms, `${this.name}: local offer`);
-    const rnd = crypto.randomBytes(8);
-    this.exchangeId = protobuf.util.Long.fromBits(rnd.readInt32BE(0), rnd.readInt32BE(4) | 0x10000, true);
+    this.exchangeId = crypto.randomUUID();
     this.answer = deferred();
     this.sig.relay(this.target, { sessionDescription: { type: this.pb.SdpType.OFFER, sdp, sdpExchangeId: this.exchangeId } });
     this.localDescriptionSent();
