@@ -9,6 +9,8 @@ PKGS=(
   libspdlog-dev libfmt-dev libprotobuf-dev protobuf-compiler libcli11-dev nlohmann-json3-dev
   # `--metrics` of `actr node` / `actr signal`: Prometheus exposition (the program only, not the library)
   prometheus-cpp-dev
+  # cli.metrics scrapes /metrics with curl (a minimal Debian 12 has none)
+  curl
   libgtest-dev libgmock-dev libbenchmark-dev
   # The libFuzzer targets (fuzz/): clang 14 and its sanitizer/fuzzer runtimes (only Recommended by clang)
   clang libclang-rt-14-dev
