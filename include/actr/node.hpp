@@ -86,6 +86,11 @@ struct NodeConfig {
   std::size_t rpc_queue = 256;                 ///< RPC_RELIABLE + RPC_SIGNAL, backpressure
   std::size_t stream_queue = 64;               ///< STREAM_RELIABLE, backpressure
   std::size_t latency_queue = 64;              ///< STREAM_LATENCY_FIRST, drop newest when full
+  /// Requests run concurrently on a pool of workers that grows while every worker is busy, up to
+  /// this many (past it a request waits for a worker), and shrinks by one for each worker idle
+  /// for `request_worker_idle`. The in-flight limits (`limits`) bound the work accepted anyway.
+  std::size_t max_request_workers = 4096;
+  std::chrono::milliseconds request_worker_idle{10000};
   bool retry_sends = true;                     ///< per-PayloadType retry of transient send errors
   /// A call with no answer after this long sends its request again (same request_id: the
   /// receiver's dedup runs the handler at most once), so a request or response lost with a dying
@@ -127,6 +132,7 @@ class Node {
     std::uint64_t bytes_out_websocket = 0, bytes_out_webrtc = 0;
     /// Inbound messages waiting for a handler now, per class queue (RPC, STREAM_RELIABLE, latency-first).
     std::size_t rpc_queued = 0, stream_queued = 0, latency_queued = 0;
+    std::size_t request_workers = 0;  ///< request workers alive now (NodeConfig::max_request_workers)
   };
 
   Node(boost::asio::any_io_executor ex, NodeConfig cfg);

@@ -20,19 +20,9 @@
 namespace actr {
 
 using namespace detail;
-using node::DedupEntry;
 using node::Inbound;
 
 namespace {
-// Dedup is per peer: two peers may well pick the same request_id, and one must never read the
-// other's answer. The key is the peer's id and the request id, joined by a byte no id contains.
-std::string dedup_key(const ActrId& peer, const std::string& request_id) {
-  auto k = peer.to_string();
-  k.push_back('\0');
-  k += request_id;
-  return k;
-}
-
 std::string new_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
@@ -44,144 +34,7 @@ std::string new_request_id() {
   return id;
 }
 
-Bytes encode(const google::protobuf::MessageLite& m) {
-  Bytes b(m.ByteSizeLong());
-  m.SerializeToArray(b.data(), static_cast<int>(b.size()));
-  return b;
-}
 }  // namespace
-
-asio::awaitable<void> Node::Impl::rpc_worker() {
-  auto self = shared_from_this();
-  for (;;) {
-    auto in = co_await rpc_q.pop(Clock::now() + std::chrono::hours(24));
-    if (!in) {
-      if (in.error() == NetworkError::ChannelClosed || in.error() == NetworkCondition::Cancelled) co_return;
-      continue;
-    }
-    if (in->env.direction() == pb::DIRECTION_TELL) {
-      TellHandler h;
-      {
-        std::lock_guard lk(mu);
-        ++stats.tells;
-        h = on_tell;
-      }
-      if (h) h(in->from, in->env);
-      continue;
-    }
-    // Requests run concurrently: a slow handler must not hold up the next request.
-    (void)tasks.spawn("request", [self, r = std::move(*in)]() mutable -> asio::awaitable<void> {
-      co_await self->handle_request(std::move(r));
-    });
-  }
-}
-
-asio::awaitable<void> Node::Impl::stream_worker(AsyncQueue<Inbound>& q) {
-  auto self = shared_from_this();
-  for (;;) {
-    auto in = co_await q.pop(Clock::now() + std::chrono::hours(24));
-    if (!in) {
-      if (in.error() == NetworkError::ChannelClosed || in.error() == NetworkCondition::Cancelled) co_return;
-      continue;
-    }
-    ChunkHandler h;
-    {
-      std::lock_guard lk(mu);
-      ++stats.chunks;
-      h = on_chunk;
-    }
-    if (h) h(in->from, in->pt, in->chunk);
-  }
-}
-
-void Node::Impl::expire_dedup_locked(Clock::time_point now) {
-  // Oldest completed entries leave first: past the TTL, or while the cache is over its byte cap.
-  // In-flight entries are never evicted (a retry must not run the handler twice).
-  while (!dedup_expiry.empty() &&
-         (now - dedup_expiry.front().first > cfg.dedup_ttl || dedup_bytes > cfg.dedup_max_bytes)) {
-    auto it = dedup.find(dedup_expiry.front().second);
-    if (it != dedup.end() && it->second->response && it->second->completed == dedup_expiry.front().first) {
-      dedup_bytes -= it->second->response->size();
-      dedup.erase(it);
-    }
-    dedup_expiry.pop_front();
-  }
-}
-
-asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
-  const std::string id = in.env.request_id();
-  const std::string key = dedup_key(in.from, id);
-  std::shared_ptr<DedupEntry> entry;
-  bool original = false;
-  RequestHandler handler;
-  {
-    std::lock_guard lk(mu);
-    expire_dedup_locked(Clock::now());
-    auto& e = dedup[key];
-    if (!e) {
-      e = std::make_shared<DedupEntry>();
-      original = true;
-      ++stats.requests;
-    } else {
-      ++stats.duplicates;
-    }
-    entry = e;
-    handler = on_request;
-  }
-  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
-  Bytes bytes;
-  if (original) {
-    pb::RpcEnvelope resp;
-    resp.set_route_key(in.env.route_key());
-    resp.set_request_id(id);
-    resp.set_direction(pb::DIRECTION_RESPONSE);
-    resp.set_timeout_ms(0);
-    if (in.env.has_traceparent()) resp.set_traceparent(in.env.traceparent());
-    Result<Bytes> r = make_error_code(NetworkError::NotImplemented);
-    if (handler) {
-      try {
-        r = co_await handler(in.from, in.env);
-      } catch (const std::exception& e) {
-        spdlog::error("actr: request handler for {} threw: {}", in.env.route_key(), e.what());
-        r = make_error_code(NetworkError::Internal);
-      }
-    }
-    if (r) {
-      resp.set_payload(r->data(), r->size());
-    } else {
-      // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
-      // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
-      resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
-      resp.mutable_error()->set_message(r.error().message());
-    }
-    bytes = encode(resp);
-    {
-      std::lock_guard lk(mu);
-      entry->response = bytes;
-      entry->completed = Clock::now();
-      dedup_bytes += bytes.size();
-      dedup_expiry.emplace_back(entry->completed, key);
-      expire_dedup_locked(entry->completed);
-    }
-    entry->done.notify();
-  } else {
-    // A retry of a request still running: wait for the original's answer, never run it twice.
-    for (;;) {
-      const auto seen = entry->done.version();
-      {
-        std::lock_guard lk(mu);
-        if (entry->response) {
-          bytes = *entry->response;
-          break;
-        }
-      }
-      auto w = co_await entry->done.async_wait_change(seen, deadline);
-      if (!w) co_return;
-    }
-  }
-  auto sent = co_await reply(in, std::move(bytes), deadline);
-  if (!sent) spdlog::info("actr: response to {} not delivered: {}", in.from.to_string(), sent.error().message());
-}
 
 // An answer goes back on the connection that carried its request (actr HEAD's gate "uses the
 // same connection for the responses"): on WebRTC on its RPC_RELIABLE channel (HEAD sends every
@@ -294,7 +147,13 @@ Node::~Node() {
 
 Result<std::uint16_t> Node::start() {
   auto self = impl_;
-  (void)self->tasks.spawn("rpc-worker", [self]() -> asio::awaitable<void> { co_await self->rpc_worker(); });
+  bool first_start = false;
+  {
+    std::lock_guard lk(self->mu);
+    first_start = self->workers.total == 0;  // start() again must not add a second permanent worker
+    if (first_start) self->workers.total = 1;
+  }
+  if (first_start) self->spawn_request_worker(true);
   (void)self->tasks.spawn("stream-worker", [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->stream_q); });
   (void)self->tasks.spawn("latency-worker",
                           [self]() -> asio::awaitable<void> { co_await self->stream_worker(self->latency_q); });
@@ -381,7 +240,7 @@ asio::awaitable<Result<Bytes>> Node::call(ActrId to, std::string route_key, Byte
   // Registered before sending: a fast response cannot arrive unannounced. Retries reuse the same
   // request_id, so the receiver's dedup answers them without running the handler twice.
   auto pending = self->correlation.register_request(env.request_id(), Dest::actor(to));
-  const Bytes request = encode(env);
+  const Bytes request = node::encode(env);
   auto sent = co_await self->send_with_retry(to, pt, request, deadline);
   if (!sent) co_return sent.error();
   Result<Bytes> r = make_error_code(NetworkError::TimeoutError);
@@ -414,12 +273,12 @@ asio::awaitable<Result<void>> Node::tell(ActrId to, std::string route_key, Bytes
   env.set_direction(pb::DIRECTION_TELL);
   env.set_timeout_ms(0);
   env.set_payload(payload.data(), payload.size());
-  co_return co_await impl_->send_with_retry(to, pt, encode(env), Clock::now() + impl_->cfg.manager.send_timeout);
+  co_return co_await impl_->send_with_retry(to, pt, node::encode(env), Clock::now() + impl_->cfg.manager.send_timeout);
 }
 
 asio::awaitable<Result<void>> Node::send_chunk(ActrId to, PayloadType pt, pb::DataStream chunk) {
   if (!is_stream(pt)) co_return make_error_code(NetworkError::InvalidArgument);
-  co_return co_await impl_->send_with_retry(to, pt, encode(chunk), Clock::now() + impl_->cfg.manager.send_timeout);
+  co_return co_await impl_->send_with_retry(to, pt, node::encode(chunk), Clock::now() + impl_->cfg.manager.send_timeout);
 }
 
 std::shared_ptr<SignalingClient> Node::signaling() const { return impl_->signaling; }
@@ -448,6 +307,7 @@ Node::Stats Node::stats() const {
   {
     std::lock_guard lk(impl_->mu);
     st = impl_->stats;
+    st.request_workers = impl_->workers.total;
   }
   st.rpc_queued = impl_->rpc_q.size();
   st.stream_queued = impl_->stream_q.size();

@@ -39,6 +39,19 @@ struct DedupEntry {
   detail::Notifier done;
 };
 
+inline Bytes encode(const google::protobuf::MessageLite& m) {
+  Bytes b(m.ByteSizeLong());
+  m.SerializeToArray(b.data(), static_cast<int>(b.size()));
+  return b;
+}
+
+// The request workers (node_dispatch.cpp), guarded by Impl::mu.
+struct WorkerPool {
+  std::size_t total = 0;    // alive, busy or idle
+  std::size_t idle = 0;     // waiting on the RPC queue
+  std::uint64_t spawned = 0, retired = 0;  // pool workers added when all were busy / retired idle
+};
+
 }  // namespace node
 
 struct Node::Impl : std::enable_shared_from_this<Impl> {
@@ -71,6 +84,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::deque<std::pair<Clock::time_point, std::string>> dedup_expiry;
   std::size_t dedup_bytes = 0;  // cached answers' bytes (completed entries only)
   Stats stats;
+  node::WorkerPool workers;
 
   void expire_dedup_locked(Clock::time_point now);
   void count_sent(WireKind kind, std::size_t bytes) {
@@ -82,7 +96,8 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
                                          Bytes payload);
   boost::asio::awaitable<Result<void>> reply(const node::Inbound& in, Bytes bytes, Deadline deadline);
-  boost::asio::awaitable<void> rpc_worker();
+  void spawn_request_worker(bool permanent);
+  boost::asio::awaitable<void> request_worker(bool permanent);
   boost::asio::awaitable<void> stream_worker(detail::AsyncQueue<node::Inbound>& q);
   boost::asio::awaitable<void> handle_request(node::Inbound in);
   boost::asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);

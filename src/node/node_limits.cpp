@@ -64,7 +64,7 @@ boost::asio::awaitable<Result<WorkLease>> take_work(std::shared_ptr<InboundWork>
       const auto seen = work->finished.version();
       if (fits()) break;
       // No deadline of its own: work finishes when handlers answer, and each answer is bounded.
-      auto w = co_await work->finished.async_wait_change(seen, Clock::now() + std::chrono::hours(24));
+      auto w = co_await work->finished.async_wait_change(seen, kNoDeadline);
       if (!w && w.error() != NetworkError::TimeoutError) co_return w.error();
     }
   }

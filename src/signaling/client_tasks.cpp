@@ -109,7 +109,7 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
         if (closed) co_return;
         if (!link) break;
       }
-      (void)co_await changed.async_wait_change(seen, Clock::now() + std::chrono::hours(24));
+      (void)co_await changed.async_wait_change(seen, kNoDeadline);
       const bool stop = co_await was_cancelled();
       if (stop) co_return;
     }

@@ -3,7 +3,10 @@
 
 #include "detail/asio.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
+#include <iterator>
 #include <system_error>
 
 namespace actr::detail {
@@ -16,11 +19,15 @@ struct Notifier::Waiter {
 };
 
 void Notifier::notify() {
-  std::vector<std::shared_ptr<Waiter>> woken;
+  // Copied out and cleared rather than swapped: the waiter list keeps its capacity, so a
+  // notifier that wakes one waiter per message does not allocate per message.
+  boost::container::small_vector<std::shared_ptr<Waiter>, 4> woken;
   {
     std::lock_guard lk(core_->mu);
     core_->version.fetch_add(1, std::memory_order_acq_rel);
-    woken.swap(core_->waiters);
+    if (core_->waiters.empty()) return;
+    woken.assign(std::make_move_iterator(core_->waiters.begin()), std::make_move_iterator(core_->waiters.end()));
+    core_->waiters.clear();
   }
   for (auto& w : woken) w->ch.try_send(boost::system::error_code{});
 }
@@ -51,11 +58,17 @@ asio::awaitable<Result<void>> Notifier::async_wait_change(std::uint64_t seen, De
     std::shared_ptr<Waiter> w;
     ~Unlink() { core->remove(w); }
   } unlink{core, w};
-  asio::steady_timer timer(ex, deadline);
   bool timed_out = false;
   try {
-    auto r = co_await (w->ch.async_receive(use_ec) || timer.async_wait(use_ec));
-    if (r.index() == 1 && !std::get<0>(std::get<1>(r))) timed_out = true;
+    if (deadline == kNoDeadline) {
+      // An owned wait (a worker's, a writer's): no timer and no parallel group to set up.
+      auto [ec] = co_await w->ch.async_receive(use_ec);
+      (void)ec;
+    } else {
+      asio::steady_timer timer(ex, deadline);
+      auto r = co_await (w->ch.async_receive(use_ec) || timer.async_wait(use_ec));
+      if (r.index() == 1 && !std::get<0>(std::get<1>(r))) timed_out = true;
+    }
   } catch (const std::system_error&) {
     // The caller's coroutine was already cancelled: Asio refuses new co_awaits by throwing.
   }

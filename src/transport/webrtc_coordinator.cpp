@@ -128,7 +128,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> signal_loop() {
     for (;;) {
-      auto in = co_await signaling->next_signal(Clock::now() + std::chrono::hours(24));
+      auto in = co_await signaling->next_signal(kNoDeadline);
       if (!in) {
         if (in.error() == make_error_code(NetworkError::TimeoutError)) continue;
         co_return;  // closed or cancelled
@@ -233,7 +233,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> role_loop() {
     for (;;) {
-      auto ev = co_await signaling->next_role_assignment(Clock::now() + std::chrono::hours(24));
+      auto ev = co_await signaling->next_role_assignment(kNoDeadline);
       if (!ev) {
         if (ev.error() == make_error_code(NetworkError::TimeoutError)) continue;
         co_return;

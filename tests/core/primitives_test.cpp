@@ -16,6 +16,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 using namespace actr;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -74,6 +76,39 @@ TEST(Notifier, PerOperationCancellationGivesCancelled) {
   auto r = run_co(io, body());
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(), NetworkCondition::Cancelled);
+  EXPECT_EQ(n.waiter_count(), 0u);
+}
+
+// kNoDeadline arms no timer: a notify still wakes the wait, and the owner's cancellation ends it.
+TEST(Notifier, NoDeadlineWaitEndsOnNotifyAndOnTheOwnersCancellation) {
+  asio::io_context io;
+  detail::Notifier n;
+  detail::TaskGroup g(io.get_executor());
+  std::vector<Result<void>> results;
+  for (int i = 0; i < 2; ++i)
+    (void)g.spawn("waiter", [&]() -> asio::awaitable<void> {
+      auto r = co_await n.async_wait_change(n.version(), kNoDeadline);
+      results.push_back(r);
+    });
+  drain(io);
+  ASSERT_EQ(n.waiter_count(), 2u);
+  n.notify();
+  drain(io);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(results[0]);
+  EXPECT_TRUE(results[1]);
+  (void)g.spawn("parked", [&]() -> asio::awaitable<void> {
+    auto r = co_await n.async_wait_change(n.version(), kNoDeadline);
+    results.push_back(r);
+  });
+  drain(io);
+  EXPECT_EQ(n.waiter_count(), 1u);  // the list kept working after the copy-and-clear notify
+  g.cancel_all();
+  auto idle = run_co(io, g.async_wait_idle(Clock::now() + 5s));
+  EXPECT_TRUE(idle);
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_FALSE(results[2]);
+  EXPECT_EQ(results[2].error(), NetworkCondition::Cancelled);
   EXPECT_EQ(n.waiter_count(), 0u);
 }
 

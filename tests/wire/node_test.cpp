@@ -1,4 +1,5 @@
 // Two nodes over real WebSocket on 127.0.0.1: RPC, tells, stream chunks, errors, dedup.
+#include <actr/detail/notifier.hpp>
 #include <actr/error.hpp>
 #include <actr/node.hpp>
 
@@ -10,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -17,6 +19,7 @@
 
 #include <atomic>
 #include <future>
+#include <vector>
 
 using namespace actr;
 using namespace actr::testing;
@@ -132,6 +135,47 @@ TEST(Node, RetriedRequestRunsHandlerOnce) {
   run_until(p.io, [&] { return p.a.stats().orphans == 2; });  // nobody on a registered "same-id"
   EXPECT_EQ(p.handled.load(), 1);
   EXPECT_EQ(p.b.stats().duplicates, 1u);
+}
+
+// Requests run on a pool of workers that grows while all are busy: eight handlers held open do
+// not stop a ninth request from being answered, and once the load is gone the extra workers
+// retire, back to the one permanent worker.
+TEST(Node, HeldHandlersDoNotHoldUpOthersAndIdleWorkersRetire) {
+  asio::io_context io;
+  auto cb = config(2);
+  cb.request_worker_idle = 50ms;
+  Node a{io.get_executor(), config(1)};
+  Node b{io.get_executor(), cb};
+  auto pa = a.start();
+  auto pb_ = b.start();
+  ASSERT_TRUE(pa && pb_);
+  a.set_peer_address(b.id(), "ws://127.0.0.1:" + std::to_string(*pb_) + "/");
+  EXPECT_EQ(b.stats().request_workers, 1u);
+  detail::Notifier release;
+  const auto closed = release.version();
+  b.on_request([&](ActrId, pb::RpcEnvelope req) -> asio::awaitable<Result<Bytes>> {
+    if (req.route_key() == "held") (void)co_await release.async_wait_change(closed, Clock::now() + 10s);
+    co_return Bytes(req.payload().begin(), req.payload().end());
+  });
+  constexpr int kHeld = 8;
+  std::atomic<int> held_done{0};
+  std::vector<std::future<void>> held;
+  for (int i = 0; i < kHeld; ++i)
+    held.push_back(asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      auto r = co_await a.call(b.id(), "held", bytes("h"), 10000ms);
+      if (r) ++held_done;
+    }, asio::use_future));
+  run_until(io, [&] { return b.stats().request_workers > kHeld; });
+  auto quick = run_co(io, a.call(b.id(), "quick", bytes("q"), 5000ms));
+  ASSERT_TRUE(quick) << quick.error().message();
+  EXPECT_EQ(held_done.load(), 0);  // answered while all eight were still held
+  release.notify();
+  run_until(io, [&] { return held_done.load() == kHeld; });
+  run_until(io, [&] { return b.stats().request_workers == 1u; });
+  auto again = run_co(io, a.call(b.id(), "quick", bytes("q"), 5000ms));  // the permanent one still serves
+  EXPECT_TRUE(again);
+  run_co(io, a.stop());
+  run_co(io, b.stop());
 }
 
 // Bad protobuf on a live connection costs only that message: it is dropped and counted, and the

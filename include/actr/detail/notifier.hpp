@@ -40,6 +40,8 @@ class Notifier {
   /// Completes when `version() != seen` (success), when `deadline` passes
   /// (`NetworkError::TimeoutError`), or on per-operation cancellation (`NetworkError::Cancelled`).
   /// Cancellation: terminal/partial/total all cancel the wait; state is left unchanged.
+  /// With `kNoDeadline` no timer is armed (the wait is one channel receive): only a change or
+  /// cancellation ends it.
   boost::asio::awaitable<Result<void>> async_wait_change(std::uint64_t seen, Deadline deadline);
 
   /// Number of coroutines currently parked (for tests and leak checks).

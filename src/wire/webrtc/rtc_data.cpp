@@ -135,7 +135,7 @@ asio::awaitable<void> Impl::reader() {
     }
     if (!item) {
       if (finished) co_return;
-      auto w = co_await inbound_ready.async_wait_change(seen, Clock::now() + std::chrono::hours(24));
+      auto w = co_await inbound_ready.async_wait_change(seen, kNoDeadline);
       if (!w && w.error() == NetworkError::Cancelled) co_return;
       continue;
     }

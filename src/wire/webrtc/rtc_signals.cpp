@@ -16,7 +16,6 @@ using Impl = WebRtcWire::Impl;
 using Phase = Impl::Phase;
 
 namespace {
-constexpr auto kForever = std::chrono::hours(24);
 }  // namespace
 
 // ---- our side (GStreamer events, on strand, mu held) ---------------------------------------------
@@ -165,7 +164,7 @@ void Impl::on_signal(PeerSignal&& s) {
 
 asio::awaitable<void> Impl::signal_sender() {
   for (;;) {
-    auto s = co_await signals.pop(Clock::now() + kForever);
+    auto s = co_await signals.pop(kNoDeadline);
     if (!s) {
       if (s.error() == NetworkError::TimeoutError) continue;
       co_return;  // closed or cancelled

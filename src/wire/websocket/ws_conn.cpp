@@ -285,7 +285,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
           fail(closed_error(), Ending::Normal);
           break;
         }
-        (void)co_await queued_.async_wait_change(seen, Clock::now() + std::chrono::hours(24));
+        (void)co_await queued_.async_wait_change(seen, kNoDeadline);
         continue;
       }
       drained_.notify();

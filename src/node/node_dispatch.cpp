@@ -1,0 +1,186 @@
+// The node's dispatch: requests and tells from the RPC queue to the handlers on an elastic pool
+// of workers, each request answered at most once per (peer, request_id) through the dedup cache;
+// stream chunks from their queues to the chunk handler.
+#include <actr/error.hpp>
+#include <actr/rpc_error_code.hpp>
+
+#include "detail/asio.hpp"
+#include "node/inbound.hpp"
+#include "node/node_impl.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace actr {
+
+using namespace detail;
+using node::DedupEntry;
+using node::Inbound;
+using node::encode;
+
+namespace {
+// Dedup is per peer: two peers may well pick the same request_id, and one must never read the
+// other's answer. The key is the peer's id and the request id, joined by a byte no id contains.
+std::string dedup_key(const ActrId& peer, const std::string& request_id) {
+  auto k = peer.to_string();
+  k.push_back('\0');
+  k += request_id;
+  return k;
+}
+}  // namespace
+
+void Node::Impl::spawn_request_worker(bool permanent) {
+  auto self = shared_from_this();
+  (void)tasks.spawn("request-worker",
+                    [self, permanent]() -> asio::awaitable<void> { co_await self->request_worker(permanent); });
+}
+
+// Requests run concurrently (a slow handler must not hold up the next request), on a pool of
+// worker coroutines that grows when every worker is busy and shrinks when workers sit idle, so a
+// steady stream of requests costs no task spawn per request. The first worker never retires.
+asio::awaitable<void> Node::Impl::request_worker(bool permanent) {
+  for (;;) {
+    {
+      std::lock_guard lk(mu);
+      ++workers.idle;
+    }
+    auto in = co_await rpc_q.pop(permanent ? kNoDeadline : Clock::now() + cfg.request_worker_idle);
+    bool grow = false, stop = false;
+    {
+      std::lock_guard lk(mu);
+      --workers.idle;
+      if (!in) {
+        // Idle past its time (a pool worker), or the node is stopping.
+        --workers.total;
+        if (in.error() == NetworkError::TimeoutError) ++workers.retired;
+        stop = true;
+      } else if (workers.idle == 0 && workers.total < cfg.max_request_workers) {
+        // Nobody is left waiting for the next request: add a worker before running this one.
+        ++workers.total;
+        ++workers.spawned;
+        grow = true;
+      }
+    }
+    if (stop) co_return;
+    if (grow) spawn_request_worker(false);
+    if (in->env.direction() == pb::DIRECTION_TELL) {
+      TellHandler h;
+      {
+        std::lock_guard lk(mu);
+        ++stats.tells;
+        h = on_tell;
+      }
+      if (h) h(in->from, in->env);
+      continue;
+    }
+    co_await handle_request(std::move(*in));
+  }
+}
+
+asio::awaitable<void> Node::Impl::stream_worker(AsyncQueue<Inbound>& q) {
+  auto self = shared_from_this();
+  for (;;) {
+    auto in = co_await q.pop(kNoDeadline);
+    if (!in) {
+      if (in.error() == NetworkError::ChannelClosed || in.error() == NetworkCondition::Cancelled) co_return;
+      continue;
+    }
+    ChunkHandler h;
+    {
+      std::lock_guard lk(mu);
+      ++stats.chunks;
+      h = on_chunk;
+    }
+    if (h) h(in->from, in->pt, in->chunk);
+  }
+}
+
+void Node::Impl::expire_dedup_locked(Clock::time_point now) {
+  // Oldest completed entries leave first: past the TTL, or while the cache is over its byte cap.
+  // In-flight entries are never evicted (a retry must not run the handler twice).
+  while (!dedup_expiry.empty() &&
+         (now - dedup_expiry.front().first > cfg.dedup_ttl || dedup_bytes > cfg.dedup_max_bytes)) {
+    auto it = dedup.find(dedup_expiry.front().second);
+    if (it != dedup.end() && it->second->response && it->second->completed == dedup_expiry.front().first) {
+      dedup_bytes -= it->second->response->size();
+      dedup.erase(it);
+    }
+    dedup_expiry.pop_front();
+  }
+}
+
+asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
+  const std::string id = in.env.request_id();
+  const std::string key = dedup_key(in.from, id);
+  std::shared_ptr<DedupEntry> entry;
+  bool original = false;
+  RequestHandler handler;
+  {
+    std::lock_guard lk(mu);
+    expire_dedup_locked(Clock::now());
+    auto& e = dedup[key];
+    if (!e) {
+      e = std::make_shared<DedupEntry>();
+      original = true;
+      ++stats.requests;
+    } else {
+      ++stats.duplicates;
+    }
+    entry = e;
+    handler = on_request;
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
+  Bytes bytes;
+  if (original) {
+    pb::RpcEnvelope resp;
+    resp.set_route_key(in.env.route_key());
+    resp.set_request_id(id);
+    resp.set_direction(pb::DIRECTION_RESPONSE);
+    resp.set_timeout_ms(0);
+    if (in.env.has_traceparent()) resp.set_traceparent(in.env.traceparent());
+    Result<Bytes> r = make_error_code(NetworkError::NotImplemented);
+    if (handler) {
+      try {
+        r = co_await handler(in.from, in.env);
+      } catch (const std::exception& e) {
+        spdlog::error("actr: request handler for {} threw: {}", in.env.route_key(), e.what());
+        r = make_error_code(NetworkError::Internal);
+      }
+    }
+    if (r) {
+      resp.set_payload(r->data(), r->size());
+    } else {
+      // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
+      // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
+      resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
+      resp.mutable_error()->set_message(r.error().message());
+    }
+    bytes = encode(resp);
+    {
+      std::lock_guard lk(mu);
+      entry->response = bytes;
+      entry->completed = Clock::now();
+      dedup_bytes += bytes.size();
+      dedup_expiry.emplace_back(entry->completed, key);
+      expire_dedup_locked(entry->completed);
+    }
+    entry->done.notify();
+  } else {
+    // A retry of a request still running: wait for the original's answer, never run it twice.
+    for (;;) {
+      const auto seen = entry->done.version();
+      {
+        std::lock_guard lk(mu);
+        if (entry->response) {
+          bytes = *entry->response;
+          break;
+        }
+      }
+      auto w = co_await entry->done.async_wait_change(seen, deadline);
+      if (!w) co_return;
+    }
+  }
+  auto sent = co_await reply(in, std::move(bytes), deadline);
+  if (!sent) spdlog::info("actr: response to {} not delivered: {}", in.from.to_string(), sent.error().message());
+}
+
+}  // namespace actr
