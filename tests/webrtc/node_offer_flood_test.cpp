@@ -18,8 +18,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 using namespace actr;
 using namespace actr::testing;
@@ -43,7 +46,21 @@ std::size_t virtual_mib() {
   return 0;
 }
 
-// GStreamer keeps a pool thread or two after its pipelines are gone.
+// The names of this process's threads (/proc/self/task/*/comm), sorted.
+std::vector<std::string> thread_names() {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(e.path() / "comm");
+    std::string n;
+    std::getline(in, n);
+    names.push_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// GStreamer runs element tasks on GLib's shared thread pool, which keeps up to 2 idle threads
+// (named after the last task they ran) once the pipelines are gone.
 constexpr std::size_t kThreadSlack = 2;
 
 NodeConfig flood_config(std::uint64_t serial, std::uint16_t signal_port) {
@@ -116,6 +133,7 @@ TEST(NodeOfferFlood, TwoHundredOffersAreBoundedTheNodeServesAndThreadsReturn) {
     call("while the caller's WebRTC wire is set up");
   }
   const auto base_threads = thread_count();
+  const auto base_names = thread_names();
   std::printf("offer flood: baseline taken (%zu threads)\n", base_threads);
   const auto base_vm = virtual_mib();
 
@@ -165,6 +183,13 @@ TEST(NodeOfferFlood, TwoHundredOffersAreBoundedTheNodeServesAndThreadsReturn) {
   std::size_t after_threads = thread_count();
   run_until(io, [&] { return (after_threads = thread_count()) <= base_threads + kThreadSlack; }, 30000ms);
   const auto after_vm = virtual_mib();
+  std::vector<std::string> extra;  // the threads that stayed
+  const auto after_names = thread_names();
+  std::set_difference(after_names.begin(), after_names.end(), base_names.begin(), base_names.end(),
+                      std::back_inserter(extra));
+  std::printf("offer flood: threads left over the baseline:");
+  for (const auto& n : extra) std::printf(" %s", n.c_str());
+  std::printf("\n");
   call("after the flood");
   std::printf("offer flood: %d offers, %llu refused, %llu set up and timed out; threads %zu baseline, %zu peak, %zu "
               "after; VmSize %zu MiB baseline, %zu MiB peak, %zu MiB after\n",
