@@ -61,6 +61,10 @@ std::string ActrType::to_string() const {
   return s;
 }
 
+bool ActrType::valid() const noexcept {
+  return valid_name(manufacturer) && valid_name(name) && valid_version(version);
+}
+
 Result<ActrType> ActrType::parse(std::string_view s) {
   const auto first = s.find(':');
   if (first == std::string_view::npos) return invalid_argument();

@@ -41,6 +41,7 @@ struct SignalArgs {
   int heartbeat_ms = 5000;   // Ping cadence suggested to clients
   int keepalive_ms = 5000;   // WebSocket keepalive
   int queue_limit = 256;     // outbound envelopes per client before it is dropped
+  int contact_ttl_ms = 120000;  // an id's negotiation partners are forgotten this long after it left
   std::string tls_cert, tls_key;  // PEM files: serve wss:// (both or neither)
   std::string key_dir;            // signing keys kept here (created 0700); empty: one key per process
   std::string metrics;            // HOST:PORT to serve Prometheus metrics on (empty: none)

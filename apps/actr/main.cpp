@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
   g->add_option("--keepalive-ms", sig.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
   g->add_option("--queue-limit", sig.queue_limit, "outbound envelopes per client before it is dropped")
       ->capture_default_str();
+  g->add_option("--contact-ttl-ms", sig.contact_ttl_ms,
+                "how long an id's WebRTC negotiation partners are remembered after it left (to tell them of its restart)")
+      ->capture_default_str();
   g->add_option("--metrics", sig.metrics,
                 "HOST:PORT to serve Prometheus metrics on at /metrics (port 0 picks one; stdout gets 'metrics on URL')");
   g->add_option("--tls-cert", sig.tls_cert, "PEM certificate (chain) file: serve wss:// only (with --tls-key)");

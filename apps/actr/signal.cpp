@@ -61,7 +61,8 @@ int run_signal(const SignalArgs& a) {
     std::cerr << "actr signal: --metrics '" << a.metrics << "' is not HOST:PORT\n";
     return 2;
   }
-  if (!hp || a.ttl_ms <= 0 || a.heartbeat_ms <= 0 || a.keepalive_ms <= 0 || a.queue_limit <= 0) {
+  if (!hp || a.ttl_ms <= 0 || a.heartbeat_ms <= 0 || a.keepalive_ms <= 0 || a.queue_limit <= 0 ||
+      a.contact_ttl_ms <= 0) {
     std::cerr << "actr signal: bad --listen (want HOST:PORT) or a non-positive limit\n";
     return 2;
   }
@@ -70,6 +71,7 @@ int run_signal(const SignalArgs& a) {
   cfg.heartbeat_interval = std::chrono::milliseconds(a.heartbeat_ms);
   cfg.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
   cfg.client_queue_limit = static_cast<std::size_t>(a.queue_limit);
+  cfg.contact_ttl = std::chrono::milliseconds(a.contact_ttl_ms);
   auto tls = server_tls_from_files(a.tls_cert, a.tls_key);
   if (!tls.error.empty()) {
     std::cerr << "actr signal: " << tls.error << "\n";

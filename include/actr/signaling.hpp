@@ -107,6 +107,9 @@ struct SignalingServerConfig {
   /// loopback is exempt unless `ip_limits.limit_loopback`. A refused connection gets HTTP 429
   /// (503 when too many addresses are tracked) before any upgrade, and nobody else notices.
   IpLimitConfig ip_limits;
+  /// How long the server remembers who negotiated with an id after the id's registration ended:
+  /// the id's earlier peers are told (`PeerRestarted`) only if it registers anew within it.
+  std::chrono::milliseconds contact_ttl{120000};
 };
 
 /// Counters, for tests, logs and `actr signal`.
@@ -123,6 +126,12 @@ struct SignalingServerStats {
   std::uint64_t ip_refused = 0;      ///< connections refused by the per-address limits
   std::uint64_t identity_refused = 0;  ///< upgrades refused with HTTP 401 (URL identity missing or invalid)
   std::uint64_t ip_tracked = 0;      ///< peer addresses the limits remember now
+  /// Ids whose WebRTC negotiation partners are remembered now (to tell them of a restart);
+  /// forgotten `contact_ttl` after the id's registration ended.
+  std::uint64_t contacts = 0;
+  /// Addresses given at /ais/register and remembered for the identity's first connection now
+  /// (at most 65,536, oldest forgotten first).
+  std::uint64_t ais_addresses = 0;
 };
 
 /// The signaling and discovery server. Actors register their `ActrId` (and optionally the ws://

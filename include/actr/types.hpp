@@ -41,6 +41,8 @@ struct ActrType {
   /// ≤ 32 chars of [A-Za-z0-9._+-] (actr admits any non-empty version without ':'; we keep to what
   /// a header or URL carries safely). Errors: `NetworkError::InvalidArgument`.
   static Result<ActrType> parse(std::string_view s);
+  /// True if every field follows the rules of `parse` (what `parse(to_string())` accepts).
+  bool valid() const noexcept;
 };
 
 /// Identity of one actor instance. Equality, ordering and hash are field-wise over realm,

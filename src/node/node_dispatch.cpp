@@ -3,6 +3,7 @@
 // stream chunks from their queues to the chunk handler.
 #include <actr/error.hpp>
 #include <actr/rpc_error_code.hpp>
+#include <actr/detail/log_limit.hpp>
 
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
@@ -180,7 +181,10 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
     }
   }
   auto sent = co_await reply(in, std::move(bytes), deadline);
-  if (!sent) spdlog::info("actr: response to {} not delivered: {}", in.from.to_string(), sent.error().message());
+  static detail::LogLimiter undelivered;  // a caller that hangs up before its answers, over and over
+  if (!sent)
+    if (const auto nth = undelivered.tick())
+      spdlog::info("actr: response to {} not delivered: {} ({} so far)", in.from.to_string(), sent.error().message(), nth);
 }
 
 }  // namespace actr

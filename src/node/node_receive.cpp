@@ -1,6 +1,7 @@
 // The node's receive path: one inbound frame, decoded and classified (inbound.cpp), goes to the
 // correlation (responses) or to a handler queue under the node's in-flight limits.
 #include <actr/error.hpp>
+#include <actr/detail/log_limit.hpp>
 
 #include "node/inbound.hpp"
 #include "node/node_impl.hpp"
@@ -29,7 +30,7 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHan
       std::lock_guard lk(mu);
       n = ++stats.malformed;
     }
-    if ((n & (n - 1)) == 0)  // 1st, 2nd, 4th, 8th…: a flood cannot flood the log
+    if (detail::nth_is_logged(n))  // 1st, 2nd, 4th, 8th…: a flood cannot flood the log
       spdlog::warn("actr: dropped an undecodable {} message from {} ({} so far)", to_string(pt), in.from.to_string(), n);
     return ok();
   };

@@ -3,6 +3,7 @@
 // needs no table of issued tokens and survives a restart whenever the key does (--key-dir).
 #include "signaling/ais_handler.hpp"
 
+#include <actr/detail/log_limit.hpp>
 #include <actr/error.hpp>
 
 #include "ais.pb.h"
@@ -63,12 +64,8 @@ std::optional<std::uint64_t> random_serial() {
 }
 
 // The type as ActrType::parse accepts it: names a header, URL or `ActrId::to_string()` carries
-// unambiguously (no ':' '@' '/' inside a part).
-bool valid_type(const pb::ActrType& t) {
-  auto parsed = ActrType::parse(t.manufacturer() + ":" + t.name() + ":" + t.version());
-  return parsed && parsed->manufacturer == t.manufacturer() && parsed->name == t.name() &&
-         parsed->version == t.version();
-}
+// unambiguously (no ':' '@' '/' inside a part), at most 32 bytes each.
+bool valid_type(const pb::ActrType& t) { return ActrType{t.manufacturer(), t.name(), t.version()}.valid(); }
 
 void set_time(google::protobuf::Timestamp* ts, std::uint64_t unix_s) {
   ts->set_seconds(static_cast<std::int64_t>(unix_s));
@@ -145,19 +142,22 @@ ws::PlainResponse AisHandler::do_register(const ws::PlainRequest& req) {
     return refusal<Response>(400, "not a RegisterRequest (undecodable or a required field missing)");
   if (!valid_type(rr.actr_type()))
     return refusal<Response>(400, "actr_type: manufacturer and name must be names, version non-empty");
-  if (rr.has_ws_address() && !ws::parse_url(rr.ws_address()))
-    return refusal<Response>(400, "ws_address must be a ws:// or wss:// URL");
+  if (rr.has_ws_address() && !plausible_ws_address(rr.ws_address()))
+    return refusal<Response>(400, "ws_address must be a ws:// or wss:// URL of at most 1024 bytes");
   const bool closed = !policy_.open && !policy_.realm_secret && policy_.allowed_types.empty();
   if (closed) return refusal<Response>(403, "registration is closed on this server");
   ActrId id{Realm{rr.realm().realm_id()}, 0,
             ActrType{rr.actr_type().manufacturer(), rr.actr_type().name(), rr.actr_type().version()}};
   if (!policy_.open) {
+    static detail::LogLimiter denied;  // a client may try again and again
     if (!secret_ok(req)) {
-      spdlog::info("actr signal: AIS refused {} (realm secret missing or wrong)", id.type.to_string());
+      if (const auto nth = denied.tick())
+        spdlog::info("actr signal: AIS refused {} (realm secret missing or wrong; {} so far)", id.type.to_string(), nth);
       return refusal<Response>(403, "realm secret missing or invalid");
     }
     if (!type_allowed(id.type)) {
-      spdlog::info("actr signal: AIS refused {} (type not allowed)", id.type.to_string());
+      if (const auto nth = denied.tick())
+        spdlog::info("actr signal: AIS refused {} (type not allowed; {} so far)", id.type.to_string(), nth);
       return refusal<Response>(403, "actor type " + id.type.to_string() + " may not register here");
     }
   }
@@ -177,6 +177,7 @@ ws::PlainResponse AisHandler::do_renew(const ws::PlainRequest& req) {
   if (!parse(rr, req.body))
     return refusal<Response>(400, "not a RenewCredentialRequest (undecodable or a required field missing)");
   const ActrId id = from_pb(rr.actr_id());
+  if (!id.type.valid()) return refusal<Response>(400, "actr_id.type: manufacturer and name must be names, version non-empty");
   const auto& raw = rr.renewal_token();
   auto token = Credential::from_protobuf(ConstBytes(reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()));
   if (!token) return refusal<Response>(401, "renewal token invalid");

@@ -17,6 +17,13 @@ namespace actr::sig {
 
 inline constexpr std::uint32_t kEnvelopeVersion = 2;
 
+/// Longest `ws_address` accepted at registration (RegisterRequest and /ais/register).
+inline constexpr std::size_t kMaxWsAddress = 1024;
+/// Discovery hands the address to every peer that asks, which dials it: true if `a` is a URL our
+/// own dial accepts (ws:// or wss://, a host, a numeric port, no control characters or spaces)
+/// of at most `kMaxWsAddress` bytes.
+bool plausible_ws_address(const std::string& a);
+
 void to_pb(const ActrId& id, pb::ActrId* out);
 ActrId from_pb(const pb::ActrId& id);
 void to_pb(const Credential& c, pb::AIdCredential* out);

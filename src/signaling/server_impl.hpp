@@ -3,6 +3,7 @@
 // relays, public API) and server_register.cpp (identity: the URL check before the upgrade,
 // registration, authentication of every later envelope).
 
+#include <actr/detail/log_limit.hpp>
 #include <actr/detail/task_group.hpp>
 #include <actr/error.hpp>
 #include <actr/identity.hpp>
@@ -47,10 +48,6 @@ struct Entry {
   Bytes credential;  // the AIdCredential issued at the latest registration, encoded
   Deadline last_seen;
 };
-
-// Discovery hands the address to every peer that asks, which dials it: it must be a URL our own
-// dial accepts (ws:// or wss://, a host, a numeric port, no control characters or spaces).
-inline bool plausible_ws_address(const std::string& a) { return bool(ws::parse_url(a)); }
 
 inline Bytes encoded(const pb::AIdCredential& c) {
   Bytes b(c.ByteSizeLong());
@@ -100,14 +97,20 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<bool> listening{false};
   std::atomic<std::uint64_t> next_session{1}, next_envelope{1};
   std::atomic<std::uint64_t> relayed{0}, errors_sent{0}, slow_dropped{0}, expired{0}, registrations{0};
+  detail::LogLimiter reported;  // error envelopes clients sent us (logged, never answered)
 
   mutable std::mutex mu;  // guards sessions, entries, by_session, contacts
   std::unordered_map<std::uint64_t, std::shared_ptr<Session>> sessions;
   std::unordered_map<ActrId, Entry> entries;
   std::unordered_map<std::uint64_t, ActrId> by_session;
   // Who negotiated a WebRTC role with whom, kept past a registration's end: when an id registers
-  // anew as a new process, its earlier peers are told (`PeerRestarted`). Bounded per id and in all.
-  std::unordered_map<ActrId, std::deque<ActrId>> contacts;
+  // anew as a new process, its earlier peers are told (`PeerRestarted`). Bounded per id and in all;
+  // an id unregistered for `cfg.contact_ttl` is forgotten by the sweeper.
+  struct Contacts {
+    std::deque<ActrId> peers;
+    Deadline seen;  // last time the id was registered (or negotiated)
+  };
+  std::unordered_map<ActrId, Contacts> contacts;
 
   std::string envelope_id() { return "srv-" + std::to_string(next_envelope.fetch_add(1)); }
 

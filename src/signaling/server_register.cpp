@@ -23,7 +23,8 @@ std::optional<ws::Refusal> SignalingServer::Impl::check_url(const ws::HeaderLook
   }
   if (why) {
     identity_refused.fetch_add(1);
-    spdlog::info("actr signal: upgrade refused (401): {}", *why);
+    if (const auto nth = identity_refused.load(); nth_is_logged(nth))
+      spdlog::info("actr signal: upgrade refused (401): {} ({} so far)", *why, nth);
     return ws::Refusal{401, *why + "\n"};
   }
   who = std::move(u);
@@ -111,10 +112,17 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
   }
   const auto& req = env.peer_to_server().register_request();
   const ActrId id = sig::from_pb(req.actr_id());
+  // actr's name rules: an id of any length would be kept (and handed out by discovery) for as long
+  // as it is registered and remembered as a contact.
+  if (!id.type.valid()) {
+    refuse(s, rid, SignalingErrc::InvalidArgument,
+           "actr_id.type: manufacturer and name must be names of 1-32 characters, version 1-32 characters");
+    return;
+  }
   std::optional<std::string> ws;
   if (req.has_ws_address()) {
     if (!plausible_ws_address(req.ws_address())) {
-      refuse(s, rid, SignalingErrc::InvalidArgument, "ws_address must be a ws:// or wss:// URL");
+      refuse(s, rid, SignalingErrc::InvalidArgument, "ws_address must be a ws:// or wss:// URL of at most 1024 bytes");
       return;
     }
     ws = req.ws_address();

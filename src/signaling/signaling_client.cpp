@@ -2,6 +2,7 @@
 // pending replies and bounded inboxes, and the public API. Not a Beast TU: the WebSocket is a
 // `ws::Connection`. The background tasks are in client_tasks.cpp.
 #include "signaling/client_impl.hpp"
+#include <actr/detail/log_limit.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -101,7 +102,9 @@ void SignalingClient::Impl::on_message(std::uint64_t ep, ConstBytes data, bool b
   std::string id;
   auto env = sig::decode(data, &id);
   if (!env) {
-    spdlog::warn("actr: bad envelope from the signaling server ({}); ignored", env.error().message());
+    static detail::LogLimiter bad;
+    if (const auto nth = bad.tick())
+      spdlog::warn("actr: bad envelope from the signaling server ({}); ignored ({} so far)", env.error().message(), nth);
     return;
   }
   if (env->has_reply_for()) {
@@ -142,7 +145,9 @@ void SignalingClient::Impl::deliver_relay(const pb::ActrRelay& relay) {
   }
   auto s = sig::from_relay(relay);
   if (!s) {
-    spdlog::info("actr: unsupported relay payload from {}; ignored", from.to_string());
+    static detail::LogLimiter unsupported;
+    if (const auto nth = unsupported.tick())
+      spdlog::info("actr: unsupported relay payload from {}; ignored ({} so far)", from.to_string(), nth);
     return;
   }
   std::shared_ptr<SignalInbox> box;
@@ -153,7 +158,8 @@ void SignalingClient::Impl::deliver_relay(const pb::ActrRelay& relay) {
   auto& q = box ? *box : default_inbox;
   if (!q.try_push(InboundSignal{from, std::move(*s)})) {
     dropped.fetch_add(1);
-    spdlog::warn("actr: inbox for {} is full; signal dropped", from.to_string());
+    if (const auto nth = dropped.load(); detail::nth_is_logged(nth))
+      spdlog::warn("actr: inbox for {} is full; signal dropped ({} so far)", from.to_string(), nth);
   }
 }
 

@@ -30,6 +30,9 @@ void collect_metrics(const SignalingServer& server, Metrics& out) {
   metric(out, "actr_signaling_ip_refused_total", "Connections refused by the per-address limits", C,
          num(st.ip_refused));
   metric(out, "actr_signaling_ip_tracked", "Peer addresses the per-address limits remember", G, num(st.ip_tracked));
+  metric(out, "actr_signaling_contacts", "Ids whose WebRTC negotiation partners are remembered", G, num(st.contacts));
+  metric(out, "actr_signaling_ais_addresses", "Addresses from /ais/register kept for a first connection", G,
+         num(st.ais_addresses));
 }
 
 }  // namespace actr

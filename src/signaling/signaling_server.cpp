@@ -27,7 +27,7 @@ asio::awaitable<void> SignalingServer::Impl::accept_loop(std::shared_ptr<tcp::ac
       if (ec == asio::error::operation_aborted) break;
       // e.g. EMFILE: keep serving, and say so once per power of two (not 20 lines a second).
       ++failing;
-      if ((failing & (failing - 1)) == 0)
+      if (detail::nth_is_logged(failing))
         spdlog::warn("actr signal: accept failed ({} in a row): {}", failing, ec.message());
       asio::steady_timer pause(co_await asio::this_coro::executor, std::chrono::milliseconds{50});
       auto [pec] = co_await pause.async_wait(use_ec);
@@ -40,7 +40,7 @@ asio::awaitable<void> SignalingServer::Impl::accept_loop(std::shared_ptr<tcp::ac
     auto holder = std::make_shared<tcp::socket>(std::move(sock));
     if (verdict != IpVerdict::Admit) {
       const auto n = ip_refused.fetch_add(1) + 1;
-      if ((n & (n - 1)) == 0)
+      if (detail::nth_is_logged(n))
         spdlog::warn("actr signal: connection refused by the per-address limits ({}); {} refused so far",
                      to_string(verdict), n);
       tasks.spawn("signaling-refuse", [holder, verdict, tls = cfg.tls != nullptr]() {
@@ -128,6 +128,15 @@ void SignalingServer::Impl::sweep() {
   ip_limiter->sweep(now);  // addresses with nothing open and a full bucket are forgotten
   {
     std::lock_guard lk(mu);
+    for (auto it = contacts.begin(); it != contacts.end();) {
+      if (entries.count(it->first)) {
+        (it++)->second.seen = now;
+      } else if (now - it->second.seen > cfg.contact_ttl) {
+        it = contacts.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (auto it = entries.begin(); it != entries.end();) {
       if (now - it->second.last_seen > cfg.registration_ttl) {
         gone.emplace_back(it->first, it->second.session);
@@ -163,7 +172,9 @@ bool SignalingServer::Impl::deliver(const std::shared_ptr<Session>& s, const pb:
   if (r) return true;
   if (r.error() == NetworkError::QueueFull) {
     slow_dropped.fetch_add(1);
-    spdlog::warn("actr signal: dropping connection {}: its outbound queue is full (it does not read)", s->id);
+    if (const auto nth = slow_dropped.load(); nth_is_logged(nth))
+      spdlog::warn("actr signal: dropping connection {}: its outbound queue is full (it does not read); {} so far",
+                   s->id, nth);
     s->link->abort();  // on_closed unregisters it
   }
   return false;
@@ -194,8 +205,9 @@ void SignalingServer::Impl::on_message(const std::shared_ptr<Session>& s, ConstB
     case pb::SignalingEnvelope::kActrRelay: handle_relay(s, *env); return;
     case pb::SignalingEnvelope::kEnvelopeError:
       // Never answer an error with an error (no ping-pong between two confused ends).
-      spdlog::info("actr signal: connection {} reports error {}: {}", s->id, env->envelope_error().code(),
-                   env->envelope_error().message());
+      if (const auto nth = reported.tick())
+        spdlog::info("actr signal: connection {} reports error {}: {} ({} so far)", s->id, env->envelope_error().code(),
+                     env->envelope_error().message(), nth);
       return;
     case pb::SignalingEnvelope::kServerToActr:
     case pb::SignalingEnvelope::FLOW_NOT_SET:
@@ -245,7 +257,9 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
     }
     case pb::ActrToSignaling::kError:
       // Never answer an error with an error (no ping-pong between two confused ends).
-      spdlog::info("actr signal: {} reports error {}: {}", src->to_string(), m.error().code(), m.error().message());
+      if (const auto nth = reported.tick())
+        spdlog::info("actr signal: {} reports error {}: {} ({} so far)", src->to_string(), m.error().code(),
+                     m.error().message(), nth);
       return;
     case pb::ActrToSignaling::kDiscoveryRequest:
     case pb::ActrToSignaling::kRouteCandidatesRequest:
@@ -358,7 +372,9 @@ void SignalingServer::Impl::add_contact_locked(const ActrId& a, const ActrId& b)
     std::erase_if(contacts, [&](const auto& kv) { return !entries.count(kv.first); });
     if (contacts.size() >= ids) return;
   }
-  auto& list = contacts[a];
+  auto& c = contacts[a];
+  c.seen = Clock::now();
+  auto& list = c.peers;
   if (std::find(list.begin(), list.end(), b) != list.end()) return;
   if (list.size() >= per_id) list.pop_front();
   list.push_back(b);
@@ -370,7 +386,7 @@ void SignalingServer::Impl::announce_restart(const ActrId& id) {
     std::lock_guard lk(mu);
     auto it = contacts.find(id);
     if (it == contacts.end()) return;
-    for (const auto& peer : it->second)
+    for (const auto& peer : it->second.peers)
       if (auto e = entries.find(peer); e != entries.end()) told.emplace_back(peer, e->second.session);
   }
   for (auto& [peer, session] : told) {
@@ -442,6 +458,8 @@ SignalingServerStats SignalingServer::stats() const {
     std::lock_guard lk(impl_->mu);
     st.connections = impl_->sessions.size();
     st.registered = impl_->entries.size();
+    st.contacts = impl_->contacts.size();
+    st.ais_addresses = impl_->ais_addresses.size();
   }
   st.registrations = impl_->registrations.load();
   st.relayed = impl_->relayed.load();

@@ -1,6 +1,7 @@
 // The WebRTC coordinator: role negotiation, wire registry per peer, and routing of relayed
 // signals. GStreamer-free: it only speaks to `WebRtcWire` and `SignalingClient`.
 #include <actr/detail/task_group.hpp>
+#include <actr/detail/log_limit.hpp>
 #include <actr/error.hpp>
 #include <actr/webrtc_coordinator.hpp>
 
@@ -96,8 +97,11 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       if (r && inbound && self->on_inbound) self->on_inbound(peer, w);
       self->forget(peer, w, inbound, !r);
       if (!r && !cancelled) {
-        spdlog::info("actr: WebRTC set-up with {} ({}) failed: {}", peer.to_string(),
-                     w->is_offerer() ? "offerer" : "answerer", r.error().message());
+        // A flood of offers that never complete fails here once per offer.
+        static detail::LogLimiter failed;
+        if (const auto nth = failed.tick())
+          spdlog::info("actr: WebRTC set-up with {} ({}) failed: {} ({} so far)", peer.to_string(),
+                       w->is_offerer() ? "offerer" : "answerer", r.error().message(), nth);
         co_await w->close();
       }
     });
@@ -153,8 +157,10 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       // the peer started over (a restarted process), so it gets a fresh wire.
       const bool waiting = w && !w->is_offerer() && !w->is_connected() && w->stats().peer_connections == 0;
       if (in->signal.kind == PeerSignal::Kind::Offer && !waiting) {
+        static detail::LogLimiter glare;
         if (w && w->is_offerer())  // cannot happen with one offerer per pair; answer anyway
-          spdlog::warn("actr: offer from {} while offering to it; answering", in->from.to_string());
+          if (const auto nth = glare.tick())
+            spdlog::warn("actr: offer from {} while offering to it; answering ({} so far)", in->from.to_string(), nth);
         // One set-up per peer: a newer offer replaces the one still in progress (its offerer
         // started over). Then the global bound: each set-up costs a peer connection and its
         // GStreamer threads, so a flood of offers is refused, typed, not built.
@@ -198,7 +204,7 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
       refused = ++stats.setups_refused;
     }
     // One line per power of two: a flood is visible in the log without filling it.
-    if ((refused & (refused - 1)) == 0)
+    if (detail::nth_is_logged(refused))
       spdlog::warn("actr: WebRTC set-up from {} refused: {} set-ups in progress (max_setups); {} refused so far",
                    peer.to_string(), cfg.max_setups, refused);
     PeerSignal no;

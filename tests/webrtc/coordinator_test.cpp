@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 
 using namespace actr;
 using namespace actr::testing;
@@ -101,14 +100,6 @@ TEST(WebRtcCoordinator, ADialToAPeerThatIsDialingUsWaitsOnThePeersConnection) {
   run_co(io, sb->close());
   run_co(io, server.close());
 }
-
-namespace {
-std::size_t thread_count() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-  return n;
-}
-}  // namespace
 
 // Issue 11: 400 offers relayed in 0.9 s made a node build 1,313 threads and abort on a 4 GB
 // address-space limit. Set-ups are bounded now: with max_setups = 1 on B, offers from three

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -182,6 +183,13 @@ inline void kill_peer_connection(WebRtcWire& w) {
     g = impl.gen;
   }
   if (g) impl.retire(g, false);
+}
+
+/// Threads of this process now (/proc/self/task).
+inline std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
 }
 
 /// A signaling client connected to the server on 127.0.0.1:`port` and registered as `id`.

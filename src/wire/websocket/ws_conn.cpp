@@ -2,6 +2,7 @@
 // reader, one writer that packs queued messages behind NetStream's cork, a bounded queue,
 // Beast's keepalive, and a close that is bounded in time. Beast translation unit.
 #include "ws_stream.hpp"
+#include <actr/detail/log_limit.hpp>
 
 #include <actr/detail/notifier.hpp>
 #include <actr/error.hpp>
@@ -215,8 +216,11 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
       }
       if (!held.take(n)) {
         if (cfg_.counters) cfg_.counters->refused.fetch_add(1);
-        spdlog::info("actr: websocket message refused: the global reassembly budget ({} bytes) is full; closing 1013",
-                     cfg_.read_budget->limit());
+        static detail::LogLimiter full;
+        if (const auto nth = full.tick())
+          spdlog::info("actr: websocket message refused: the global reassembly budget ({} bytes) is full; closing 1013 "
+                       "({} so far)",
+                       cfg_.read_budget->limit(), nth);
         fail(make_error_code(NetworkError::ResourceExhausted), Ending::TryAgain);
         co_return false;
       }
@@ -234,8 +238,10 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
     if (w || w.error() != NetworkError::TimeoutError || deadline <= stall_at) co_return w;
     if (is_open()) {
       if (cfg_.counters) cfg_.counters->stalls.fetch_add(1);
-      spdlog::info("actr: websocket peer took none of its {} queued bytes for {} ms; closing", out_bytes_.load(),
-                   (2 * cfg_.keepalive_interval).count());
+      static detail::LogLimiter stalled;
+      if (const auto nth = stalled.tick())
+        spdlog::info("actr: websocket peer took none of its {} queued bytes for {} ms; closing ({} so far)",
+                     out_bytes_.load(), (2 * cfg_.keepalive_interval).count(), nth);
       fail(make_error_code(NetworkError::TimeoutError), Ending::Abort);
     }
     co_return closed_error();

@@ -3,6 +3,7 @@
 // request, HTTP 400 for refusals) with plain HTTP requests handed to a `PlainHttp` server. Beast
 // translation unit.
 #include "tls_context.hpp"
+#include <actr/detail/log_limit.hpp>
 #include "ws_stream.hpp"
 
 #include <actr/error.hpp>
@@ -241,7 +242,8 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, Co
   if (auto* t = ns.tls()) {
     auto [tec] = co_await t->async_handshake(asio::ssl::stream_base::server, use_ec);
     if (tec) {
-      spdlog::info("actr: TLS handshake from a client failed: {}", tec.message());
+      static detail::LogLimiter failed;
+      if (const auto nth = failed.tick()) spdlog::info("actr: TLS handshake from a client failed: {} ({} so far)", tec.message(), nth);
       co_return refused;
     }
   }

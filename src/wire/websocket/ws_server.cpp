@@ -2,6 +2,7 @@
 // its credential (when configured) before the upgrade completes, and turns each connection into
 // a connected WebSocket wire. No Beast here: the handshake is ws_handshake.cpp's.
 #include "ws_wire.hpp"
+#include <actr/detail/log_limit.hpp>
 
 #include <actr/error.hpp>
 
@@ -117,14 +118,17 @@ asio::awaitable<void> WebSocketServer::Impl::upgrade(tcp::socket sock) {
       }
     }
     if (!peer) {
-      spdlog::info("actr: rejected an upgrade without a valid X-Actr-Source-ID");
+      static detail::LogLimiter anonymous;
+      if (const auto nth = anonymous.tick())
+        spdlog::info("actr: rejected an upgrade without a valid X-Actr-Source-ID ({} so far)", nth);
       return ws::Refusal{400, "missing or malformed X-Actr-Source-ID\n"};
     }
     if (!cfg.identity_keys) return std::nullopt;
     auto why = check_identity(cfg, *peer, header);
     if (!why) return std::nullopt;
     unauthorized.fetch_add(1);
-    spdlog::info("actr: refused an upgrade claiming to be {}: {}", peer->to_string(), *why);
+    if (const auto nth = unauthorized.load(); detail::nth_is_logged(nth))
+      spdlog::info("actr: refused an upgrade claiming to be {}: {} ({} so far)", peer->to_string(), *why, nth);
     return ws::Refusal{401, *why + "\n"};
   };
   auto conn = co_await ws::accept(std::move(sock), conn_cfg, identify);

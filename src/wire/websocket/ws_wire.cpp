@@ -1,6 +1,7 @@
 // The WebSocket wire: actr's frame header on top of the shared WebSocket connection layer
 // (ws_conn.hpp), client dial and the handle's lanes. No Beast here.
 #include "ws_wire.hpp"
+#include <actr/detail/log_limit.hpp>
 
 #include <actr/error.hpp>
 
@@ -95,7 +96,10 @@ asio::awaitable<Result<void>> WsWire::deliver(std::weak_ptr<WsWire> weak, ConstB
   if (!self) co_return ok();  // the handle is gone and the connection is ending
   auto frame = decode_frame(data, self->cfg_.max_message_size);
   if (!frame) {
-    spdlog::warn("actr: websocket peer sent a bad frame ({}); closing that connection", frame.error().message());
+    static detail::LogLimiter bad;
+    if (const auto nth = bad.tick())
+      spdlog::warn("actr: websocket peer sent a bad frame ({}); closing that connection ({} so far)",
+                   frame.error().message(), nth);
     co_return frame.error();
   }
   // Closed locally while this frame was read: it is not handed on. No frame of a closed wire
@@ -105,7 +109,10 @@ asio::awaitable<Result<void>> WsWire::deliver(std::weak_ptr<WsWire> weak, ConstB
   auto handled =
       co_await self->on_frame_(wire, self->peer_, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
   if (!handled) {
-    spdlog::warn("actr: closing connection from {}: {}", self->peer_.to_string(), handled.error().message());
+    static detail::LogLimiter refused;
+    if (const auto nth = refused.tick())
+      spdlog::warn("actr: closing connection from {}: {} ({} so far)", self->peer_.to_string(),
+                   handled.error().message(), nth);
     co_return handled.error();
   }
   co_return ok();
