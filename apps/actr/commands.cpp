@@ -1,5 +1,6 @@
 // `actr node` and `actr call`.
 #include "commands.hpp"
+#include "identity_options.hpp"
 #include "metrics_http.hpp"
 #include "tls_options.hpp"
 
@@ -94,11 +95,14 @@ asio::awaitable<void> report_registration(Node& node, std::string url, int& exit
       co_return;
     }
     if (r.error() == make_error_code(NetworkError::TimeoutError)) continue;
-    if (!is_tls_failure(r.error())) co_return;  // stopping
+    const bool forbidden = r.error() == make_error_code(NetworkError::PermissionError);
+    if (!is_tls_failure(r.error()) && !forbidden) co_return;  // stopping
     const auto why = last_tls_failure();
     const std::string code = error_name(r.error());
     std::fprintf(stderr, "actr node: signaling %s: %s (%s)\n", url.c_str(), code.c_str(),
-                 why ? why->reason.c_str() : r.error().message().c_str());
+                 forbidden ? "HTTP 403: the server refuses this actor"
+                 : why     ? why->reason.c_str()
+                           : r.error().message().c_str());
     exit_code = 1;
     co_await stop_within(node, kStopBound);
     co_return;
@@ -114,17 +118,20 @@ std::string tls_reason() {
 }  // namespace
 
 int run_node(const NodeArgs& a) {
-  auto id = ActrId::parse(a.id);
+  // Without --id the credential file names the node.
+  auto id = a.id.empty() ? Result<ActrId>(make_error_code(NetworkError::InvalidArgument)) : ActrId::parse(a.id);
+  const bool id_ok = id || (a.id.empty() && !a.credential.empty());
   auto hp = split_host_port(a.listen);
-  if (!id)
+  if (!id_ok && a.id.empty()) std::cerr << "actr node: --id (or --credential) is required\n";
+  else if (!id_ok)
     std::cerr << "actr node: --id '" << a.id << "' is not an ActrId (want " << kActrIdForm << ")\n";
   if (!hp) std::cerr << "actr node: --listen '" << a.listen << "' is not HOST:PORT\n";
   auto metrics_hp = a.metrics.empty() ? std::nullopt : split_host_port(a.metrics);
   if (!a.metrics.empty() && !metrics_hp)
     std::cerr << "actr node: --metrics '" << a.metrics << "' is not HOST:PORT\n";
-  if (!id || !hp || (!a.metrics.empty() && !metrics_hp)) return 2;
+  if (!id_ok || !hp || (!a.metrics.empty() && !metrics_hp)) return 2;
   NodeConfig cfg;
-  cfg.id = *id;
+  if (id) cfg.id = *id;
   cfg.listen_host = hp->first;
   cfg.listen_port = hp->second;
   auto server_tls = server_tls_from_files(a.tls_cert, a.tls_key);
@@ -157,10 +164,17 @@ int run_node(const NodeArgs& a) {
     cfg.webrtc.local_addresses = {hp->first};  // gather ICE candidates where the node listens
   }
   cfg.max_webrtc_setups = static_cast<std::size_t>(a.max_webrtc_setups);
-  if (a.require_identity && a.signal.empty()) {
-    std::cerr << "actr node: --require-identity needs --signal (the server's key is the one trusted)\n";
+  if (a.require_identity && a.signal.empty() && a.credential.empty()) {
+    std::cerr << "actr node: --require-identity needs --signal or --credential (the issuer's key is the one "
+                 "trusted)\n";
     return 2;
   }
+  std::optional<AisIdentity> ident;
+  const IdentitySource src{a.signal, a.credential, a.realm_secret_file, client_tls.ctx};
+  if (int rc = apply_identity("actr node", id ? std::optional<ActrId>(*id) : std::nullopt, src, true, cfg, ident);
+      rc >= 0)
+    return rc;
+  if (ident && !a.signal.empty()) cfg.signaling.reacquire = reacquire_at_ais(a.signal, *ident, client_tls.ctx);
   cfg.identity.require = a.require_identity;
   for (const auto& p : a.peers) {
     auto eq = p.find('=');
@@ -206,7 +220,7 @@ int run_node(const NodeArgs& a) {
     return 1;
   }
   std::printf("listening on %s://%s:%u/ as %s\n", cfg.listen_tls ? "wss" : "ws", hp->first.c_str(), *port,
-              id->to_string().c_str());
+              cfg.id.to_string().c_str());
   std::fflush(stdout);
   int exit_code = 0;
   // After start (the node's gate exists), destroyed before the node (declared after it). Cannot
@@ -223,6 +237,10 @@ int run_node(const NodeArgs& a) {
   if (cfg.signal_url)
     asio::co_spawn(io, report_registration(node, *cfg.signal_url, exit_code), [&](std::exception_ptr) {
       if (exit_code != 0) io.stop();
+    });
+  if (ident && !a.signal.empty() && !ident->renewal_token.empty())
+    asio::co_spawn(io, renew_identity(node, a.signal, *ident, client_tls.ctx), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
     });
   io.run();
   // WebRTC's GLib and GStreamer threads end before the exit handlers run (the runtime's shutdown
@@ -248,6 +266,9 @@ int run_call(const CallArgs& a) {
   NodeConfig cfg;
   cfg.id = *id;
   cfg.listen = false;
+  std::optional<AisIdentity> ident;
+  const IdentitySource src{a.signal, a.credential, a.realm_secret_file, client_tls.ctx};
+  if (int rc = apply_identity("actr call", *id, src, false, cfg, ident); rc >= 0) return rc;
   cfg.wires.address_book[*to] = a.url;
   cfg.wires.ws.tls = client_tls.ctx;
   cfg.resend_after = std::chrono::milliseconds(a.resend_ms);

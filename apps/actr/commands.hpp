@@ -18,6 +18,8 @@ struct NodeArgs {
   std::string tls_cert, tls_key;  ///< PEM files: the gate serves wss:// (both or neither)
   std::string ca;                 ///< PEM CA bundle trusted by wss:// dials (empty: system store)
   bool require_identity = false;  ///< the gate serves only peers with a valid credential (HTTP 401)
+  std::string credential;         ///< credential file (read; written after a first AIS registration)
+  std::string realm_secret_file;  ///< sent to the AIS of --signal
   int max_webrtc_setups = 16;     ///< WebRTC peer connections set up at once; more offers are refused
   std::string metrics;            ///< HOST:PORT to serve Prometheus metrics on (empty: none)
   // NodeLimits (docs/limits.md); defaults are the library's.
@@ -34,6 +36,9 @@ struct CallArgs {
   int resend_ms = 1000;  // an unanswered call sends its request again after this long; 0: never
   bool json = false;
   std::string ca;  // PEM CA bundle trusted for a wss:// --url (empty: system store)
+  std::string signal;             // `actr signal` whose AIS issues our identity (empty: none)
+  std::string credential;         // credential file (read; written after a first AIS registration)
+  std::string realm_secret_file;  // sent to the AIS of --signal
 };
 struct SignalArgs {
   std::string listen;
@@ -58,7 +63,19 @@ struct DemoArgs {
   std::string child_log_level = "error";  ///< --log-level of the node and signaling processes
 };
 
+struct CredentialArgs {
+  bool inspect = false;   // `inspect` (else `issue`)
+  std::string key_dir;    // issue: signs with its current key; inspect: verifies with its keys
+  std::string id;         // issue: the holder
+  int ttl_s = 3600;       // issue: lifetime
+  std::string out;        // issue: file (0600; empty: stdout)
+  std::string file;       // inspect: the file, or "-" for stdin
+  std::string public_key; // inspect: base64 of the 32-byte Ed25519 key to verify with
+  bool json = false;      // inspect: one JSON line
+};
+
 int run_node(const NodeArgs& a);
+int run_credential(const CredentialArgs& a);
 int run_call(const CallArgs& a);
 int run_demo(const DemoArgs& a);
 int run_signal(const SignalArgs& a);

@@ -3,8 +3,10 @@
 // signaling) and WebSocket, closes a WebRTC wire to show traffic moving to WebSocket and back,
 // SIGKILLs a node and restarts it, and prints what happened.
 #include "commands.hpp"
+#include "identity_options.hpp"
 #include "process.hpp"
 
+#include <actr/ais_client.hpp>
 #include <actr/error.hpp>
 #include <actr/node.hpp>
 #include <actr/webrtc.hpp>
@@ -19,8 +21,10 @@
 #include <nlohmann/json.hpp>
 
 #include <signal.h>
+#include <stdlib.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <cstdio>
 #include <iostream>
@@ -33,16 +37,29 @@ namespace asio = boost::asio;
 namespace {
 
 // A child `actr node --echo` process on `port` (0: any), serving only peers with a credential
-// from `signal`; its bound port, or 0 on failure.
-std::uint16_t spawn_node(ChildProcess& c, const std::string& id, std::uint16_t port, const std::string& signal,
-                         const std::string& log_level) {
+// from `signal`. Its identity comes from the AIS of `signal` at the first start and is kept in
+// `credential` (the file), so a restart is the same actor. Sets `id` to the id it got (the AIS
+// picks the serial); its bound port, or 0 on failure.
+std::uint16_t spawn_node(ChildProcess& c, const std::string& type_id, const std::string& credential, std::uint16_t port,
+                         const std::string& signal, const std::string& log_level, std::string& id) {
   const std::string listen = "127.0.0.1:" + std::to_string(port);
-  if (!c.spawn({"--log-level", log_level, "node", "--id", id, "--listen", listen, "--echo", "--keepalive-ms", "500",
-                "--signal", signal, "--wires", "webrtc,ws", "--require-identity"}))
+  if (!c.spawn({"--log-level", log_level, "node", "--id", type_id, "--credential", credential, "--listen", listen,
+                "--echo", "--keepalive-ms", "500", "--signal", signal, "--wires", "webrtc,ws", "--require-identity"}))
     return 0;
-  auto line = c.read_line_with("listening on", std::chrono::seconds(20));  // "listening on ws://127.0.0.1:PORT/ ..."
+  // "listening on ws://127.0.0.1:PORT/ as ID"
+  auto line = c.read_line_with("listening on", std::chrono::seconds(20));
   auto pos = line ? line->find("127.0.0.1:") : std::string::npos;
-  return pos == std::string::npos ? 0 : static_cast<std::uint16_t>(std::atoi(line->c_str() + pos + 10));
+  auto as = line ? line->rfind(" as ") : std::string::npos;
+  if (pos == std::string::npos || as == std::string::npos) return 0;
+  id = line->substr(as + 4);
+  return static_cast<std::uint16_t>(std::atoi(line->c_str() + pos + 10));
+}
+
+// The demo's own identity, from the AIS of `signal` (it calls the nodes as a credentialed actor).
+std::optional<AisIdentity> demo_identity(const std::string& signal, const ActrId& who) {
+  auto r = ais_register_now(signal, AisRegistration{who.realm, who.type, std::nullopt, std::nullopt});
+  if (!r) return std::nullopt;
+  return std::move(*r);
 }
 
 struct Row {
@@ -63,12 +80,31 @@ double pct(std::vector<double> v, double p) {
 }  // namespace
 
 int run_demo(const DemoArgs& a) {
-  const std::string id_a = "a1@101/acme:echo:1.0.0";
-  const std::string id_b = "b2@101/acme:echo:1.0.0";
+  // Realm and type of each node; the AIS picks the serials.
+  const std::string type_a = "1@101/acme:echo:1.0.0";
+  const std::string type_b = "2@101/acme:echo:1.0.0";
+  char dir_template[] = "/tmp/actr-demo-XXXXXX";
+  const char* dir = ::mkdtemp(dir_template);
+  if (dir == nullptr) {
+    std::cerr << "actr demo: cannot create a directory for the credentials\n";
+    return 1;
+  }
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() {
+      std::error_code ec;
+      std::filesystem::remove_all(path, ec);
+    }
+  } remove_dir{dir};
+  const std::string cred_a = std::string(dir) + "/a.json", cred_b = std::string(dir) + "/b.json";
+  std::string id_a, id_b;
   ChildProcess node_a, node_b;
   ChildProcess signal_server;
   std::string signal_url;
-  if (signal_server.spawn({"--log-level", a.child_log_level, "signal", "--listen", "127.0.0.1:0"})) {
+  // Credentials on: the server registers only actors whose identity its AIS issued (open to every
+  // type: a demo), and the nodes serve only callers with such a credential.
+  if (signal_server.spawn({"--log-level", a.child_log_level, "signal", "--listen", "127.0.0.1:0", "--require-identity",
+                           "--ais-open"})) {
     if (auto line = signal_server.read_line_with("listening", std::chrono::seconds(5)))
       signal_url = "ws://" + line->substr(line->rfind(' ') + 1) + "/";
   }
@@ -76,19 +112,28 @@ int run_demo(const DemoArgs& a) {
     std::cerr << "actr demo: could not start the signaling server\n";
     return 1;
   }
-  std::printf("started actr signal (pid %d) on %s\n", signal_server.pid(), signal_url.c_str());
-  std::uint16_t port_a = spawn_node(node_a, id_a, 0, signal_url, a.child_log_level), port_b = spawn_node(node_b, id_b, 0, signal_url, a.child_log_level);
-  if (port_a == 0 || port_b == 0) {
+  std::printf("started actr signal (pid %d) on %s (identity required; AIS open)\n", signal_server.pid(),
+              signal_url.c_str());
+  std::uint16_t port_a = spawn_node(node_a, type_a, cred_a, 0, signal_url, a.child_log_level, id_a);
+  std::uint16_t port_b = spawn_node(node_b, type_b, cred_b, 0, signal_url, a.child_log_level, id_b);
+  const auto parsed_a = ActrId::parse(id_a), parsed_b = ActrId::parse(id_b);
+  if (port_a == 0 || port_b == 0 || !parsed_a || !parsed_b) {
     std::cerr << "actr demo: could not start the node processes\n";
     return 1;
   }
-  std::printf("started node A (pid %d) on ws://127.0.0.1:%u/ and node B (pid %d) on ws://127.0.0.1:%u/\n",
-              node_a.pid(), port_a, node_b.pid(), port_b);
+  std::printf("started node A %s (pid %d) on ws://127.0.0.1:%u/ and node B %s (pid %d) on ws://127.0.0.1:%u/\n",
+              id_a.c_str(), node_a.pid(), port_a, id_b.c_str(), node_b.pid(), port_b);
   std::fflush(stdout);
+  const auto me = demo_identity(signal_url, *ActrId::parse("3@101/actr:demo:1.0.0"));
+  if (!me) {
+    std::cerr << "actr demo: no identity from the AIS of " << signal_url << "\n";
+    return 1;
+  }
 
   asio::io_context io;
   NodeConfig cfg;
-  cfg.id = *ActrId::parse("de770@101/actr:demo:1.0.0");
+  cfg.id = me->id;
+  cfg.identity.credential = me->credential;
   cfg.listen = false;
   cfg.wires.ws.keepalive_interval = std::chrono::milliseconds(500);
   cfg.manager.send_timeout = std::chrono::milliseconds(2000);
@@ -98,7 +143,7 @@ int run_demo(const DemoArgs& a) {
   cfg.webrtc.recovery_timeout = std::chrono::milliseconds(2000);
   cfg.health_check_interval = std::chrono::milliseconds(500);
   cfg.resend_after = std::chrono::milliseconds(200);  // demo calls time out after 1 s
-  const ActrId a_id = *ActrId::parse(id_a), b_id = *ActrId::parse(id_b);
+  const ActrId a_id = *parsed_a, b_id = *parsed_b;
   cfg.wires.address_book[a_id] = "ws://127.0.0.1:" + std::to_string(port_a) + "/";
   cfg.wires.address_book[b_id] = "ws://127.0.0.1:" + std::to_string(port_b) + "/";
   auto client_node = std::make_unique<Node>(io.get_executor(), cfg);
@@ -216,7 +261,9 @@ int run_demo(const DemoArgs& a) {
     co_await run_class("4 A killed", "RPC_RELIABLE", b_id, a.calls);
     // Restart A on the same port; the next sends dial it again.
     const auto restart = Clock::now();
-    if (spawn_node(node_a, id_a, port_a, signal_url, a.child_log_level) == 0) {
+    std::string restarted_id;
+    if (spawn_node(node_a, type_a, cred_a, port_a, signal_url, a.child_log_level, restarted_id) == 0 ||
+        restarted_id != id_a) {
       std::cerr << "actr demo: could not restart node A\n";
     }
     // Until it answers: a refused dial, or the unreachable mark it left, fails at once, so pause

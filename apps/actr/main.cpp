@@ -23,12 +23,20 @@ int main(int argc, char** argv) {
 
   actr::cli::NodeArgs node;
   auto* n = app.add_subcommand("node", "Run a node until SIGINT/SIGTERM");
-  n->add_option("--id", node.id, "this node's ActrId, e.g. 1@101/acme:echo:1.0.0")->required();
+  n->add_option("--id", node.id,
+                "this node's ActrId, e.g. 1@101/acme:echo:1.0.0 (with an AIS identity: its realm and type; the "
+                "server picks the serial)");
   n->add_option("--listen", node.listen, "HOST:PORT to accept peers on")->required();
   n->add_option("--peer", node.peers, "ID=URL of a peer (repeatable)");
   n->add_flag("--echo", node.echo, "answer every request with its own payload; count stream chunks");
   n->add_option("--keepalive-ms", node.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
-  n->add_option("--signal", node.signal, "ws://HOST:PORT or wss://… of an `actr signal` server (discovery, WebRTC set-up)");
+  n->add_option("--signal", node.signal,
+                "ws://HOST:PORT or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register; "
+                "if it registers nobody, --id over the socket), discovery, WebRTC set-up");
+  n->add_option("--credential", node.credential,
+                "credential file (JSON, from `actr credential issue` or a first --signal registration, which writes "
+                "it): this node's id and proof");
+  n->add_option("--realm-secret-file", node.realm_secret_file, "file with the realm secret the AIS of --signal asks");
   n->add_option("--tls-cert", node.tls_cert, "PEM certificate (chain) file: accept peers over wss:// (with --tls-key)");
   n->add_option("--tls-key", node.tls_key, "PEM private key file of --tls-cert");
   n->add_option("--ca", node.ca, "PEM CA bundle to trust for wss:// peers and --signal (default: the system store)");
@@ -70,6 +78,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   c->add_flag("--json", call.json, "print the summary as JSON");
   c->add_option("--ca", call.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
+  c->add_option("--signal", call.signal, "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register)");
+  c->add_option("--credential", call.credential,
+                 "credential file (JSON, from `actr credential issue`, or written by a first --signal registration)");
+  c->add_option("--realm-secret-file", call.realm_secret_file, "file with the realm secret the AIS of --signal asks");
 
   actr::cli::CallArgs send;
   send.klass = "tell";
@@ -82,6 +94,10 @@ int main(int argc, char** argv) {
   s->add_option("--class", send.klass, "tell, stream, latency")->capture_default_str();
   s->add_flag("--json", send.json, "print the summary as JSON");
   s->add_option("--ca", send.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
+  s->add_option("--signal", send.signal, "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register)");
+  s->add_option("--credential", send.credential,
+                 "credential file (JSON, from `actr credential issue`, or written by a first --signal registration)");
+  s->add_option("--realm-secret-file", send.realm_secret_file, "file with the realm secret the AIS of --signal asks");
 
   actr::cli::SignalArgs sig;
   auto* g = app.add_subcommand("signal", "Run the signaling and discovery server until SIGINT/SIGTERM");
@@ -114,6 +130,22 @@ int main(int argc, char** argv) {
                 "file holding the secret a registration must carry in the x-actrix-realm-secret header");
   g->add_option("--ais-allow-type", sig.ais_allow_types,
                 "MFR:NAME or MFR:NAME:VERSION allowed to register (repeatable; with a secret, both must pass)");
+
+  actr::cli::CredentialArgs cred;
+  auto* cr = app.add_subcommand("credential", "Issue and inspect credentials offline (the keys of `actr signal --key-dir`)");
+  cr->require_subcommand(1);
+  auto* ci = cr->add_subcommand("issue", "Sign a credential for an ActrId with the current key of --key-dir");
+  ci->add_option("--key-dir", cred.key_dir, "signing keys, as `actr signal --key-dir` keeps them (created if missing)")
+      ->required();
+  ci->add_option("--id", cred.id, "the holder's ActrId")->required();
+  ci->add_option("--ttl-s", cred.ttl_s, "lifetime in seconds")->capture_default_str();
+  ci->add_option("--out", cred.out, "credential file to write (0600; default: stdout)");
+  auto* cx = cr->add_subcommand("inspect", "Show a credential file's claims, key and expiry, and whether it verifies "
+                                           "(exit 0 only if valid)");
+  cx->add_option("file", cred.file, "credential file, or - for stdin")->required();
+  cx->add_option("--key-dir", cred.key_dir, "verify with these signing keys");
+  cx->add_option("--public-key", cred.public_key, "verify with this key (base64 of 32 bytes; default: the file's own)");
+  cx->add_flag("--json", cred.json, "print one JSON object");
 
   actr::cli::DemoArgs demo;
   auto* d = app.add_subcommand("demo", "Start a signaling server and nodes as processes; every payload class over WebRTC and WebSocket; lose WebRTC and get it back; kill and restart a node");
@@ -189,6 +221,11 @@ int main(int argc, char** argv) {
   if (c->parsed()) return actr::cli::run_call(call);
   if (s->parsed()) return actr::cli::run_call(send);
   if (d->parsed()) return actr::cli::run_demo(demo);
+  if (ci->parsed()) return actr::cli::run_credential(cred);
+  if (cx->parsed()) {
+    cred.inspect = true;
+    return actr::cli::run_credential(cred);
+  }
   if (g->parsed()) return actr::cli::run_signal(sig);
   return 2;
 }

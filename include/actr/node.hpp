@@ -33,8 +33,9 @@ struct NodeIdentityConfig {
   /// With `require` and `signal_url`: also trust the key the signaling server names at
   /// registration (as far as the signal URL is trusted: use wss:// across machines).
   bool trust_signaling_key = true;
-  /// Our own credential for `X-Actr-Credential` when not registered through signaling (with
-  /// signaling, the credential it issued is sent, renewed as it renews).
+  /// Our own credential (for `id`): sent as `X-Actr-Credential` until signaling issues a newer
+  /// one, and with `signal_url` presented in the signaling URL (`SignalingClient::use_identity`),
+  /// so a server that requires identity registers the node.
   std::optional<Credential> credential;
 };
 
@@ -171,8 +172,9 @@ class Node {
   std::shared_ptr<SignalingClient> signaling() const;
   /// Completes once the node is registered with the signaling server (at once without one).
   /// Errors: `TimeoutError` at `deadline`; `ShuttingDown` after `stop()`; a TLS code
-  /// (`is_tls_failure`) at once when the signaling server's certificate was refused — the node
-  /// then stops trying to reach signaling (a certificate problem does not go away by itself).
+  /// (`is_tls_failure`) at once when the signaling server's certificate was refused, and
+  /// `PermissionError` when the server answered HTTP 403 — the node then stops trying to reach
+  /// signaling (neither goes away by itself; actr PR #398).
   boost::asio::awaitable<Result<void>> wait_registered(Deadline deadline);
   const ActrId& id() const;
   Stats stats() const;

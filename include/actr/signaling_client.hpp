@@ -4,6 +4,7 @@
 /// discovery, role negotiation, relay of `PeerSignal`s), with automatic reconnect.
 
 #include <actr/backoff.hpp>
+#include <actr/identity.hpp>
 #include <actr/detail/async_queue.hpp>
 #include <actr/detail/clock.hpp>
 #include <actr/peer_signal.hpp>
@@ -16,6 +17,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +55,12 @@ struct SignalingClientConfig {
   /// Adds `webrtc_role=answer` to the URL: this actor asks never to be the WebRTC offerer (the
   /// server makes it answer unless its peer asked the same).
   bool webrtc_answer = false;
+  /// actr PR #398's 401: asked for a new credential when the server refuses ours (HTTP 401 at the
+  /// upgrade: expired while we were away, or signed by a key the server no longer has), e.g.
+  /// `ais_renew` at the AIS that issued it; the dial is then repeated once with it (a 401 again
+  /// is retried with backoff, as a failed dial). Null: the dial is repeated once without a
+  /// credential (an open server serves us; one that requires identity refuses again).
+  std::function<boost::asio::awaitable<Result<Credential>>()> reacquire;
 };
 
 /// Where an actor is: its id and, if it registered one, the ws:// address of its node.
@@ -136,7 +144,9 @@ class SignalingClient : public PeerSignalSink {
   /// client holds (this one, then the ones registration renews); an expired one is left out, and
   /// one the server refuses (HTTP 401) is dropped and the dial repeated once without it. Errors:
   /// `InvalidOperation` (another id is registered on this client), `ShuttingDown` after close.
-  Result<void> use_identity(ActrId id, Credential credential);
+  /// `ws_address`: registered with it at once (as `register_actor` would); nullopt keeps the one
+  /// held.
+  Result<void> use_identity(ActrId id, Credential credential, std::optional<std::string> ws_address = std::nullopt);
 
   /// Sends `UnregisterRequest` (fire and forget) and forgets the identity. No re-registration
   /// afterwards.
@@ -179,13 +189,15 @@ class SignalingClient : public PeerSignalSink {
 
   /// Completes once the number of successful registrations exceeds `seen` (success), at
   /// `deadline` (`TimeoutError`), after close (`ShuttingDown`), or once the client has stopped on
-  /// a TLS failure (that error, see `terminal_error`). Use with `registrations()` to wait for the
-  /// re-registration that follows a reconnect.
+  /// a terminal failure (that error, see `terminal_error`). Use with `registrations()` to wait for
+  /// the re-registration that follows a reconnect.
   boost::asio::awaitable<Result<void>> wait_registered(std::uint64_t seen, Deadline deadline);
-  /// The TLS failure (`TlsCertificateUntrusted`, `TlsHostnameMismatch`, `TlsHandshakeFailed`) of
-  /// the latest dial, or empty. A reconnect that fails this way is not retried (state
-  /// `Disconnected`): a certificate problem does not go away by itself. `last_tls_failure()`
-  /// (websocket.hpp) has OpenSSL's reason.
+  /// The terminal failure of the latest dial, or empty: a TLS failure (`TlsCertificateUntrusted`,
+  /// `TlsHostnameMismatch`, `TlsHandshakeFailed`; `last_tls_failure()` in websocket.hpp has
+  /// OpenSSL's reason) or `PermissionError` (HTTP 403: the server will not have this actor, actr
+  /// PR #398). A reconnect that fails this way is not retried (state `Disconnected`), and is
+  /// logged once: neither goes away by waiting. HTTP 401 (`AuthenticationError`: see
+  /// `reacquire`) and 503/429 (`ResourceExhausted`) are retried with backoff.
   Error terminal_error() const;
   /// Successful registrations so far (first one and every re-registration).
   std::uint64_t registrations() const noexcept;

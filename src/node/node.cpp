@@ -170,6 +170,12 @@ Result<std::uint16_t> Node::start() {
     if (port != 0)
       ws_address = (self->cfg.listen_tls ? "wss://" : "ws://") + self->cfg.listen_host + ":" + std::to_string(port) + "/";
     if (self->coordinator) self->coordinator->start();
+    // An identity from the AIS or a file goes into the signaling URL (HEAD's way), so a server
+    // that requires identity registers us before the upgrade completes.
+    if (self->cfg.identity.credential) {
+      if (auto u = self->signaling->use_identity(self->cfg.id, *self->cfg.identity.credential, ws_address); !u)
+        spdlog::warn("actr: node {}: credential not used for signaling: {}", self->cfg.id.to_string(), u.error().message());
+    }
     (void)self->tasks.spawn("signaling-register", [self, ws_address]() -> asio::awaitable<void> {
       // The signaling client reconnects by itself once connected; the first connect and the
       // registration are retried here until they succeed or the node stops.
@@ -180,11 +186,11 @@ Result<std::uint16_t> Node::start() {
           auto r = co_await self->signaling->register_actor(self->cfg.id, ws_address);
           if (r) co_return;
           spdlog::warn("actr: registration with {} failed: {}", *self->cfg.signal_url, r.error().message());
-        } else if (is_tls_failure(c.error())) {
-          // Terminal: the certificate will not become trusted by waiting. wait_registered()
-          // reports the error (the CLI exits with it).
-          spdlog::error("actr: signaling {} refused by TLS ({}); not retrying", *self->cfg.signal_url,
-                        c.error().message());
+        } else if (is_tls_failure(c.error()) || c.error() == make_error_code(NetworkError::PermissionError)) {
+          // Terminal: the certificate will not become trusted by waiting, nor will a server that
+          // refused us (HTTP 403) change its mind. wait_registered() reports the error (the CLI
+          // exits with it).
+          spdlog::error("actr: signaling {} refused ({}); not retrying", *self->cfg.signal_url, c.error().message());
           co_return;
         } else {
           spdlog::info("actr: signaling {} unreachable: {}", *self->cfg.signal_url, c.error().message());

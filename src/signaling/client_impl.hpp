@@ -64,6 +64,11 @@ inline boost::asio::awaitable<bool> was_cancelled() {
   auto cs = co_await boost::asio::this_coro::cancellation_state;
   co_return cs.cancelled() != boost::asio::cancellation_type::none;
 }
+// A dial failure no retry can fix (SignalingClient::terminal_error): the certificate, or HTTP 403.
+inline bool is_terminal_dial_failure(const Error& ec) {
+  return is_tls_failure(ec) || ec == make_error_code(NetworkError::PermissionError);
+}
+
 }  // namespace sig
 
 struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
@@ -102,7 +107,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   std::optional<VerifyingKey> server_key;  // the key the server says signed our credential
   // A TLS failure of the last dial: the client stopped trying (a certificate problem does not
   // go away by itself). Cleared by a successful attach.
-  Error tls_failure;
+  Error terminal;
   std::uint64_t identity_gen = 0;  // bumped by register_actor/unregister: older registrations lose
   std::chrono::milliseconds heartbeat;
   std::unordered_map<std::string, std::shared_ptr<sig::Pending>> pending;
@@ -117,12 +122,13 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
     std::lock_guard lk(mu);
     return closed;
   }
-  // Records the outcome of a dial for `terminal_error()`: a TLS failure, or success (clears it).
+  // Records the outcome of a dial for `terminal_error()`: a terminal failure (TLS, HTTP 403), or
+  // success (clears it).
   void note_dial(const Error& ec) {
     {
       std::lock_guard lk(mu);
-      if (!ec) tls_failure = {};
-      else if (is_tls_failure(ec)) tls_failure = ec;
+      if (!ec) terminal = {};
+      else if (sig::is_terminal_dial_failure(ec)) terminal = ec;
       else return;
     }
     changed.notify();

@@ -32,7 +32,25 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
   // Into a local first: GCC 12 double-frees a conditional temporary inside a co_await's arguments.
   std::string first_url = present ? with_identity(u, present->first, present->second, cfg.webrtc_answer) : bare;
   auto dialed = co_await ws::dial(std::move(first_url), {}, link_cfg);
-  if (!dialed && present && dialed.error() == NetworkError::AuthenticationError) {
+  if (!dialed && dialed.error() == NetworkError::AuthenticationError && cfg.reacquire) {
+    // actr PR #398: 401 means "get a credential again" — from whoever issues ours (the AIS).
+    spdlog::info("actr: signaling server refused our credential (HTTP 401); acquiring a new one");
+    auto fresh = co_await cfg.reacquire();
+    std::optional<std::pair<ActrId, Credential>> again;
+    {
+      std::lock_guard lk(mu);
+      if (fresh && identity) {
+        identity->credential.emplace();
+        to_pb(*fresh, &*identity->credential);
+        again.emplace(identity->id, *fresh);
+      }
+    }
+    if (!fresh) spdlog::warn("actr: no new credential: {}", fresh.error().message());
+    if (again) {
+      std::string next_url = with_identity(u, again->first, again->second, cfg.webrtc_answer);
+      dialed = co_await ws::dial(std::move(next_url), {}, link_cfg);
+    }
+  } else if (!dialed && present && dialed.error() == NetworkError::AuthenticationError) {
     // The server does not take our credential (e.g. it restarted with a new key). An open server
     // serves us without one (we register again); one that requires identity refuses again.
     spdlog::info("actr: signaling server refused the credential of {} (HTTP 401); dialing without it",
@@ -139,11 +157,11 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
       if (a) break;
       const bool stop_after = co_await was_cancelled();
       if (stop_after || is_closed()) co_return;
-      if (is_tls_failure(a.error())) {
-        // The server's certificate is not (or no longer) acceptable: retrying cannot fix it,
-        // and a quiet retry loop would hide the cause. Terminal; terminal_error() says why.
-        spdlog::error("actr: signaling reconnect to {} refused by TLS ({}); not retrying", where,
-                      a.error().message());
+      if (is_terminal_dial_failure(a.error())) {
+        // The server's certificate is not (or no longer) acceptable, or the server knows us and
+        // will not have us (HTTP 403): retrying cannot fix it, and a quiet retry loop would hide
+        // the cause. Terminal; terminal_error() says why. Logged once.
+        spdlog::error("actr: signaling reconnect to {} refused ({}); not retrying", where, a.error().message());
         set_state(SignalingState::Disconnected);
         co_return;
       }

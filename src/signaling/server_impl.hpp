@@ -147,6 +147,11 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   void note_address(const ActrId& id, const std::string& ws);
   std::unordered_map<ActrId, std::string> ais_addresses;  // guarded by mu
   std::deque<ActrId> ais_address_order;                    // guarded by mu
+  /// The credential last held for each id, kept after its registration ends (bounded like
+  /// `ais_addresses`): a client that presents it is the same process coming back; one that
+  /// presents another (an older one from its credential file) or none is a restarted process.
+  std::unordered_map<ActrId, Bytes> last_credentials;  // guarded by mu
+  std::deque<ActrId> last_credential_order;            // guarded by mu
   /// Fills `out` with the answer to a query payload (discovery, route candidates, signing key,
   /// locate) of `src`; false for other payloads (server_queries.cpp).
   bool answer_query(const ActrId& src, const pb::ActrToSignaling& m, pb::SignalingToActr* out);

@@ -63,10 +63,12 @@ SignalingServer::Impl::Taken SignalingServer::Impl::take(const std::shared_ptr<S
   std::lock_guard lk(mu);
   auto mine = by_session.find(s->id);
   auto held = entries.find(id);
-  // A client that reconnects presents the credential it was issued; a restarted process has
-  // none (or, if its old registration is still held, not the one held).
+  // A client that reconnects presents the credential it was issued last; a restarted process has
+  // none, or an older one (the one in its credential file, presented in the URL).
   const bool same_connection = held != entries.end() && held->second.session == s;
-  t.new_process = !same_connection && (!previous || (held != entries.end() && *previous != held->second.credential));
+  const auto last = last_credentials.find(id);
+  const bool latest = previous && last != last_credentials.end() && *previous == last->second;
+  t.new_process = !same_connection && !latest;
   if (s->url_id && *s->url_id != id) {
     t.refused.emplace(SignalingErrc::AlreadyRegistered, "this connection authenticated as " + s->url_id->to_string());
   } else if (mine != by_session.end() && mine->second != id) {
@@ -89,6 +91,12 @@ SignalingServer::Impl::Taken SignalingServer::Impl::take(const std::shared_ptr<S
   if (!ws && held != entries.end()) ws = held->second.ws_address;
   if (!ws && proven) {
     if (auto a = ais_addresses.find(id); a != ais_addresses.end()) ws = a->second;
+  }
+  constexpr std::size_t kMaxRemembered = 65536;
+  if (last_credentials.insert_or_assign(id, token).second) last_credential_order.push_back(id);
+  while (last_credential_order.size() > kMaxRemembered) {
+    last_credentials.erase(last_credential_order.front());
+    last_credential_order.pop_front();
   }
   entries[id] = Entry{s, std::move(ws), std::move(token), Clock::now()};
   by_session[s->id] = id;

@@ -235,12 +235,13 @@ asio::awaitable<Result<void>> SignalingClient::register_actor(ActrId id, std::op
   co_return co_await impl->do_register(std::move(want), gen, std::move(l), ep);
 }
 
-Result<void> SignalingClient::use_identity(ActrId id, Credential credential) {
+Result<void> SignalingClient::use_identity(ActrId id, Credential credential, std::optional<std::string> ws_address) {
   auto impl = impl_;
   std::lock_guard lk(impl->mu);
   if (impl->closed) return make_error_code(NetworkError::ShuttingDown);
   if (impl->identity && impl->identity->id != id) return make_error_code(NetworkError::InvalidOperation);
-  Identity want{std::move(id), impl->identity ? impl->identity->ws_address : std::nullopt, pb::AIdCredential{}};
+  if (!ws_address && impl->identity) ws_address = impl->identity->ws_address;
+  Identity want{std::move(id), std::move(ws_address), pb::AIdCredential{}};
   sig::to_pb(credential, &*want.credential);
   const auto claims = credential.unverified_claims();
   const auto now = unix_now();
@@ -357,7 +358,7 @@ asio::awaitable<Result<void>> SignalingClient::wait_registered(std::uint64_t see
     if (impl->is_closed()) co_return make_error_code(NetworkError::ShuttingDown);
     {
       std::lock_guard lk(impl->mu);  // impl, not this: the client may go away while we wait
-      if (impl->tls_failure) co_return impl->tls_failure;
+      if (impl->terminal) co_return impl->terminal;
     }
     auto w = co_await impl->changed.async_wait_change(v, deadline);
     if (!w) co_return w.error();
@@ -378,7 +379,7 @@ std::optional<VerifyingKey> SignalingClient::server_signing_key() const {
 
 Error SignalingClient::terminal_error() const {
   std::lock_guard lk(impl_->mu);
-  return impl_->tls_failure;
+  return impl_->terminal;
 }
 
 SignalingState SignalingClient::state() const noexcept { return impl_->state.load(); }

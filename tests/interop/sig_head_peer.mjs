@@ -4,10 +4,16 @@
 // --require-identity`: identities from POST /ais/register, the signaling WebSocket opened with
 // the identity in the URL as HEAD's client builds it (and refused with HTTP 401 without it, or
 // with another actor's credential), Ping → Pong, GetSigningKey → the key RegisterOk named,
-// discovery by type (RouteCandidates, with the ws address map) and a relay that arrives unchanged.
+// discovery by type (RouteCandidates, with the ws address map) and a relay that arrives unchanged;
+// then an `actr node --signal --require-identity` (identity from the same AIS) found by type and
+// called over WebSocket (actr's data plane: the framing of ws_peer.mjs) with our credential in
+// X-Actr-Credential, and refused (HTTP 401) with a forged one or none.
 //   node sig_head_peer.mjs /path/to/actr
 // Exit code 0 when every check passes; each failure is printed.
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import WebSocket from 'ws';
 import { DEADLINE_MS, HEAD_IDENTITY_SCHEMA, harness, repr, startSignal } from './head.mjs';
@@ -72,6 +78,10 @@ message SignalingEnvelope {
 }
 `;
 const root = protobuf.parse(schema, { keepCase: true }).root;
+// The data plane (package.proto's RpcEnvelope), as ws_peer.mjs speaks it.
+const data = await protobuf.load(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../proto/package.proto'));
+const RpcEnvelope = data.lookupType('actr.pb.RpcEnvelope');
+const Direction = data.lookupEnum('actr.pb.Direction').values;
 const T = (name) => root.lookupType(`head.${name}`);
 const encode = (type, obj) => T(type).encode(T(type).fromObject(obj)).finish();
 const decode = (type, bytes) => T(type).toObject(T(type).decode(bytes), { longs: String, bytes: Buffer, defaults: false });
@@ -202,6 +212,61 @@ try {
   const forged = A.send({ actr_relay: { ...relay, source: b.actr_id } });
   const refusal = await A.nextPush();
   check(refusal.reply_for === forged && refusal.envelope_error && refusal.envelope_error.code > 0, 'a relay from a forged source is refused, typed');
+
+  // An actr node that requires identity: its identity from the same AIS, registered with URL
+  // identity, found by type, called over WebSocket with our credential.
+  const nodeProc = spawn(actr, ['--log-level', 'error', 'node', '--id', '1@7/acme:echo:1.0.0', '--listen', '127.0.0.1:0',
+    '--echo', '--wires', 'ws', '--signal', `ws://127.0.0.1:${port}/`, '--require-identity'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.on('exit', () => nodeProc.kill('SIGKILL'));
+  const nodeId = await withDeadline(new Promise((resolve, reject) => {
+    let out = '';
+    nodeProc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/listening on ws:\/\/[0-9.:]+\/ as (\S+)\n[\s\S]*registered with/);
+      if (m) resolve(m[1]);
+    });
+    nodeProc.on('exit', (code) => reject(new Error(`actr node exited (${code})`)));
+  }), 'actr node registered');
+  const found = await A.ask({ route_candidates_request: { target_type: echoType, criteria: { candidate_count: 8 }, client_fingerprint: '' } });
+  const fok = found.server_to_actr && found.server_to_actr.route_candidates_response &&
+    found.server_to_actr.route_candidates_response.success;
+  const entry = fok && (fok.ws_address_map || []).find((e) => repr(e.candidate_id) === nodeId);
+  check(entry && /^ws:\/\/127\.0\.0\.1:\d+\/$/.test(entry.ws_address),
+    `RouteCandidates finds the actr node ${nodeId} (an AIS identity) with its ws address`);
+  const nodeUrl = entry ? entry.ws_address : 'ws://127.0.0.1:9/';
+  const sourceHex = Buffer.from(encode('ActrId', a.actr_id)).toString('hex');
+  const credB64 = (cred) => Buffer.from(encode('AIdCredential', cred)).toString('base64');
+  const call = (headers) => withDeadline(new Promise((resolve) => {
+    const ws = new WebSocket(nodeUrl, { headers });
+    ws.once('unexpected-response', (_req, res) => resolve({ status: res.statusCode }));
+    ws.once('error', (e) => resolve({ error: e.message }));
+    ws.once('open', () => {
+      const env = RpcEnvelope.encode(RpcEnvelope.create({ routeKey: 'interop.Echo', payload: Buffer.from('head hello'),
+        requestId: 'head-call-1', timeoutMs: 5000, direction: Direction.DIRECTION_REQUEST })).finish();
+      const f = Buffer.alloc(5 + env.length);
+      f.writeUInt8(0, 0);  // RPC_RELIABLE
+      f.writeUInt32BE(env.length, 1);
+      Buffer.from(env).copy(f, 5);
+      ws.send(f);
+      ws.once('message', (d) => {
+        const answer = RpcEnvelope.decode(Buffer.from(d).subarray(5));
+        ws.close();
+        resolve({ answer });
+      });
+    });
+  }), `call ${nodeUrl}`);
+  const answered = await call({ 'X-Actr-Source-ID': sourceHex, 'X-Actr-Credential': credB64(a.credential) });
+  check(answered.answer && answered.answer.direction === Direction.DIRECTION_RESPONSE &&
+        answered.answer.requestId === 'head-call-1' && Buffer.from(answered.answer.payload).toString() === 'head hello',
+    `the node answers a call with our AIS credential (${JSON.stringify(answered.status || answered.error || 'answered')})`);
+  const forgedCred = { ...a.credential, signature: Buffer.from(a.credential.signature) };
+  forgedCred.signature[5] ^= 0x40;
+  check((await call({ 'X-Actr-Source-ID': sourceHex, 'X-Actr-Credential': credB64(forgedCred) })).status === 401,
+    'a forged credential: HTTP 401 at the gate');
+  check((await call({ 'X-Actr-Source-ID': sourceHex, 'X-Actr-Credential': credB64(b.credential) })).status === 401,
+    "another actor's credential: HTTP 401 at the gate");
+  check((await call({ 'X-Actr-Source-ID': sourceHex })).status === 401, 'no credential: HTTP 401 at the gate');
+  nodeProc.kill('SIGTERM');
 
   for (const o of [oa, ob, oc]) o.ws.close();
 } catch (e) {

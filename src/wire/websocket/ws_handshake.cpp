@@ -2,6 +2,7 @@
 // upgrade with extra headers) and the server accept (TLS, reading and checking the upgrade
 // request, HTTP 400 for refusals) with plain HTTP requests handed to a `PlainHttp` server. Beast
 // translation unit.
+#include "tcp_connect.hpp"
 #include "tls_context.hpp"
 #include <actr/detail/log_limit.hpp>
 #include "ws_stream.hpp"
@@ -111,23 +112,38 @@ Error timeout_or(const Error& ec, NetworkError otherwise) {
 
 }  // namespace
 
-asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Headers headers, ConnConfig cfg) {
-  auto u = parse_url(url);
-  if (!u) co_return u.error();
-  auto tls = u->tls ? (cfg.tls ? cfg.tls : default_client_tls()) : nullptr;
-  if (u->tls && !tls) co_return make_error_code(NetworkError::ConfigurationError);
+Result<std::shared_ptr<TlsContext>> client_tls_for(const Url& u, const std::shared_ptr<TlsContext>& configured) {
+  if (!u.tls) return std::shared_ptr<TlsContext>();
+  auto tls = configured ? configured : default_client_tls();
+  if (!tls) return make_error_code(NetworkError::ConfigurationError);
+  return tls;
+}
+
+asio::awaitable<Result<std::unique_ptr<beast::tcp_stream>>> connect_tcp(const Url& u, std::chrono::milliseconds timeout) {
   auto ex = co_await asio::this_coro::executor;
   tcp::resolver resolver(ex);
-  auto [rec, endpoints] = co_await resolver.async_resolve(u->host, u->port, use_ec);
+  auto [rec, endpoints] = co_await resolver.async_resolve(u.host, u.port, use_ec);
   // The resolver's own code: "unknown host" is permanent (reported at once, never retried), a
   // temporary DNS failure transient (error.cpp classifies both; `error_name` names them).
   if (rec) co_return Error(rec);
+  auto tcp_layer = std::make_unique<beast::tcp_stream>(ex);
+  tcp_layer->expires_after(timeout);
+  auto [cec, ep] = co_await tcp_layer->async_connect(endpoints, use_ec);
+  if (cec) co_return cec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError) : Error(cec);
+  co_return tcp_layer;
+}
+
+asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Headers headers, ConnConfig cfg) {
+  auto u = parse_url(url);
+  if (!u) co_return u.error();
+  auto tls_ctx = client_tls_for(*u, cfg.tls);
+  if (!tls_ctx) co_return tls_ctx.error();
+  auto tls = *tls_ctx;
   // TCP connect and the TLS handshake run under tcp_stream's timer; the upgrade under the
   // WebSocket stream's handshake timeout.
-  beast::tcp_stream tcp_layer(ex);
-  tcp_layer.expires_after(cfg.handshake_timeout);
-  auto [cec, ep] = co_await tcp_layer.async_connect(endpoints, use_ec);
-  if (cec) co_return cec == beast::error::timeout ? make_error_code(NetworkError::TimeoutError) : Error(cec);
+  auto connected = co_await connect_tcp(*u, cfg.handshake_timeout);
+  if (!connected) co_return connected.error();
+  beast::tcp_stream tcp_layer(std::move(**connected));
   Error nodelay_ec;
   tcp_layer.socket().set_option(tcp::no_delay(true), nodelay_ec);  // best effort
   auto s = tls ? Stream(std::move(tcp_layer), tls->ctx) : Stream(std::move(tcp_layer));
@@ -153,6 +169,8 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
   auto [hec] = co_await s.async_handshake(res, u->host + ":" + u->port, u->target, use_ec);
   // A gate that refuses our identity answers 401: typed, so callers can tell it from a dead peer.
   if (hec && res.result() == http::status::unauthorized) co_return make_error_code(NetworkError::AuthenticationError);
+  // Known but not allowed (actr PR #398: terminal, not retried).
+  if (hec && res.result() == http::status::forbidden) co_return make_error_code(NetworkError::PermissionError);
   // A server at its limits (per-address rate or open connections, or overloaded) says so.
   if (hec && (res.result() == http::status::too_many_requests || res.result() == http::status::service_unavailable))
     co_return make_error_code(NetworkError::ResourceExhausted);
