@@ -40,7 +40,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   n->add_option("--metrics", node.metrics,
-                "HOST:PORT to serve Prometheus metrics on at /metrics (port 0 picks one; stdout gets 'metrics on URL')");
+                "HOST:PORT to serve Prometheus metrics on at /metrics and the status page at / (port 0 picks one; "
+                "stdout gets 'metrics on URL')");
+  n->add_flag("--json", node.json, "print stdout lines (listening, metrics, registered) as JSON objects with an \"event\"");
   n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
       ->delimiter(',')
       ->capture_default_str();
@@ -69,6 +71,9 @@ int main(int argc, char** argv) {
   c->add_option("--resend-ms", call.resend_ms, "send an unanswered request again after this long (0: never, as an actr caller)")
       ->capture_default_str();
   c->add_flag("--json", call.json, "print the summary as JSON");
+  c->add_option("--signal", call.signal,
+                "ws://HOST:PORT/ of an `actr signal` server: also set up WebRTC to --to (calls move to it once up)");
+  c->add_option("--interval-ms", call.interval_ms, "pause between calls")->check(CLI::Range(0, 3600000))->capture_default_str();
   c->add_option("--ca", call.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
 
   actr::cli::CallArgs send;
@@ -93,7 +98,9 @@ int main(int argc, char** argv) {
   g->add_option("--queue-limit", sig.queue_limit, "outbound envelopes per client before it is dropped")
       ->capture_default_str();
   g->add_option("--metrics", sig.metrics,
-                "HOST:PORT to serve Prometheus metrics on at /metrics (port 0 picks one; stdout gets 'metrics on URL')");
+                "HOST:PORT to serve Prometheus metrics on at /metrics and the status page at / (port 0 picks one; "
+                "stdout gets 'metrics on URL')");
+  g->add_flag("--json", sig.json, "print stdout lines (listening, metrics) as JSON objects with an \"event\"");
   g->add_option("--tls-cert", sig.tls_cert, "PEM certificate (chain) file: serve wss:// only (with --tls-key)");
   g->add_option("--tls-key", sig.tls_key, "PEM private key file of --tls-cert");
   g->add_option("--key-dir", sig.key_dir,

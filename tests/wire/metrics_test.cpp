@@ -3,10 +3,12 @@
 // sink of our own, as an embedder would.
 #include <actr/metrics.hpp>
 #include <actr/node.hpp>
+#include <actr/node_status.hpp>
 #include <actr/signaling.hpp>
 
 #include "core/test_util.hpp"
 #include "metrics_http.hpp"
+#include "status_json.hpp"
 #include "support/metrics_recorder.hpp"
 #include "support/run_co.hpp"
 
@@ -87,8 +89,9 @@ struct Pair {
 TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   Pair p;
   std::string error;
-  auto server = actr::cli::MetricsServer::start("127.0.0.1", 0, [&](Metrics& out) { collect_metrics(p.a, out); },
-                                                error);
+  auto server = actr::cli::MetricsServer::start(
+      "127.0.0.1", 0, [&](Metrics& out) { collect_metrics(p.a, out); },
+      [&] { return actr::cli::node_state_json(p.a); }, error);
   ASSERT_TRUE(server) << error;
   ASSERT_NE(server->port(), 0);
   constexpr int kCalls = 5;
@@ -98,6 +101,7 @@ TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   }
   const auto text = run_co(p.io, http_get(server->port(), "/metrics"));
   ASSERT_NE(text.find("200 OK"), std::string::npos) << text;
+  EXPECT_NE(text.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << text;
   for (auto family : {"actr_dial_duration_seconds histogram", "actr_dials_total counter", "actr_wires gauge",
                       "actr_queue_depth gauge", "actr_queue_dropped_total counter", "actr_messages_sent_total counter",
                       "actr_sent_bytes_total counter", "actr_reconnects_total counter", "actr_webrtc_setups_total counter"})
@@ -115,9 +119,60 @@ TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   EXPECT_EQ(value(text, R"(actr_destinations)").value_or(-1), 1);
   EXPECT_EQ(value(text, R"(actr_queue_depth{class="rpc"})").value_or(-1), 0);
   EXPECT_EQ(value(text, R"(actr_queue_capacity{class="rpc"})").value_or(-1), 256);
-  // Anything but /metrics is not served.
+  // The status page and its state are served; anything else is not.
+  const auto page = run_co(p.io, http_get(server->port(), "/"));
+  EXPECT_NE(page.find("Content-Type: text/html"), std::string::npos) << page.substr(0, 300);
+  EXPECT_NE(page.find("api/events"), std::string::npos);
+  const auto state = run_co(p.io, http_get(server->port(), "/api/state"));
+  EXPECT_NE(state.find("Content-Type: application/json"), std::string::npos) << state;
+  EXPECT_NE(state.find(R"("id":")" + p.b.id().to_string()), std::string::npos) << state;
   const auto other = run_co(p.io, http_get(server->port(), "/other"));
   EXPECT_NE(other.find(" 404 "), std::string::npos) << other;
+  // A request past the size bound is refused, not read.
+  const auto big = run_co(p.io, http_get(server->port(), "/metrics?" + std::string(20000, 'x')));
+  EXPECT_NE(big.find(" 431 "), std::string::npos) << big.substr(0, 300);
+}
+
+// node_status: the destination a call dialed, its Ready WebSocket wire carrying every data class
+// (no WebRTC here), and the wire events that brought it up, in order.
+TEST(Metrics, NodeStatusShowsDestinationsWiresRoutesAndEvents) {
+  Pair p;
+  EXPECT_TRUE(node_status(p.a).destinations.empty());
+  auto r = run_co(p.io, p.a.call(p.b.id(), "echo", bytes("ping"), 2000ms));
+  ASSERT_TRUE(r) << r.error().message();
+  const auto s = node_status(p.a);
+  EXPECT_EQ(s.id, p.a.id());
+  ASSERT_EQ(s.destinations.size(), 1u);
+  const auto& d = s.destinations[0];
+  ASSERT_NE(d.dest.as_actor_id(), nullptr);
+  EXPECT_EQ(*d.dest.as_actor_id(), p.b.id());
+  ASSERT_EQ(d.wires.size(), 2u);
+  const auto& ws = d.wires[static_cast<std::size_t>(WireKind::WebSocket)];
+  EXPECT_EQ(ws.state, SlotState::Ready);
+  EXPECT_EQ(ws.routes.size(), 4u);  // RPC_RELIABLE, RPC_SIGNAL, STREAM_RELIABLE, STREAM_LATENCY_FIRST
+  EXPECT_EQ(d.wires[static_cast<std::size_t>(WireKind::WebRtc)].state, SlotState::Empty);
+  EXPECT_TRUE(d.wires[static_cast<std::size_t>(WireKind::WebRtc)].routes.empty());
+  ASSERT_GE(s.events.size(), 2u);
+  EXPECT_EQ(s.events[0].state, ConnectionState::Connecting);
+  EXPECT_EQ(s.events[1].state, ConnectionState::Connected);
+  EXPECT_EQ(s.events[1].wire.kind, WireKind::WebSocket);
+  EXPECT_LT(s.events[0].seq, s.events[1].seq);
+  EXPECT_TRUE(node_status(p.a, s.events.back().seq).events.empty());
+}
+
+TEST(Metrics, WireEventLogKeepsTheLastEvents) {
+  WireEventLog log(2);
+  for (int i = 0; i < 3; ++i)
+    log.record(ConnectionEvent{Dest::actor(actor_id(2, "node")), WireIdentity{WireKind::WebRtc, 7},
+                               ConnectionState::Failed,
+                               boost::system::errc::make_error_code(boost::system::errc::connection_refused)});
+  const auto ev = log.since();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].seq, 2u);
+  EXPECT_EQ(ev[1].seq, 3u);
+  EXPECT_EQ(ev[1].error, "connection_refused");
+  EXPECT_EQ(log.last_seq(), 3u);
+  EXPECT_EQ(log.since(2).size(), 1u);
 }
 
 TEST(Metrics, DialErrorsAreCountedByCause) {
