@@ -70,7 +70,7 @@ struct MetricsServer::Impl {
 
   std::chrono::milliseconds timeout() const { return std::chrono::milliseconds(limits.request_timeout_ms); }
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> session(tcp::socket sock);
+  asio::awaitable<void> session(tcp::socket sock, std::unique_ptr<Held> held);
   asio::awaitable<void> event_stream(beast::tcp_stream& stream, unsigned version);
   http::response<http::string_body> answer(const http::request<http::string_body>& req, bool& events) const;
 };
@@ -136,12 +136,13 @@ asio::awaitable<void> MetricsServer::Impl::accept_loop() {
       sock.close(ignored);  // over the bound: closed at once, nothing read
       continue;
     }
-    spawn(io, session(std::move(sock)), "connection");
+    // Counted here, not when the session starts: the next accept must see it.
+    spawn(io, session(std::move(sock), std::make_unique<Held>(counters, &Counters::connections)), "connection");
   }
 }
 
-asio::awaitable<void> MetricsServer::Impl::session(tcp::socket sock) {
-  Held held(counters, &Counters::connections);
+asio::awaitable<void> MetricsServer::Impl::session(tcp::socket sock, std::unique_ptr<Held> held) {
+  (void)held;  // counts this connection until the coroutine ends
   beast::tcp_stream stream(std::move(sock));
   beast::flat_buffer buf;
   for (;;) {
@@ -213,6 +214,7 @@ asio::awaitable<void> MetricsServer::Impl::event_stream(beast::tcp_stream& strea
       stream.expires_after(timeout());
       auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), kUse);
       if (wec) co_return;
+      stream.expires_never();  // an expiry while waiting for the next change would fail that write
       out.clear();
       quiet_since = std::chrono::steady_clock::now();
     }

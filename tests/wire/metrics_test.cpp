@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -131,6 +132,71 @@ TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   // A request past the size bound is refused, not read.
   const auto big = run_co(p.io, http_get(server->port(), "/metrics?" + std::string(20000, 'x')));
   EXPECT_NE(big.find(" 431 "), std::string::npos) << big.substr(0, 300);
+}
+
+// The listener's bounds: a connection past max_connections is closed unread, an event stream past
+// max_event_streams gets 503, an idle connection is closed after request_timeout_ms.
+TEST(Metrics, StatusServerBoundsConnectionsStreamsAndIdleTime) {
+  asio::io_context io;
+  actr::cli::StatusServerLimits limits;
+  limits.max_connections = 2;
+  limits.max_event_streams = 1;
+  limits.request_timeout_ms = 300;
+  std::string error;
+  auto server = actr::cli::MetricsServer::start(
+      "127.0.0.1", 0, [](Metrics&) {}, [] { return std::string(R"({"kind":"test"})"); }, error, limits);
+  ASSERT_TRUE(server) << error;
+  const asio::ip::tcp::endpoint ep{asio::ip::make_address("127.0.0.1"), server->port()};
+  auto run = [&](auto&& body) { return run_co(io, body()); };
+  // The first event stream is served and holds its connection.
+  asio::ip::tcp::socket stream(io);
+  const auto first = run([&]() -> asio::awaitable<std::string> {
+    co_await stream.async_connect(ep, asio::use_awaitable);
+    const std::string req = "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    co_await asio::async_write(stream, asio::buffer(req), asio::use_awaitable);
+    std::string out;
+    co_await asio::async_read_until(stream, asio::dynamic_buffer(out), "data: ", asio::use_awaitable);
+    co_return out;
+  });
+  EXPECT_NE(first.find("text/event-stream"), std::string::npos) << first;
+  // A second one on a second connection: 503 (2 connections now, the bound).
+  asio::ip::tcp::socket second(io);
+  const auto refused = run([&]() -> asio::awaitable<std::string> {
+    co_await second.async_connect(ep, asio::use_awaitable);
+    const std::string req = "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    co_await asio::async_write(second, asio::buffer(req), asio::use_awaitable);
+    std::string out;
+    auto [ec, n] = co_await asio::async_read(second, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
+    (void)ec;  // eof: the answer is complete
+    (void)n;
+    co_return out;
+  });
+  EXPECT_NE(refused.find(" 503 "), std::string::npos) << refused;
+  // With the stream and an idle connection open, a third connection is closed before any answer.
+  asio::ip::tcp::socket idle(io), third(io);
+  const auto t0 = Clock::now();
+  const auto over = run([&]() -> asio::awaitable<std::string> {
+    co_await idle.async_connect(ep, asio::use_awaitable);
+    co_await third.async_connect(ep, asio::use_awaitable);
+    const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)co_await asio::async_write(third, asio::buffer(req), asio::as_tuple(asio::use_awaitable));
+    std::string out;
+    auto [ec, n] = co_await asio::async_read(third, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
+    (void)ec;  // closed unread: eof or reset
+    (void)n;
+    co_return out;
+  });
+  EXPECT_EQ(over, "");
+  // The idle connection sent nothing: closed after the request timeout (run_co bounds the wait).
+  const auto idle_out = run([&]() -> asio::awaitable<std::string> {
+    std::string out;
+    auto [ec, n] = co_await asio::async_read(idle, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+    (void)n;
+    co_return out;
+  });
+  EXPECT_EQ(idle_out, "");
+  EXPECT_GE(Clock::now() - t0, 300ms);
 }
 
 // node_status: the destination a call dialed, its Ready WebSocket wire carrying every data class
