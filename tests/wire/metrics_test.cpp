@@ -134,6 +134,26 @@ TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   EXPECT_NE(big.find(" 431 "), std::string::npos) << big.substr(0, 300);
 }
 
+// Connects `s` to `ep`, sends GET `path` unless it is empty, and reads until `until` arrives (empty:
+// until the server closes or resets the connection).
+asio::awaitable<std::string> exchange(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep, std::string path,
+                                      std::string until = {}) {
+  co_await s.async_connect(ep, asio::use_awaitable);
+  if (!path.empty()) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)co_await asio::async_write(s, asio::buffer(req), asio::as_tuple(asio::use_awaitable));
+  }
+  std::string out;
+  if (!until.empty()) {
+    co_await asio::async_read_until(s, asio::dynamic_buffer(out), until, asio::use_awaitable);
+    co_return out;
+  }
+  auto [ec, n] = co_await asio::async_read(s, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
+  (void)ec;  // eof or reset: the server is done with it
+  (void)n;
+  co_return out;
+}
+
 // The listener's bounds: a connection past max_connections is closed unread, an event stream past
 // max_event_streams gets 503, an idle connection is closed after request_timeout_ms.
 TEST(Metrics, StatusServerBoundsConnectionsStreamsAndIdleTime) {
@@ -147,54 +167,21 @@ TEST(Metrics, StatusServerBoundsConnectionsStreamsAndIdleTime) {
       "127.0.0.1", 0, [](Metrics&) {}, [] { return std::string(R"({"kind":"test"})"); }, error, limits);
   ASSERT_TRUE(server) << error;
   const asio::ip::tcp::endpoint ep{asio::ip::make_address("127.0.0.1"), server->port()};
-  auto run = [&](auto&& body) { return run_co(io, body()); };
   // The first event stream is served and holds its connection.
-  asio::ip::tcp::socket stream(io);
-  const auto first = run([&]() -> asio::awaitable<std::string> {
-    co_await stream.async_connect(ep, asio::use_awaitable);
-    const std::string req = "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n";
-    co_await asio::async_write(stream, asio::buffer(req), asio::use_awaitable);
-    std::string out;
-    co_await asio::async_read_until(stream, asio::dynamic_buffer(out), "data: ", asio::use_awaitable);
-    co_return out;
-  });
+  asio::ip::tcp::socket stream(io), second(io), idle(io), third(io);
+  const auto first = run_co(io, exchange(stream, ep, "/api/events", "data: "));
   EXPECT_NE(first.find("text/event-stream"), std::string::npos) << first;
   // A second one on a second connection: 503 (2 connections now, the bound).
-  asio::ip::tcp::socket second(io);
-  const auto refused = run([&]() -> asio::awaitable<std::string> {
-    co_await second.async_connect(ep, asio::use_awaitable);
-    const std::string req = "GET /api/events HTTP/1.1\r\nHost: x\r\n\r\n";
-    co_await asio::async_write(second, asio::buffer(req), asio::use_awaitable);
-    std::string out;
-    auto [ec, n] = co_await asio::async_read(second, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
-    (void)ec;  // eof: the answer is complete
-    (void)n;
-    co_return out;
-  });
+  const auto refused = run_co(io, exchange(second, ep, "/api/events"));
   EXPECT_NE(refused.find(" 503 "), std::string::npos) << refused;
   // With the stream and an idle connection open, a third connection is closed before any answer.
-  asio::ip::tcp::socket idle(io), third(io);
   const auto t0 = Clock::now();
-  const auto over = run([&]() -> asio::awaitable<std::string> {
-    co_await idle.async_connect(ep, asio::use_awaitable);
-    co_await third.async_connect(ep, asio::use_awaitable);
-    const std::string req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-    (void)co_await asio::async_write(third, asio::buffer(req), asio::as_tuple(asio::use_awaitable));
-    std::string out;
-    auto [ec, n] = co_await asio::async_read(third, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
-    (void)ec;  // closed unread: eof or reset
-    (void)n;
-    co_return out;
-  });
-  EXPECT_EQ(over, "");
+  run_co(io, idle.async_connect(ep, asio::use_awaitable));
+  EXPECT_EQ(run_co(io, exchange(third, ep, "/metrics")), "");
   // The idle connection sent nothing: closed after the request timeout (run_co bounds the wait).
-  const auto idle_out = run([&]() -> asio::awaitable<std::string> {
-    std::string out;
-    auto [ec, n] = co_await asio::async_read(idle, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
-    (void)ec;
-    (void)n;
-    co_return out;
-  });
+  std::string idle_out;
+  auto [ec, n] = run_co(io, asio::async_read(idle, asio::dynamic_buffer(idle_out), asio::as_tuple(asio::use_awaitable)));
+  EXPECT_TRUE(ec) << n;
   EXPECT_EQ(idle_out, "");
   EXPECT_GE(Clock::now() - t0, 300ms);
 }
