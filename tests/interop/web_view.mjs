@@ -5,7 +5,8 @@
 //      destination with its WebRTC wire ready;
 //   2. the caller is SIGKILLed: the page shows its wires failing (WebSocket at once; the dead
 //      WebRTC session once the caller is back);
-//   3. the caller is started again with the same id: a new WebRTC session, ready again.
+//   3. the caller is started again with the same id: a new WebRTC session, ready again;
+//   4. the node restarts on the same port: the page reconnects by itself.
 //   node web_view.mjs /path/to/actr [screenshot.png]
 // The screenshot (taken at the end) is docs/img/web-view.png when refreshed by hand.
 import { spawn } from 'node:child_process';
@@ -83,9 +84,10 @@ try {
   const sig = await start('signal', ['--log-level', LOG_LEVEL, 'signal', '--listen', '127.0.0.1:0'], [/listening 127\.0\.0\.1:(\d+)/]);
   procs.push(['actr signal', sig.child]);
   const signalUrl = `ws://127.0.0.1:${sig.matches[0][1]}/`;
-  const node = await start('node', ['--log-level', LOG_LEVEL, 'node', '--id', NODE_ID, '--listen', '127.0.0.1:0', '--echo',
-                                    '--signal', signalUrl, '--wires', 'webrtc,ws', '--metrics', '127.0.0.1:0'],
-                           [/listening on (ws:\/\/127\.0\.0\.1:\d+\/)/, /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/, /registered with/]);
+  const startNode = (metricsPort) => start('node', ['--log-level', LOG_LEVEL, 'node', '--id', NODE_ID, '--listen', '127.0.0.1:0',
+                                                   '--echo', '--signal', signalUrl, '--wires', 'webrtc,ws', '--metrics', `127.0.0.1:${metricsPort}`],
+    [/listening on (ws:\/\/127\.0\.0\.1:\d+\/)/, /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/, /registered with/]);
+  let node = await startNode(0);
   procs.push(['actr node', node.child]);
   const nodeUrl = node.matches[0][1];
   const pageUrl = `http://127.0.0.1:${node.matches[1][1]}/`;
@@ -135,6 +137,17 @@ try {
     console.log(`screenshot: ${SHOT}`);
   }
   c.child.kill('SIGKILL');
+
+  // 4. The node restarts on the same port: the page says it lost it, reconnects by itself and
+  //    shows the new process (no destinations yet).
+  await stop('actr node', node.child);
+  await page.waitForSelector('#conn.down', { timeout: STEP_MS });
+  check(true, 'the page shows the node gone');
+  node = await startNode(node.matches[1][1]);
+  procs[procs.length - 1] = ['actr node (restarted)', node.child];
+  await page.waitForSelector('#conn.live', { timeout: STEP_MS });
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-dest]').length === 0, null, { timeout: STEP_MS });
+  check(true, 'the page reconnected to the restarted node by itself and shows its (empty) state');
 } catch (e) {
   check(false, e.stack || e.message);
 } finally {
