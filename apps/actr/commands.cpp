@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "identity_options.hpp"
 #include "metrics_http.hpp"
+#include "status_json.hpp"
 #include "tls_options.hpp"
 
 #include <actr/error.hpp>
@@ -86,11 +87,14 @@ void exit_anyway_after(std::chrono::milliseconds bound) {
 // it). A signaling server whose certificate is refused makes the node unable to work as asked,
 // and waiting will not fix it: say why on stderr and exit 1 (the node has stopped trying, see
 // Node::wait_registered).
-asio::awaitable<void> report_registration(Node& node, std::string url, int& exit_code) {
+asio::awaitable<void> report_registration(Node& node, std::string url, bool json, int& exit_code) {
   for (;;) {
     auto r = co_await node.wait_registered(Clock::now() + std::chrono::hours(1));
     if (r) {
-      std::printf("registered with %s\n", url.c_str());
+      if (json)
+        std::printf("%s\n", nlohmann::json{{"event", "registered"}, {"url", url}}.dump().c_str());
+      else
+        std::printf("registered with %s\n", url.c_str());
       std::fflush(stdout);
       co_return;
     }
@@ -107,6 +111,14 @@ asio::awaitable<void> report_registration(Node& node, std::string url, int& exit
     co_await stop_within(node, kStopBound);
     co_return;
   }
+}
+
+// "ws://HOST:PORT[/...]" or "wss://...": what a node's address or a signaling URL must look like.
+bool is_ws_url(const std::string& url) {
+  const auto scheme = url.rfind("wss://", 0) == 0 ? 6u : url.rfind("ws://", 0) == 0 ? 5u : 0u;
+  if (scheme == 0) return false;
+  const auto path = url.find('/', scheme);
+  return split_host_port(url.substr(scheme, path == std::string::npos ? std::string::npos : path - scheme)).has_value();
 }
 
 // The TLS failure behind a summary's errors, for people ("certificate verify failed: ...").
@@ -155,7 +167,7 @@ int run_node(const NodeArgs& a) {
     if (w == "ws") cfg.wires.kinds.add(WireKind::WebSocket);
     else if (w == "webrtc") cfg.wires.kinds.add(WireKind::WebRtc);
     else {
-      std::cerr << "actr node: unknown wire kind " << w << " (webrtc, ws)\n";
+      std::cerr << "actr node: --wires '" << w << "' is not one of webrtc, ws\n";
       return 2;
     }
   }
@@ -219,8 +231,12 @@ int run_node(const NodeArgs& a) {
     std::cerr << "actr node: cannot listen on " << a.listen << ": " << port.error().message() << "\n";
     return 1;
   }
-  std::printf("listening on %s://%s:%u/ as %s\n", cfg.listen_tls ? "wss" : "ws", hp->first.c_str(), *port,
-              cfg.id.to_string().c_str());
+  const std::string url =
+      std::string(cfg.listen_tls ? "wss" : "ws") + "://" + hp->first + ":" + std::to_string(*port) + "/";
+  if (a.json)
+    std::printf("%s\n", nlohmann::json{{"event", "listening"}, {"url", url}, {"id", cfg.id.to_string()}}.dump().c_str());
+  else
+    std::printf("listening on %s as %s\n", url.c_str(), cfg.id.to_string().c_str());
   std::fflush(stdout);
   int exit_code = 0;
   // After start (the node's gate exists), destroyed before the node (declared after it). Cannot
@@ -228,14 +244,15 @@ int run_node(const NodeArgs& a) {
   std::unique_ptr<MetricsServer> metrics;
   if (metrics_hp) {
     metrics = serve_metrics("actr node", metrics_hp->first, metrics_hp->second,
-                            [&node](Metrics& out) { collect_metrics(node, out); });
+                            [&node](Metrics& out) { collect_metrics(node, out); },
+                            [&node] { return node_state_json(node); }, a.json);
     if (!metrics) {
       exit_code = 1;
       asio::co_spawn(io, stop_within(node, kStopBound), [&](std::exception_ptr) { io.stop(); });
     }
   }
   if (cfg.signal_url)
-    asio::co_spawn(io, report_registration(node, *cfg.signal_url, exit_code), [&](std::exception_ptr) {
+    asio::co_spawn(io, report_registration(node, *cfg.signal_url, a.json, exit_code), [&](std::exception_ptr) {
       if (exit_code != 0) io.stop();
     });
   if (ident && !a.signal.empty() && !ident->renewal_token.empty())
@@ -257,7 +274,10 @@ int run_call(const CallArgs& a) {
   if (!id) std::cerr << "actr call: --id '" << a.id << "' is not an ActrId (want " << kActrIdForm << ")\n";
   if (!to) std::cerr << "actr call: --to '" << a.to << "' is not an ActrId (want " << kActrIdForm << ")\n";
   if (!pt) std::cerr << "actr call: --class '" << a.klass << "' is not one of rpc, signal, stream, latency, tell\n";
-  if (!id || !to || !pt) return 2;
+  const bool url_ok = is_ws_url(a.url), signal_ok = a.signal.empty() || is_ws_url(a.signal);
+  if (!url_ok) std::cerr << "actr call: --url '" << a.url << "' is not ws://HOST:PORT/ or wss://HOST:PORT/\n";
+  if (!signal_ok) std::cerr << "actr call: --signal '" << a.signal << "' is not ws://HOST:PORT/ or wss://HOST:PORT/\n";
+  if (!id || !to || !pt || !url_ok || !signal_ok) return 2;
   auto client_tls = client_tls_from_file(a.ca);
   if (!client_tls.error.empty()) {
     std::cerr << "actr call: " << client_tls.error << "\n";
@@ -268,10 +288,23 @@ int run_call(const CallArgs& a) {
   cfg.listen = false;
   std::optional<AisIdentity> ident;
   const IdentitySource src{a.signal, a.credential, a.realm_secret_file, client_tls.ctx};
-  if (int rc = apply_identity("actr call", *id, src, false, cfg, ident); rc >= 0) return rc;
+  // With --signal and no credential file, an AIS that does not register us leaves --id (the
+  // signaling server may still take it over the socket), as for `actr node`.
+  if (int rc = apply_identity("actr call", *id, src, true, cfg, ident); rc >= 0) return rc;
   cfg.wires.address_book[*to] = a.url;
   cfg.wires.ws.tls = client_tls.ctx;
   cfg.resend_after = std::chrono::milliseconds(a.resend_ms);
+  if (!a.signal.empty()) {
+    // WebRTC through the signaling server as well: calls go over the DataChannel once it is up
+    // (WebSocket until then). ICE candidates are gathered on the host of --url.
+    cfg.signal_url = a.signal;
+    cfg.signaling.tls = client_tls.ctx;
+    const auto host_start = a.url.find("://");
+    if (host_start != std::string::npos) {
+      auto hp = split_host_port(a.url.substr(host_start + 3, a.url.find('/', host_start + 3) - host_start - 3));
+      if (hp) cfg.webrtc.local_addresses = {hp->first};
+    }
+  }
   asio::io_context io;
   Node node(io.get_executor(), cfg);
   (void)node.start();
@@ -283,6 +316,13 @@ int run_call(const CallArgs& a) {
   const bool progress = a.count > 1 && !a.json && ::isatty(STDERR_FILENO) == 1;
   int attempted = 0;
   auto body = [&]() -> asio::awaitable<void> {
+    if (cfg.signal_url) {
+      // A WebRTC wire is dialed through the registration: dialing before it would fail the kind.
+      auto reg = co_await node.wait_registered(Clock::now() + std::chrono::seconds(10));
+      if (!reg)
+        std::fprintf(stderr, "actr call: --signal %s: not registered (%s); calling over WebSocket only\n",
+                     a.signal.c_str(), error_name(reg.error()).c_str());
+    }
     auto last_print = Clock::now();
     for (int i = 0; i < a.count; ++i) {
       ++attempted;
@@ -312,12 +352,18 @@ int run_call(const CallArgs& a) {
                      static_cast<std::size_t>(i + 1) - lat_us.size());
         last_print = Clock::now();
       }
+      if (a.interval_ms > 0 && i + 1 < a.count) {
+        asio::steady_timer pause(io, std::chrono::milliseconds(a.interval_ms));
+        auto [ec] = co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+        (void)ec;
+      }
     }
     if (progress) std::fprintf(stderr, "\r%d/%d done%20s\n", attempted, a.count, "");
     co_await node.stop();
   };
   asio::co_spawn(io, body(), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
   io.run();
+  if (cfg.signal_url) WebRtcRuntime::process_default()->shutdown();
   nlohmann::json j;
   j["count"] = a.count;
   j["ok"] = lat_us.size();

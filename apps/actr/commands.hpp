@@ -21,7 +21,8 @@ struct NodeArgs {
   std::string credential;         ///< credential file (read; written after a first AIS registration)
   std::string realm_secret_file;  ///< sent to the AIS of --signal
   int max_webrtc_setups = 16;     ///< WebRTC peer connections set up at once; more offers are refused
-  std::string metrics;            ///< HOST:PORT to serve Prometheus metrics on (empty: none)
+  std::string metrics;            ///< HOST:PORT to serve Prometheus metrics and the status page on (empty: none)
+  bool json = false;              ///< stdout lines as JSON objects with an "event" field
   // NodeLimits (docs/limits.md); defaults are the library's.
   std::size_t max_message_bytes = 16u << 20;
   std::size_t reassembly_bytes = 256u << 20;
@@ -36,9 +37,12 @@ struct CallArgs {
   int resend_ms = 1000;  // an unanswered call sends its request again after this long; 0: never
   bool json = false;
   std::string ca;  // PEM CA bundle trusted for a wss:// --url (empty: system store)
-  std::string signal;             // `actr signal` whose AIS issues our identity (empty: none)
+  // ws://HOST:PORT/ of `actr signal`: identity from its AIS (falling back to --id when it does not
+  // register us), and WebRTC to --to set up through it (empty: WebSocket only, --id)
+  std::string signal;
   std::string credential;         // credential file (read; written after a first AIS registration)
   std::string realm_secret_file;  // sent to the AIS of --signal
+  int interval_ms = 0;            // pause between calls
 };
 struct SignalArgs {
   std::string listen;
@@ -49,7 +53,8 @@ struct SignalArgs {
   int contact_ttl_ms = 120000;  // an id's negotiation partners are forgotten this long after it left
   std::string tls_cert, tls_key;  // PEM files: serve wss:// (both or neither)
   std::string key_dir;            // signing keys kept here (created 0700); empty: one key per process
-  std::string metrics;            // HOST:PORT to serve Prometheus metrics on (empty: none)
+  std::string metrics;            // HOST:PORT to serve Prometheus metrics and the status page on (empty: none)
+  bool json = false;              // stdout lines as JSON objects with an "event" field
   int credential_ttl_s = 3600;    // lifetime of the credentials it issues
   bool require_identity = false;  // refuse (HTTP 401) clients without a credential in the URL
   // Who may register with the AIS (POST /ais/register); none of them: nobody.

@@ -48,7 +48,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   n->add_option("--metrics", node.metrics,
-                "HOST:PORT to serve Prometheus metrics on at /metrics (port 0 picks one; stdout gets 'metrics on URL')");
+                "HOST:PORT to serve Prometheus metrics on at /metrics and the status page at / (port 0 picks one; "
+                "stdout gets 'metrics on URL')");
+  n->add_flag("--json", node.json, "print stdout lines (listening, metrics, registered) as JSON objects with an \"event\"");
   n->add_option("--wires", node.wires, "wire kinds to dial: webrtc, ws (WebRTC needs --signal)")
       ->delimiter(',')
       ->capture_default_str();
@@ -77,8 +79,11 @@ int main(int argc, char** argv) {
   c->add_option("--resend-ms", call.resend_ms, "send an unanswered request again after this long (0: never, as an actr caller)")
       ->capture_default_str();
   c->add_flag("--json", call.json, "print the summary as JSON");
+  c->add_option("--interval-ms", call.interval_ms, "pause between calls")->check(CLI::Range(0, 3600000))->capture_default_str();
   c->add_option("--ca", call.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
-  c->add_option("--signal", call.signal, "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register)");
+  c->add_option("--signal", call.signal,
+                "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register; else --id), "
+                "and WebRTC to --to set up through it (calls move to it once up)");
   c->add_option("--credential", call.credential,
                  "credential file (JSON, from `actr credential issue`, or written by a first --signal registration)");
   c->add_option("--realm-secret-file", call.realm_secret_file, "file with the realm secret the AIS of --signal asks");
@@ -94,7 +99,9 @@ int main(int argc, char** argv) {
   s->add_option("--class", send.klass, "tell, stream, latency")->capture_default_str();
   s->add_flag("--json", send.json, "print the summary as JSON");
   s->add_option("--ca", send.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
-  s->add_option("--signal", send.signal, "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register)");
+  s->add_option("--signal", send.signal,
+                "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register; else --id), "
+                "and WebRTC to --to set up through it");
   s->add_option("--credential", send.credential,
                  "credential file (JSON, from `actr credential issue`, or written by a first --signal registration)");
   s->add_option("--realm-secret-file", send.realm_secret_file, "file with the realm secret the AIS of --signal asks");
@@ -112,7 +119,9 @@ int main(int argc, char** argv) {
                 "how long an id's WebRTC negotiation partners are remembered after it left (to tell them of its restart)")
       ->capture_default_str();
   g->add_option("--metrics", sig.metrics,
-                "HOST:PORT to serve Prometheus metrics on at /metrics (port 0 picks one; stdout gets 'metrics on URL')");
+                "HOST:PORT to serve Prometheus metrics on at /metrics and the status page at / (port 0 picks one; "
+                "stdout gets 'metrics on URL')");
+  g->add_flag("--json", sig.json, "print stdout lines (listening, metrics) as JSON objects with an \"event\"");
   g->add_option("--tls-cert", sig.tls_cert, "PEM certificate (chain) file: serve wss:// only (with --tls-key)");
   g->add_option("--tls-key", sig.tls_key, "PEM private key file of --tls-cert");
   g->add_option("--key-dir", sig.key_dir,

@@ -1,6 +1,7 @@
 // `actr signal`: the signaling and discovery server, until SIGINT/SIGTERM.
 #include "commands.hpp"
 #include "metrics_http.hpp"
+#include "status_json.hpp"
 #include "tls_options.hpp"
 
 #include <actr/identity.hpp>
@@ -10,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -117,7 +119,13 @@ int run_signal(const SignalArgs& a) {
   }
   // stdout carries exactly this line, so scripts and tests can use port 0. With TLS the scheme
   // follows, so a script knows to dial wss://.
-  if (cfg.tls)
+  if (a.json)
+    std::printf("%s\n", nlohmann::json{{"event", "listening"},
+                                       {"url", std::string(cfg.tls ? "wss" : "ws") + "://" + hp->first + ":" +
+                                                   std::to_string(*port) + "/"}}
+                             .dump()
+                             .c_str());
+  else if (cfg.tls)
     std::printf("listening %s:%u wss\n", hp->first.c_str(), *port);
   else
     std::printf("listening %s:%u\n", hp->first.c_str(), *port);
@@ -126,7 +134,8 @@ int run_signal(const SignalArgs& a) {
   std::unique_ptr<MetricsServer> metrics;
   if (metrics_hp) {
     metrics = serve_metrics("actr signal", metrics_hp->first, metrics_hp->second,
-                            [&server](Metrics& out) { collect_metrics(server, out); });
+                            [&server](Metrics& out) { collect_metrics(server, out); },
+                            [&server] { return signal_state_json(server); }, a.json);
     if (!metrics) return 1;
   }
   asio::signal_set signals(io, SIGINT, SIGTERM);

@@ -23,6 +23,8 @@
 
 namespace actr {
 
+class WireEventLog;
+
 /// Who a node is and whom it believes (docs/security.md).
 struct NodeIdentityConfig {
   /// The gate serves a peer only with a valid credential for the `X-Actr-Source-ID` it presents
@@ -198,6 +200,8 @@ class Node {
   /// The WebRTC coordinator's counters (set-ups, refusals, relayed signals); nullopt without
   /// WebRTC wires (no `signal_url`, or `wires.kinds` without WebRtc).
   std::optional<WebRtcCoordinatorStats> webrtc_stats() const;
+  /// The last wire events of the node's transports (include/actr/node_status.hpp).
+  const WireEventLog& wire_events() const;
   /// Every figure of the node, for an exporter (include/actr/metrics.hpp).
   friend void collect_metrics(Node& node, Metrics& out);
 

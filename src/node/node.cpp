@@ -125,6 +125,8 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
   impl_->trusted = configure_identity(c, impl_->signaling);
   impl_->builder = std::make_shared<DefaultWireBuilder>(ex, c.id, c.wires, frames);
   impl_->manager = std::make_unique<OutprocTransportManager>(ex, c.id, impl_->builder, c.manager);
+  impl_->wire_log_sub = impl_->manager->events().subscribe(
+      ex, [log = impl_->wire_log](const ConnectionEvent& ev) { log->record(ev); });
   if (impl_->coordinator) {
     // A peer back as a new process is worth dialing at once, whatever its last refusal said.
     impl_->coordinator->set_on_peer_restarted([weak](const ActrId& peer) {

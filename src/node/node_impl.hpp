@@ -4,6 +4,7 @@
 
 #include <actr/detail/async_queue.hpp>
 #include <actr/node.hpp>
+#include <actr/node_status.hpp>
 #include <actr/rpc_correlation.hpp>
 
 #include "detail/asio.hpp"
@@ -66,6 +67,10 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<WebRtcCoordinator> coordinator;    // with signaling and WebRTC wires wanted
   HealthChecker health;
   std::unique_ptr<OutprocTransportManager> manager;
+  // The manager's wire events as `Node::wire_events` keeps them; the subscription goes before the
+  // manager (declared after it).
+  std::shared_ptr<WireEventLog> wire_log = std::make_shared<WireEventLog>();
+  EventBus::Subscription wire_log_sub;
   std::unique_ptr<WebSocketServer> gate;
   std::shared_ptr<KeyRing> trusted;  // with cfg.identity.require
   node::Budgets budgets;             // the global ones of cfg.limits, shared with the wires

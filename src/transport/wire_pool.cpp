@@ -110,7 +110,12 @@ bool WirePool::adopt_inbound(std::shared_ptr<WireHandle> h) {
     }
   }
   if (reconnect && cfg_.dial_metrics) cfg_.dial_metrics->record_reconnect(h->kind());
-  for (auto& w : dead) retire(std::move(w));
+  for (auto& w : dead) {
+    // A replaced WebRTC connection is gone like one that died: its session ends with Closed
+    // (nothing else will say so — its own death no longer matches the pool).
+    emit(w->identity(), ConnectionState::Closed, make_error_code(NetworkError::ConnectionClosed));
+    retire(std::move(w));
+  }
   watch(h);  // outside the lock: a wire that died meanwhile reports at once
   if (ready_now) {
     changes_.notify();

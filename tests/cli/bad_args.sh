@@ -19,6 +19,12 @@ expect "call --to garbage" "--to 'garbage' is not an ActrId (want SERIAL@REALM/M
   "$ACTR" call --to garbage --url ws://127.0.0.1:1/
 expect "call --class nope" "--class 'nope' is not one of rpc, signal, stream, latency, tell" -- \
   "$ACTR" call --to 1@101/acme:echo:1.0.0 --url ws://127.0.0.1:1/ --class nope
+expect "call --url nonsense" "--url 'nonsense' is not ws://HOST:PORT/ or wss://HOST:PORT/" -- \
+  "$ACTR" call --to 1@101/acme:echo:1.0.0 --url nonsense
+expect "send --url http://x" "--url 'http://127.0.0.1:1/' is not ws://HOST:PORT/" -- \
+  "$ACTR" send --to 1@101/acme:echo:1.0.0 --url http://127.0.0.1:1/
+expect "node --wires foo" "--wires 'foo' is not one of webrtc, ws" -- \
+  "$ACTR" node --id 1@101/acme:echo:1.0.0 --listen 127.0.0.1:0 --wires foo
 expect "node --id x --listen y" "--listen 'y' is not HOST:PORT" -- "$ACTR" node --id x --listen y
 expect "node --id x" "--id 'x' is not an ActrId" -- "$ACTR" node --id x --listen 127.0.0.1:0
 expect "signal --ais-allow-type acme" "--ais-allow-type acme: want MFR:NAME or MFR:NAME:VERSION" -- \

@@ -212,6 +212,27 @@ TEST_F(WirePoolTest, StandbyDyingIsRemovedWithoutTouchingTheReadyWire) {
   EXPECT_GE(older->close_calls(), 1u);  // the dead one is released
 }
 
+// A WebRTC connection replaced by a newer one from the same peer ends its session with Closed
+// (its own death no longer matches the pool, so nothing else would say so), before the new one's
+// Connected.
+TEST(WirePool, ReplacedInboundWebRtcWireIsPublishedClosed) {
+  asio::io_context io;
+  auto b = MemoryBuilder::create();
+  auto bus = std::make_shared<EventBus>();
+  std::vector<std::pair<std::uint64_t, ConnectionState>> seen;
+  auto sub = bus->subscribe(io.get_executor(), [&](const ConnectionEvent& e) { seen.emplace_back(e.wire.session_id, e.state); });
+  auto pool = WirePool::create(io.get_executor(), actor(1), fast_pool(), bus);
+  auto older = inbound_wire(b, WireKind::WebRtc);
+  auto newer = inbound_wire(b, WireKind::WebRtc);
+  ASSERT_TRUE(pool->adopt_inbound(older));
+  ASSERT_TRUE(pool->adopt_inbound(newer));
+  actr::testing::drain(io);
+  const auto s1 = older->identity().session_id, s2 = newer->identity().session_id;
+  EXPECT_EQ(seen, (std::vector<std::pair<std::uint64_t, ConnectionState>>{
+                      {s1, ConnectionState::Connected}, {s1, ConnectionState::Closed}, {s2, ConnectionState::Connected}}));
+  EXPECT_EQ(pool->get_connection(WireKind::WebRtc), newer);
+}
+
 TEST(WirePool, APermanentConnectFailureEndsTheAttemptsAtOnce) {
   asio::io_context io;
   auto b = MemoryBuilder::create();

@@ -3,10 +3,12 @@
 // sink of our own, as an embedder would.
 #include <actr/metrics.hpp>
 #include <actr/node.hpp>
+#include <actr/node_status.hpp>
 #include <actr/signaling.hpp>
 
 #include "core/test_util.hpp"
 #include "metrics_http.hpp"
+#include "status_json.hpp"
 #include "support/metrics_recorder.hpp"
 #include "support/run_co.hpp"
 
@@ -15,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -87,8 +90,9 @@ struct Pair {
 TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   Pair p;
   std::string error;
-  auto server = actr::cli::MetricsServer::start("127.0.0.1", 0, [&](Metrics& out) { collect_metrics(p.a, out); },
-                                                error);
+  auto server = actr::cli::MetricsServer::start(
+      "127.0.0.1", 0, [&](Metrics& out) { collect_metrics(p.a, out); },
+      [&] { return actr::cli::node_state_json(p.a); }, error);
   ASSERT_TRUE(server) << error;
   ASSERT_NE(server->port(), 0);
   constexpr int kCalls = 5;
@@ -98,6 +102,7 @@ TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   }
   const auto text = run_co(p.io, http_get(server->port(), "/metrics"));
   ASSERT_NE(text.find("200 OK"), std::string::npos) << text;
+  EXPECT_NE(text.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << text;
   for (auto family : {"actr_dial_duration_seconds histogram", "actr_dials_total counter", "actr_wires gauge",
                       "actr_queue_depth gauge", "actr_queue_dropped_total counter", "actr_messages_sent_total counter",
                       "actr_sent_bytes_total counter", "actr_reconnects_total counter", "actr_webrtc_setups_total counter"})
@@ -115,9 +120,112 @@ TEST(Metrics, NodeServesPrometheusTextOverHttp) {
   EXPECT_EQ(value(text, R"(actr_destinations)").value_or(-1), 1);
   EXPECT_EQ(value(text, R"(actr_queue_depth{class="rpc"})").value_or(-1), 0);
   EXPECT_EQ(value(text, R"(actr_queue_capacity{class="rpc"})").value_or(-1), 256);
-  // Anything but /metrics is not served.
+  // The status page and its state are served; anything else is not.
+  const auto page = run_co(p.io, http_get(server->port(), "/"));
+  EXPECT_NE(page.find("Content-Type: text/html"), std::string::npos) << page.substr(0, 300);
+  EXPECT_NE(page.find("api/events"), std::string::npos);
+  const auto state = run_co(p.io, http_get(server->port(), "/api/state"));
+  EXPECT_NE(state.find("Content-Type: application/json"), std::string::npos) << state;
+  EXPECT_NE(state.find(R"("id":")" + p.b.id().to_string()), std::string::npos) << state;
   const auto other = run_co(p.io, http_get(server->port(), "/other"));
   EXPECT_NE(other.find(" 404 "), std::string::npos) << other;
+  // A request past the size bound is refused, not read.
+  const auto big = run_co(p.io, http_get(server->port(), "/metrics?" + std::string(20000, 'x')));
+  EXPECT_NE(big.find(" 431 "), std::string::npos) << big.substr(0, 300);
+}
+
+// Connects `s` to `ep`, sends GET `path` unless it is empty, and reads until `until` arrives (empty:
+// until the server closes or resets the connection).
+asio::awaitable<std::string> exchange(asio::ip::tcp::socket& s, asio::ip::tcp::endpoint ep, std::string path,
+                                      std::string until = {}) {
+  co_await s.async_connect(ep, asio::use_awaitable);
+  if (!path.empty()) {
+    const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    (void)co_await asio::async_write(s, asio::buffer(req), asio::as_tuple(asio::use_awaitable));
+  }
+  std::string out;
+  if (!until.empty()) {
+    co_await asio::async_read_until(s, asio::dynamic_buffer(out), until, asio::use_awaitable);
+    co_return out;
+  }
+  auto [ec, n] = co_await asio::async_read(s, asio::dynamic_buffer(out), asio::as_tuple(asio::use_awaitable));
+  (void)ec;  // eof or reset: the server is done with it
+  (void)n;
+  co_return out;
+}
+
+// The listener's bounds: a connection past max_connections is closed unread, an event stream past
+// max_event_streams gets 503, an idle connection is closed after request_timeout_ms.
+TEST(Metrics, StatusServerBoundsConnectionsStreamsAndIdleTime) {
+  asio::io_context io;
+  actr::cli::StatusServerLimits limits;
+  limits.max_connections = 2;
+  limits.max_event_streams = 1;
+  limits.request_timeout_ms = 300;
+  std::string error;
+  auto server = actr::cli::MetricsServer::start(
+      "127.0.0.1", 0, [](Metrics&) {}, [] { return std::string(R"({"kind":"test"})"); }, error, limits);
+  ASSERT_TRUE(server) << error;
+  const asio::ip::tcp::endpoint ep{asio::ip::make_address("127.0.0.1"), server->port()};
+  // The first event stream is served and holds its connection.
+  asio::ip::tcp::socket stream(io), second(io), idle(io), third(io);
+  const auto first = run_co(io, exchange(stream, ep, "/api/events", "data: "));
+  EXPECT_NE(first.find("text/event-stream"), std::string::npos) << first;
+  // A second one on a second connection: 503 (2 connections now, the bound).
+  const auto refused = run_co(io, exchange(second, ep, "/api/events"));
+  EXPECT_NE(refused.find(" 503 "), std::string::npos) << refused;
+  // With the stream and an idle connection open, a third connection is closed before any answer.
+  const auto t0 = Clock::now();
+  run_co(io, idle.async_connect(ep, asio::use_awaitable));
+  EXPECT_EQ(run_co(io, exchange(third, ep, "/metrics")), "");
+  // The idle connection sent nothing: closed after the request timeout (run_co bounds the wait).
+  std::string idle_out;
+  auto [ec, n] = run_co(io, asio::async_read(idle, asio::dynamic_buffer(idle_out), asio::as_tuple(asio::use_awaitable)));
+  EXPECT_TRUE(ec) << n;
+  EXPECT_EQ(idle_out, "");
+  EXPECT_GE(Clock::now() - t0, 300ms);
+}
+
+// node_status: the destination a call dialed, its Ready WebSocket wire carrying every data class
+// (no WebRTC here), and the wire events that brought it up, in order.
+TEST(Metrics, NodeStatusShowsDestinationsWiresRoutesAndEvents) {
+  Pair p;
+  EXPECT_TRUE(node_status(p.a).destinations.empty());
+  auto r = run_co(p.io, p.a.call(p.b.id(), "echo", bytes("ping"), 2000ms));
+  ASSERT_TRUE(r) << r.error().message();
+  const auto s = node_status(p.a);
+  EXPECT_EQ(s.id, p.a.id());
+  ASSERT_EQ(s.destinations.size(), 1u);
+  const auto& d = s.destinations[0];
+  ASSERT_NE(d.dest.as_actor_id(), nullptr);
+  EXPECT_EQ(*d.dest.as_actor_id(), p.b.id());
+  ASSERT_EQ(d.wires.size(), 2u);
+  const auto& ws = d.wires[static_cast<std::size_t>(WireKind::WebSocket)];
+  EXPECT_EQ(ws.state, SlotState::Ready);
+  EXPECT_EQ(ws.routes.size(), 4u);  // RPC_RELIABLE, RPC_SIGNAL, STREAM_RELIABLE, STREAM_LATENCY_FIRST
+  EXPECT_EQ(d.wires[static_cast<std::size_t>(WireKind::WebRtc)].state, SlotState::Empty);
+  EXPECT_TRUE(d.wires[static_cast<std::size_t>(WireKind::WebRtc)].routes.empty());
+  ASSERT_GE(s.events.size(), 2u);
+  EXPECT_EQ(s.events[0].state, ConnectionState::Connecting);
+  EXPECT_EQ(s.events[1].state, ConnectionState::Connected);
+  EXPECT_EQ(s.events[1].wire.kind, WireKind::WebSocket);
+  EXPECT_LT(s.events[0].seq, s.events[1].seq);
+  EXPECT_TRUE(node_status(p.a, s.events.back().seq).events.empty());
+}
+
+TEST(Metrics, WireEventLogKeepsTheLastEvents) {
+  WireEventLog log(2);
+  for (int i = 0; i < 3; ++i)
+    log.record(ConnectionEvent{Dest::actor(actor_id(2, "node")), WireIdentity{WireKind::WebRtc, 7},
+                               ConnectionState::Failed,
+                               boost::system::errc::make_error_code(boost::system::errc::connection_refused)});
+  const auto ev = log.since();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[0].seq, 2u);
+  EXPECT_EQ(ev[1].seq, 3u);
+  EXPECT_EQ(ev[1].error, "connection_refused");
+  EXPECT_EQ(log.last_seq(), 3u);
+  EXPECT_EQ(log.since(2).size(), 1u);
 }
 
 TEST(Metrics, DialErrorsAreCountedByCause) {
