@@ -28,7 +28,9 @@ class WireEventLog;
 /// Who a node is and whom it believes (docs/security.md).
 struct NodeIdentityConfig {
   /// The gate serves a peer only with a valid credential for the `X-Actr-Source-ID` it presents
-  /// (HTTP 401 otherwise, before the upgrade). Off: anyone may claim any id (logged once).
+  /// (HTTP 401 otherwise, before the upgrade), and a peer's relayed WebRTC signals reach the
+  /// node only with a valid credential for that peer (`SignalingClient::verify_relays`). Off:
+  /// anyone may claim any id (logged once).
   bool require = false;
   /// Keys trusted to sign peers' credentials (e.g. the signaling server's, from configuration).
   std::vector<VerifyingKey> trusted_keys;

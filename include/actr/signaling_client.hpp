@@ -209,6 +209,17 @@ class SignalingClient : public PeerSignalSink {
   /// the server issues to every actor (trust it only as far as you trust the server's URL).
   std::optional<VerifyingKey> server_signing_key() const;
 
+  /// From now on a peer's relayed signal (SDP, ICE candidate, ICE restart, set-up refusal) is
+  /// delivered only when the relay's credential is valid for its source under `keys` — or, with
+  /// `trust_server_key`, under the key this server named at our registration (added to `keys`
+  /// once used). Any other such relay is dropped, counted (`refused_relays`) and logged
+  /// (rate-limited): no WebRTC connection is set up with a peer that did not prove who it is.
+  /// Signals the server itself sends (role assignments, peer restarts) are not checked. Null
+  /// `keys`: every relay is delivered again.
+  void verify_relays(std::shared_ptr<KeyRing> keys, bool trust_server_key);
+  /// Relayed signals dropped by `verify_relays`.
+  std::uint64_t refused_relays() const noexcept;
+
   SignalingState state() const noexcept;
   /// Signals dropped because their inbox was full.
   std::uint64_t dropped_signals() const noexcept;

@@ -31,6 +31,9 @@ std::shared_ptr<KeyRing> configure_identity(NodeConfig& c, const std::shared_ptr
       return std::nullopt;
     };
   }
+  // The WebRTC door: a peer's offer, answer and candidates reach our WebRTC wires only when the
+  // credential its relays carry is valid for it, under the same keys as the gate.
+  if (signaling) signaling->verify_relays(trusted, c.identity.trust_signaling_key);
   if (c.identity.trusted_keys.empty() && !c.wires.ws.fetch_key)
     spdlog::warn("actr: node {} requires identity but trusts no key: its gate will refuse every peer", c.id.to_string());
   return trusted;

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <random>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -69,6 +71,17 @@ inline bool is_terminal_dial_failure(const Error& ec) {
   return is_tls_failure(ec) || ec == make_error_code(NetworkError::PermissionError);
 }
 
+// actr_instance: distinct per client object (a process that restarts makes a new one), not secret.
+inline std::string new_instance_token() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint64_t> dist;
+  std::mt19937_64 rng((std::uint64_t{rd()} << 32) ^ rd());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string t;
+  for (auto v = dist(rng); t.size() < 16; v >>= 4) t.push_back(kHex[v & 15]);
+  return t;
+}
+
 }  // namespace sig
 
 struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
@@ -85,6 +98,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
 
   boost::asio::any_io_executor ex;
   const SignalingClientConfig cfg;
+  const std::string instance = sig::new_instance_token();  // actr_instance in our URL identity
   ws::ConnConfig link_cfg;
   detail::TaskGroup tasks;  // supervisor, heartbeat
   SignalInbox default_inbox;
@@ -93,7 +107,7 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   detail::Notifier changed;  // link, state, registrations or closed changed
   detail::Notifier rereg;    // the server says we are not registered (any more)
   std::atomic<SignalingState> state{SignalingState::Disconnected};
-  std::atomic<std::uint64_t> registrations{0}, dropped{0}, pongs{0}, next_env{1};
+  std::atomic<std::uint64_t> registrations{0}, dropped{0}, pongs{0}, next_env{1}, refused_relays{0};
   std::atomic<Clock::rep> last_inbound{0};  // when the current link last delivered anything
 
   mutable std::mutex mu;  // guards everything below; a leaf: no await, send or callback under it
@@ -105,6 +119,8 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   std::uint64_t epochs = 0;
   std::optional<sig::Identity> identity;
   std::optional<VerifyingKey> server_key;  // the key the server says signed our credential
+  std::shared_ptr<KeyRing> relay_keys;     // verify_relays: peers' relays must verify (null: off)
+  bool relay_trust_server_key = false;
   // A TLS failure of the last dial: the client stopped trying (a certificate problem does not
   // go away by itself). Cleared by a successful attach.
   Error terminal;
@@ -150,6 +166,8 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   // ---- inbound, on the link's strand (signaling_client.cpp) -------------------------------------
   void on_message(std::uint64_t ep, ConstBytes data, bool binary);
   void deliver_relay(const pb::ActrRelay& relay);
+  /// `verify_relays`' check of one relay from `from`.
+  bool relay_verified(const pb::ActrRelay& relay, const ActrId& from);
   // The link of epoch `ep` died: its pending requests fail now, not at their deadlines.
   void on_closed(std::uint64_t ep, const Error& why);
 

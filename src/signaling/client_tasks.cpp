@@ -30,7 +30,8 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
   }
   const std::string bare = cfg.webrtc_answer ? with_answer_role(u) : u;
   // Into a local first: GCC 12 double-frees a conditional temporary inside a co_await's arguments.
-  std::string first_url = present ? with_identity(u, present->first, present->second, cfg.webrtc_answer) : bare;
+  std::string first_url =
+      present ? with_identity(u, present->first, present->second, cfg.webrtc_answer, instance) : bare;
   auto dialed = co_await ws::dial(std::move(first_url), {}, link_cfg);
   if (!dialed && dialed.error() == NetworkError::AuthenticationError && cfg.reacquire) {
     // actr PR #398: 401 means "get a credential again" — from whoever issues ours (the AIS).
@@ -47,7 +48,7 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
     }
     if (!fresh) spdlog::warn("actr: no new credential: {}", fresh.error().message());
     if (again) {
-      std::string next_url = with_identity(u, again->first, again->second, cfg.webrtc_answer);
+      std::string next_url = with_identity(u, again->first, again->second, cfg.webrtc_answer, instance);
       dialed = co_await ws::dial(std::move(next_url), {}, link_cfg);
     }
   } else if (!dialed && present && dialed.error() == NetworkError::AuthenticationError) {

@@ -37,6 +37,7 @@ struct Session {
   // connection may register. Unset: the connection presented no identity (open mode).
   std::optional<ActrId> url_id;
   bool answer = false;  // webrtc_role=answer in the URL: never made the offerer unless both asked
+  std::optional<std::string> instance;  // actr_instance in the URL: the client object's token
   std::uint64_t pongs = 0;  // Pong.seq; touched only on the connection's strand
 };
 
@@ -151,6 +152,9 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   /// `ais_addresses`): a client that presents it is the same process coming back; one that
   /// presents another (an older one from its credential file) or none is a restarted process.
   std::unordered_map<ActrId, Bytes> last_credentials;  // guarded by mu
+  // The actr_instance of each id's latest registration that named one (same bound and order as
+  // last_credentials): a different one is a restarted process, whatever credential it presents.
+  std::unordered_map<ActrId, std::string> last_instances;  // guarded by mu
   std::deque<ActrId> last_credential_order;            // guarded by mu
   /// Fills `out` with the answer to a query payload (discovery, route candidates, signing key,
   /// locate) of `src`; false for other payloads (server_queries.cpp).

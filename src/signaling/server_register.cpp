@@ -68,7 +68,13 @@ SignalingServer::Impl::Taken SignalingServer::Impl::take(const std::shared_ptr<S
   const bool same_connection = held != entries.end() && held->second.session == s;
   const auto last = last_credentials.find(id);
   const bool latest = previous && last != last_credentials.end() && *previous == last->second;
-  t.new_process = !same_connection && !latest;
+  // Credentials are deterministic (Ed25519 over id and expiry in seconds): a restarted process can
+  // present bytes equal to the latest issued. The client object's token, where both have one, says.
+  const auto inst = last_instances.find(id);
+  if (s->instance && inst != last_instances.end())
+    t.new_process = !same_connection && *s->instance != inst->second;
+  else
+    t.new_process = !same_connection && !latest;
   if (s->url_id && *s->url_id != id) {
     t.refused.emplace(SignalingErrc::AlreadyRegistered, "this connection authenticated as " + s->url_id->to_string());
   } else if (mine != by_session.end() && mine->second != id) {
@@ -94,7 +100,9 @@ SignalingServer::Impl::Taken SignalingServer::Impl::take(const std::shared_ptr<S
   }
   constexpr std::size_t kMaxRemembered = 65536;
   if (last_credentials.insert_or_assign(id, token).second) last_credential_order.push_back(id);
+  if (s->instance) last_instances.insert_or_assign(id, *s->instance);
   while (last_credential_order.size() > kMaxRemembered) {
+    last_instances.erase(last_credential_order.front());
     last_credentials.erase(last_credential_order.front());
     last_credential_order.pop_front();
   }

@@ -136,11 +136,38 @@ void SignalingClient::Impl::on_message(std::uint64_t ep, ConstBytes data, bool b
   }  // anything else is a late reply to a request that gave up
 }
 
+// Role assignments and peer restarts come from the server; every other payload was written by
+// the peer and carries its credential, forwarded unchanged by the server.
+bool SignalingClient::Impl::relay_verified(const pb::ActrRelay& relay, const ActrId& from) {
+  std::shared_ptr<KeyRing> keys;
+  std::optional<VerifyingKey> server;
+  {
+    std::lock_guard lk(mu);
+    keys = relay_keys;
+    if (relay_trust_server_key) server = server_key;
+  }
+  if (!keys || relay.has_peer_restarted()) return true;
+  if (!relay.has_credential()) return false;
+  const Credential cred = sig::from_pb(relay.credential());
+  auto claims = keys->verify(cred, from);
+  if (!claims && claims.error() == NetworkError::UnknownSigningKey && server && server->key_id() == cred.key_id) {
+    keys->add(*server);
+    claims = keys->verify(cred, from);
+  }
+  return static_cast<bool>(claims);
+}
+
 void SignalingClient::Impl::deliver_relay(const pb::ActrRelay& relay) {
   const ActrId from = sig::from_pb(relay.source());
   if (relay.has_role_assignment()) {
     const auto& a = relay.role_assignment();
     if (!roles.try_push(RoleAssignmentEvent{from, a.is_offerer(), a.remote_fixed()})) dropped.fetch_add(1);
+    return;
+  }
+  if (!relay_verified(relay, from)) {
+    const auto nth = refused_relays.fetch_add(1) + 1;
+    if (detail::nth_is_logged(nth))
+      spdlog::warn("actr: relayed signal from {} without a valid credential; dropped ({} so far)", from.to_string(), nth);
     return;
   }
   auto s = sig::from_relay(relay);
@@ -383,6 +410,13 @@ Error SignalingClient::terminal_error() const {
 }
 
 SignalingState SignalingClient::state() const noexcept { return impl_->state.load(); }
+void SignalingClient::verify_relays(std::shared_ptr<KeyRing> keys, bool trust_server_key) {
+  std::lock_guard lk(impl_->mu);
+  impl_->relay_keys = std::move(keys);
+  impl_->relay_trust_server_key = trust_server_key;
+}
+
+std::uint64_t SignalingClient::refused_relays() const noexcept { return impl_->refused_relays.load(); }
 std::uint64_t SignalingClient::dropped_signals() const noexcept { return impl_->dropped.load(); }
 std::uint64_t SignalingClient::pongs() const noexcept { return impl_->pongs.load(); }
 

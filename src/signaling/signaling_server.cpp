@@ -84,6 +84,7 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted, IpLim
   if (who) {
     session->url_id = who->id;
     session->answer = who->answer;
+    session->instance = who->instance;
   }
   {
     std::lock_guard lk(mu);

@@ -2,6 +2,8 @@
 // actrix's axum `Query` extractor applies ('+' is a space, %XX a byte); malformed escapes refuse.
 #include "signaling/url_identity.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -60,13 +62,15 @@ std::optional<std::string> form_decode(std::string_view s) {
   return out;
 }
 
-std::string with_identity(const std::string& url, const ActrId& id, const Credential& c, bool answer) {
+std::string with_identity(const std::string& url, const ActrId& id, const Credential& c, bool answer,
+                          const std::string& instance) {
   std::string out = url + separator(url);
   out += "actor_id=" + form_encode(id.to_string());
   out += "&key_id=" + std::to_string(c.key_id);
   out += "&claims=" + form_encode(base64_encode(c.claims));
   out += "&signature=" + form_encode(base64_encode(c.signature));
   if (answer) out += "&webrtc_role=answer";
+  if (!instance.empty()) out += "&actr_instance=" + form_encode(instance);
   return out;
 }
 
@@ -91,6 +95,14 @@ std::optional<std::string> parse_identity(std::string_view target, UrlIdentity& 
     }
   }
   if (auto r = params.find("webrtc_role"); r != params.end()) out.answer = r->second == "answer";
+  if (auto r = params.find("actr_instance"); r != params.end()) {
+    const auto& v = r->second;
+    const bool ok = !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](unsigned char ch) {
+      return std::isalnum(ch) || ch == '_' || ch == '-';
+    });
+    if (!ok) return "malformed actr_instance";
+    out.instance = v;
+  }
   static constexpr std::string_view kNames[] = {"actor_id", "key_id", "claims", "signature"};
   bool any = false;
   for (auto n : kNames) any = any || params.count(n) > 0;

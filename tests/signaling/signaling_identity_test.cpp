@@ -14,6 +14,9 @@
 #include "signaling/raw_peer.hpp"
 #include "support/run_co.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -187,3 +190,62 @@ TEST(SignalingIdentity, NodeGateServesRegisteredPeersAndRefusesOthers) {
 }
 
 }  // namespace
+
+namespace {
+PeerSignal offer_sdp(std::string sdp) {
+  PeerSignal s;
+  s.kind = PeerSignal::Kind::Offer;
+  s.sdp = std::move(sdp);
+  s.sdp_exchange_id = "6f1c2a3e-0d4b-4c5a-9e7f-1a2b3c4d5e6f";
+  return s;
+}
+
+// Waits on the client's counter: refusal has no event of its own to await.
+boost::asio::awaitable<bool> refused_within(const SignalingClient& c, std::uint64_t n, Deadline deadline) {
+  boost::asio::steady_timer t(co_await boost::asio::this_coro::executor);
+  while (c.refused_relays() < n) {
+    if (Clock::now() >= deadline) co_return false;
+    t.expires_after(5ms);
+    co_await t.async_wait(boost::asio::use_awaitable);
+  }
+  co_return true;
+}
+}  // namespace
+
+// The WebRTC door (issue 10): a client that verifies relays drops a peer's offer whose credential
+// its keys do not accept, and delivers it once they do (here: the server's own key trusted).
+TEST(SignalingIdentity, RelaysWhoseCredentialTheReceiverCannotVerifyAreDropped) {
+  Server s;
+  SignalingClient a(s.io.get_executor(), fast_client());
+  SignalingClient b(s.io.get_executor(), fast_client());
+  ASSERT_TRUE(run_co(s.io, a.connect(s.url())));
+  ASSERT_TRUE(run_co(s.io, b.connect(s.url())));
+  ASSERT_TRUE(run_co(s.io, a.register_actor(actor_id(1, "echo"))));
+  ASSERT_TRUE(run_co(s.io, b.register_actor(actor_id(2, "echo"))));
+  // a believes only a key that did not sign b's credential (another issuer's).
+  auto other = SigningKey::generate(s.server->issuer()->current_key().key_id() + 1);
+  ASSERT_TRUE(other);
+  auto keys = std::make_shared<KeyRing>();
+  keys->add(other->verifying_key());
+  a.verify_relays(keys, false);
+
+  ASSERT_TRUE(run_co(s.io, b.send_signal(actor_id(1, "echo"), offer_sdp("v=0 unverified"))));
+  ASSERT_TRUE(run_co(s.io, refused_within(a, 1, Clock::now() + 5000ms)));
+
+  a.verify_relays(keys, true);  // now also the key the server named at a's registration
+  ASSERT_TRUE(run_co(s.io, b.send_signal(actor_id(1, "echo"), offer_sdp("v=0 verified"))));
+  auto got = run_co(s.io, a.next_signal(Clock::now() + 5000ms));
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(got->from, actor_id(2, "echo"));
+  EXPECT_EQ(got->signal.sdp, "v=0 verified");  // the refused offer never reached the inbox
+  EXPECT_EQ(a.refused_relays(), 1u);
+  EXPECT_TRUE(keys->find(s.server->issuer()->current_key().key_id()));  // learned once used
+
+  a.verify_relays(nullptr, false);  // off: delivered as before
+  ASSERT_TRUE(run_co(s.io, b.send_signal(actor_id(1, "echo"), offer_sdp("v=0 unchecked"))));
+  got = run_co(s.io, a.next_signal(Clock::now() + 5000ms));
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->signal.sdp, "v=0 unchecked");
+  run_co(s.io, a.close());
+  run_co(s.io, b.close());
+}

@@ -256,4 +256,50 @@ TEST(SignalingUrlIdentity, ARelayFromAForgedSourceIsRefusedTypedAndAGenuineOneAr
       ida));
 }
 
+
+// A demo found this: credentials are deterministic (Ed25519 over id and expiry in seconds), so a
+// restarted node presenting its credential file can present exactly the bytes the server issued
+// last, and was taken for the same process reconnecting — its peers kept a dead WebRTC connection.
+// The client's actr_instance tells them apart: the same instance is a reconnect (peers not told),
+// another one a restart (peers told at once).
+TEST(SignalingUrlIdentity, ARestartIsToldByItsInstanceEvenWithTheLatestCredentialBytes) {
+  Server s;
+  const auto holder = actor_id(0xa1), peer = actor_id(0xa2);
+  const auto cred = s.server->issuer()->issue(holder), pcred = s.server->issuer()->issue(peer);
+  auto p = run_co(s.io, RawPeer::connect(s.port, 0, target(peer, pcred)));
+  std::optional<RawPeer> h(run_co(s.io, RawPeer::connect(s.port, 0, target(holder, cred) + "&actr_instance=first")));
+  // The peer negotiates a WebRTC role with the holder: the server remembers them as contacts.
+  auto neg = envelope("neg");
+  auto* r = neg.mutable_actr_relay();
+  fill(r->mutable_source(), peer);
+  *r->mutable_credential() = to_pb(pcred);
+  fill(r->mutable_target(), holder);
+  fill(r->mutable_role_negotiation()->mutable_from(), peer);
+  fill(r->mutable_role_negotiation()->mutable_to(), holder);
+  r->mutable_role_negotiation()->set_realm_id(peer.realm.realm_id);
+  EXPECT_TRUE(run_co(s.io, p.request(neg)).actr_relay().has_role_assignment());
+  EXPECT_TRUE(run_co(s.io, h->read()).actr_relay().has_role_assignment());
+
+  // The same client object reconnects (same instance, same credential): not a restart. What the
+  // peer reads next is the holder's own relay, not a PeerRestarted.
+  h.reset();
+  h.emplace(run_co(s.io, RawPeer::connect(s.port, 0, target(holder, cred) + "&actr_instance=first")));
+  ASSERT_TRUE(s.server->is_registered(holder));
+  run_co(s.io, h->send(encoded(relay("ice", holder, to_pb(cred), peer))));
+  auto next = run_co(s.io, p.read());
+  ASSERT_TRUE(next.has_actr_relay());
+  EXPECT_TRUE(next.actr_relay().has_ice_candidate());
+
+  // A new process (another instance) with byte-for-byte the same credential: the peer is told.
+  h.reset();
+  h.emplace(run_co(s.io, RawPeer::connect(s.port, 0, target(holder, cred) + "&actr_instance=second")));
+  auto told = run_co(s.io, p.read());
+  ASSERT_TRUE(told.has_actr_relay());
+  EXPECT_TRUE(told.actr_relay().has_peer_restarted());
+  EXPECT_EQ(told.actr_relay().source().serial_number(), holder.serial_number);
+
+  // A malformed instance is refused before the upgrade like any other malformed identity.
+  EXPECT_EQ(run_co(s.io, upgrade(s.port, target(holder, cred) + "&actr_instance=a%20b")).status, 401u);
+}
+
 }  // namespace
