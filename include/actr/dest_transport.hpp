@@ -43,6 +43,10 @@ class DestTransport : public std::enable_shared_from_this<DestTransport> {
   /// Errors: the builder's, or `ConfigurationError` if it returned nothing.
   static boost::asio::awaitable<Result<void>> retry_failed_connections(std::shared_ptr<DestTransport> self,
                                                                        std::shared_ptr<WireBuilder> builder);
+  /// As `retry_failed_connections`, for the kinds whose slot is Failed or Empty (never built:
+  /// e.g. WebRTC to a peer that was not registered with signaling when the transport was made).
+  static boost::asio::awaitable<Result<void>> fill_missing_connections(std::shared_ptr<DestTransport> self,
+                                                                       std::shared_ptr<WireBuilder> builder);
 
   /// True if some Ready wire reports `is_connected()` (lock-free per wire).
   bool has_healthy_connection() const;
@@ -50,6 +54,8 @@ class DestTransport : public std::enable_shared_from_this<DestTransport> {
   bool has_live_candidate() const;
   /// Kinds whose slot is Failed (had a wire that gave up or died).
   WireKindSet failed_kinds() const;
+  /// Kinds whose slot is Failed or Empty.
+  WireKindSet missing_kinds() const;
 
   /// Closes one kind's wire only (e.g. WebRTC after a recovery timeout, keeping WebSocket).
   void close_connection(WireKind kind);
@@ -66,6 +72,8 @@ class DestTransport : public std::enable_shared_from_this<DestTransport> {
 
  private:
   explicit DestTransport(std::shared_ptr<WirePool> pool) : pool_(std::move(pool)) {}
+  static boost::asio::awaitable<Result<void>> build_into(std::shared_ptr<DestTransport> self,
+                                                         std::shared_ptr<WireBuilder> builder, WireKindSet wanted);
   std::shared_ptr<WirePool> pool_;
 };
 

@@ -119,6 +119,11 @@ class OutprocTransportManager {
   bool is_unreachable(const Dest& dest) const;
   /// Clears that mark: the next send dials at once (an operator knows the peer is back).
   void reset_unreachable(const Dest& dest);
+  /// Asks the builder now, in the background (bounded by `dial_timeout`), for every wire kind
+  /// `dest`'s transport lacks — Failed, or never built (e.g. WebRTC to a peer that was not
+  /// registered with signaling when the transport was made) — instead of at the next health
+  /// check, which rebuilds Failed kinds only. No-op without a transport for `dest`.
+  void repair(const Dest& dest);
 
   bool is_closing(const Dest& dest) const;
   std::size_t dest_count() const;

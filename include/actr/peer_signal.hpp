@@ -26,6 +26,9 @@ struct PeerSignal {
     /// From the signaling server only (`PeerRestarted`): the peer registered anew as a new
     /// process, so every connection with its old process is dead. Never sent by a client.
     PeerRestarted,
+    /// From the signaling server only (`PeerGone`): the peer's registration ended with its
+    /// connection, so its WebRTC connections are presumed dead. Never sent by a client.
+    PeerGone,
     /// The answerer refused to set up the connection an offer asked for (it is at its bound of
     /// set-ups in progress); `reason` says why. The offerer's set-up fails with ResourceExhausted.
     SetupRefused,

@@ -52,6 +52,9 @@ struct WebRtcCoordinatorStats {
   /// `PeerRestarted` notices from the server: each closed every wire to that peer at once (its
   /// old process is gone; the manager falls back and the health checker dials the new one).
   std::uint64_t peer_restarts = 0;
+  /// `PeerGone` notices: the peer's signaling registration ended with its connection; each closed
+  /// every WebRTC wire to that peer at once (set up again when it is back).
+  std::uint64_t peer_departures = 0;
   /// Wires closed and forgotten because their set-up did not finish: no offer or answer within
   /// `rtc.connect_timeout` of their creation, a failed set-up, or stop() during it.
   std::uint64_t setups_failed = 0;

@@ -128,9 +128,13 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
   impl_->wire_log_sub = impl_->manager->events().subscribe(
       ex, [log = impl_->wire_log](const ConnectionEvent& ev) { log->record(ev); });
   if (impl_->coordinator) {
-    // A peer back as a new process is worth dialing at once, whatever its last refusal said.
+    // A peer back as a new process is worth dialing at once, whatever its last refusal said, on
+    // every kind: its WebRTC wire may never have been built while it was away.
     impl_->coordinator->set_on_peer_restarted([weak](const ActrId& peer) {
-      if (auto self = weak.lock()) self->manager->reset_unreachable(Dest::actor(peer));
+      if (auto self = weak.lock()) {
+        self->manager->reset_unreachable(Dest::actor(peer));
+        self->manager->repair(Dest::actor(peer));
+      }
     });
   }
   if (c.listen) {
@@ -260,7 +264,13 @@ asio::awaitable<Result<Bytes>> Node::call(ActrId to, std::string route_key, Byte
     // No answer yet: the request or its response may have died with a wire (a WebRTC
     // DataChannel closing under it). Send it again — same request_id, so the receiver runs the
     // handler at most once and answers from its dedup cache — over whatever wire is up now.
-    (void)co_await self->send_with_retry(to, pt, request, deadline);
+    auto again = co_await self->send_with_retry(to, pt, request, deadline);
+    if (!again && is_refusal(again.error())) {
+      // No wire is up and the peer refuses dials (or is marked down): nothing can carry an
+      // answer now, so the caller hears that rather than waiting out its deadline.
+      r = again.error();
+      break;
+    }
   }
   if (!r) {
     if (auto remote = pending.remote_error()) {

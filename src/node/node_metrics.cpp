@@ -85,7 +85,7 @@ void collect_webrtc(const std::optional<WebRtcCoordinatorStats>& w, Metrics& out
   // Without WebRTC the families are announced with no samples.
   if (!w) {
     for (auto name : {"actr_webrtc_setups_total", "actr_webrtc_setup_failures_total", "actr_webrtc_peer_restarts_total",
-                      "actr_webrtc_signals_total"})
+                      "actr_webrtc_peer_departures_total", "actr_webrtc_signals_total"})
       out.family(name, "WebRTC (not enabled on this node)", C);
     return;
   }
@@ -97,6 +97,8 @@ void collect_webrtc(const std::optional<WebRtcCoordinatorStats>& w, Metrics& out
             {{"failed", v(&S::setups_failed)}, {"refused", v(&S::setups_refused)}, {"replaced", v(&S::setups_replaced)}});
   metric(out, "actr_webrtc_peer_restarts_total", "Peers that registered anew as a new process", C,
          v(&S::peer_restarts));
+  metric(out, "actr_webrtc_peer_departures_total", "Peers that left signaling (their WebRTC wires closed)", C,
+         v(&S::peer_departures));
   metric_by(out, "actr_webrtc_signals_total", "WebRTC signals relayed to us, by outcome", C, "result",
             {{"routed", v(&S::signals_routed)}, {"dropped", v(&S::signals_dropped)}});
 }

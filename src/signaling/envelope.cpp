@@ -153,6 +153,7 @@ Result<void> to_relay(const PeerSignal& s, pb::ActrRelay* relay) {
       return ok();
     }
     case K::PeerRestarted:
+    case K::PeerGone:
       break;  // the server's to say, not a client's
   }
   return make_error_code(NetworkError::InvalidArgument);
@@ -189,6 +190,9 @@ std::optional<PeerSignal> from_relay(const pb::ActrRelay& relay) {
       return s;
     case pb::ActrRelay::kPeerRestarted:
       s.kind = K::PeerRestarted;
+      return s;
+    case pb::ActrRelay::kPeerGone:
+      s.kind = K::PeerGone;
       return s;
     case pb::ActrRelay::kSetupRefused:
       s.kind = K::SetupRefused;

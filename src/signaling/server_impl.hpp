@@ -166,7 +166,10 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   void add_contact_locked(const ActrId& a, const ActrId& b);
   /// A relay envelope from the server about `source`, for `target` (payload to be set).
   pb::SignalingEnvelope server_relay(const ActrId& source, const ActrId& target);
-  void announce_restart(const ActrId& id);
+  /// Tells `id`'s registered contacts that it restarted (`PeerRestarted`) or left (`PeerGone`).
+  enum class Notice : std::uint8_t { Restarted, Gone };
+  void announce(const ActrId& id, Notice what);
+  void announce_restart(const ActrId& id) { announce(id, Notice::Restarted); }
 
   // Checks that `source` is what this connection registered and `credential` a valid one for
   // it from our issuer; refreshes the registration.

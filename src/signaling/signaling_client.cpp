@@ -136,7 +136,7 @@ void SignalingClient::Impl::on_message(std::uint64_t ep, ConstBytes data, bool b
   }  // anything else is a late reply to a request that gave up
 }
 
-// Role assignments and peer restarts come from the server; every other payload was written by
+// Role assignments, peer restarts and departures come from the server; every other payload was written by
 // the peer and carries its credential, forwarded unchanged by the server.
 bool SignalingClient::Impl::relay_verified(const pb::ActrRelay& relay, const ActrId& from) {
   std::shared_ptr<KeyRing> keys;
@@ -146,7 +146,7 @@ bool SignalingClient::Impl::relay_verified(const pb::ActrRelay& relay, const Act
     keys = relay_keys;
     if (relay_trust_server_key) server = server_key;
   }
-  if (!keys || relay.has_peer_restarted()) return true;
+  if (!keys || relay.has_peer_restarted() || relay.has_peer_gone()) return true;
   if (!relay.has_credential()) return false;
   const Credential cred = sig::from_pb(relay.credential());
   auto claims = keys->verify(cred, from);

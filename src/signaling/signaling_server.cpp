@@ -156,14 +156,21 @@ void SignalingServer::Impl::sweep() {
 }
 
 void SignalingServer::Impl::on_closed(const std::shared_ptr<Session>& s) {
-  std::lock_guard lk(mu);
-  sessions.erase(s->id);
-  auto it = by_session.find(s->id);
-  if (it == by_session.end()) return;
-  // Compare-and-act: a newer connection may hold this id already.
-  auto e = entries.find(it->second);
-  if (e != entries.end() && e->second.session == s) entries.erase(e);
-  by_session.erase(it);
+  std::optional<ActrId> gone;
+  {
+    std::lock_guard lk(mu);
+    sessions.erase(s->id);
+    auto it = by_session.find(s->id);
+    if (it == by_session.end()) return;
+    // Compare-and-act: a newer connection may hold this id already (then nobody left).
+    auto e = entries.find(it->second);
+    if (e != entries.end() && e->second.session == s) {
+      entries.erase(e);
+      gone = it->second;
+    }
+    by_session.erase(it);
+  }
+  if (gone && !closed.load()) announce(*gone, Notice::Gone);
 }
 
 // ---- sending -------------------------------------------------------------------------------------
@@ -249,11 +256,18 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
         refuse(s, rid, SignalingErrc::SourceMismatch, "unregister_request.actr_id is not the source");
         return;
       }
-      std::lock_guard lk(mu);
-      auto e = entries.find(*src);
-      if (e != entries.end() && e->second.session == s) entries.erase(e);  // unless taken over meanwhile
-      by_session.erase(s->id);
+      bool left = false;
+      {
+        std::lock_guard lk(mu);
+        auto e = entries.find(*src);
+        if (e != entries.end() && e->second.session == s) {  // unless taken over meanwhile
+          entries.erase(e);
+          left = true;
+        }
+        by_session.erase(s->id);
+      }
       spdlog::info("actr signal: {} unregistered", src->to_string());
+      if (left) announce(*src, Notice::Gone);
       return;  // fire and forget, as actr
     }
     case pb::ActrToSignaling::kError:
@@ -296,6 +310,9 @@ void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, cons
       return;
     case pb::ActrRelay::kPeerRestarted:
       refuse(s, rid, SignalingErrc::InvalidArgument, "peer_restarted is the server's to send");
+      return;
+    case pb::ActrRelay::kPeerGone:
+      refuse(s, rid, SignalingErrc::InvalidArgument, "peer_gone is the server's to send");
       return;
     case pb::ActrRelay::kRoleNegotiation:
     case pb::ActrRelay::kIceCandidate:
@@ -381,7 +398,7 @@ void SignalingServer::Impl::add_contact_locked(const ActrId& a, const ActrId& b)
   list.push_back(b);
 }
 
-void SignalingServer::Impl::announce_restart(const ActrId& id) {
+void SignalingServer::Impl::announce(const ActrId& id, Notice what) {
   std::vector<std::pair<ActrId, std::shared_ptr<Session>>> told;
   {
     std::lock_guard lk(mu);
@@ -392,10 +409,15 @@ void SignalingServer::Impl::announce_restart(const ActrId& id) {
   }
   for (auto& [peer, session] : told) {
     auto e = server_relay(id, peer);
-    e.mutable_actr_relay()->mutable_peer_restarted();
+    if (what == Notice::Restarted)
+      e.mutable_actr_relay()->mutable_peer_restarted();
+    else
+      e.mutable_actr_relay()->mutable_peer_gone();
     if (deliver(session, e)) relayed.fetch_add(1);
   }
-  if (!told.empty()) spdlog::info("actr signal: {} restarted; told {} peer(s)", id.to_string(), told.size());
+  if (!told.empty())
+    spdlog::info("actr signal: {} {}; told {} peer(s)", id.to_string(),
+                 what == Notice::Restarted ? "restarted" : "left", told.size());
 }
 
 // ---- public --------------------------------------------------------------------------------------

@@ -116,6 +116,17 @@ asio::awaitable<Result<WireIdentity>> DestTransport::send(std::shared_ptr<DestTr
 asio::awaitable<Result<void>> DestTransport::retry_failed_connections(std::shared_ptr<DestTransport> self,
                                                                       std::shared_ptr<WireBuilder> builder) {
   const WireKindSet wanted = self->failed_kinds();
+  co_return co_await build_into(std::move(self), std::move(builder), wanted);
+}
+
+asio::awaitable<Result<void>> DestTransport::fill_missing_connections(std::shared_ptr<DestTransport> self,
+                                                                      std::shared_ptr<WireBuilder> builder) {
+  const WireKindSet wanted = self->missing_kinds();
+  co_return co_await build_into(std::move(self), std::move(builder), wanted);
+}
+
+asio::awaitable<Result<void>> DestTransport::build_into(std::shared_ptr<DestTransport> self,
+                                                        std::shared_ptr<WireBuilder> builder, WireKindSet wanted) {
   if (wanted.empty() || self->is_closed()) co_return ok();
   auto handles = co_await builder->create_connections(self->dest(), wanted);
   if (!handles) co_return handles.error();
@@ -146,6 +157,16 @@ WireKindSet DestTransport::failed_kinds() const {
     auto k = static_cast<WireKind>(i);
     auto st = pool_->state(k);
     if (st == SlotState::Failed) s.add(k);
+  }
+  return s;
+}
+
+WireKindSet DestTransport::missing_kinds() const {
+  WireKindSet s;
+  for (std::size_t i = 0; i < kWireKindCount; ++i) {
+    auto k = static_cast<WireKind>(i);
+    auto st = pool_->state(k);
+    if (st == SlotState::Failed || st == SlotState::Empty) s.add(k);
   }
   return s;
 }

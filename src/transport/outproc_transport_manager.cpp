@@ -541,6 +541,24 @@ void OutprocTransportManager::reset_unreachable(const Dest& dest) {
   impl_->unreachable.forget(dest);
 }
 
+void OutprocTransportManager::repair(const Dest& dest) {
+  auto self = impl_;
+  std::shared_ptr<DestTransport> t;
+  {
+    std::lock_guard lk(self->mu);
+    auto it = self->map.find(dest);
+    if (it == self->map.end()) return;
+    if (auto* tp = std::get_if<std::shared_ptr<DestTransport>>(&it->second)) t = *tp;
+  }
+  if (!t || t->missing_kinds().empty()) return;
+  (void)self->tasks.spawn("repair", [self, t, dest]() -> asio::awaitable<void> {
+    asio::steady_timer bound(co_await asio::this_coro::executor, self->cfg.dial_timeout);
+    auto r = co_await (DestTransport::fill_missing_connections(t, self->builder) || bound.async_wait(use_ec));
+    if (r.index() == 0 && !std::get<0>(r))
+      spdlog::info("actr: repairing {} failed: {}", dest.to_string(), std::get<0>(r).error().message());
+  });
+}
+
 bool OutprocTransportManager::adopt_inbound(const Dest& dest, std::shared_ptr<WireHandle> wire) {
   auto self = impl_;
   {

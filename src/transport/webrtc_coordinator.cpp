@@ -138,8 +138,12 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
         co_return;  // closed or cancelled
       }
       if (in->signal.kind == PeerSignal::Kind::PeerRestarted) {
-        forget_peer(in->from);
+        forget_peer(in->from, true);
         if (on_peer_restarted) on_peer_restarted(in->from);
+        continue;
+      }
+      if (in->signal.kind == PeerSignal::Kind::PeerGone) {
+        forget_peer(in->from, false);
         continue;
       }
       std::shared_ptr<WebRtcWire> w;
@@ -216,14 +220,15 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
     return false;
   }
 
-  // The peer's old process is gone: its wires are dead even if no timeout noticed yet. Closing
-  // them makes the manager fall back to another wire kind now, and the next dial (the health
-  // checker's) negotiates with the new process.
-  void forget_peer(const ActrId& peer) {
+  // The peer's old process is gone (`restarted`), or the peer left signaling: its wires are dead
+  // even if no timeout noticed yet. Closing them makes the manager fall back to another wire kind
+  // now (which reports a dead peer as refused at once), and the next dial (the health checker's)
+  // negotiates with the new process.
+  void forget_peer(const ActrId& peer, bool restarted) {
     std::vector<std::shared_ptr<WebRtcWire>> dead;
     {
       std::lock_guard lk(mu);
-      ++stats.peer_restarts;
+      ++(restarted ? stats.peer_restarts : stats.peer_departures);
       if (auto n = negotiating.find(peer); n != negotiating.end()) n->second.clear();  // the old process's signals
       for (auto* m : {&wires, &inbound_connecting}) {
         if (auto it = m->find(peer); it != m->end()) {
@@ -232,7 +237,10 @@ struct WebRtcCoordinator::Impl : std::enable_shared_from_this<Impl> {
         }
       }
     }
-    spdlog::info("actr: {} restarted; closing {} WebRTC wire(s) to its old process", peer.to_string(), dead.size());
+    if (restarted)
+      spdlog::info("actr: {} restarted; closing {} WebRTC wire(s) to its old process", peer.to_string(), dead.size());
+    else if (!dead.empty())
+      spdlog::info("actr: {} left signaling; closing {} WebRTC wire(s) to it", peer.to_string(), dead.size());
     for (auto& w : dead)
       retire(w);
   }

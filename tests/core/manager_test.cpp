@@ -313,6 +313,31 @@ TEST(OutprocTransportManager, HealthCheckerRepairsFailedKindAndEvictsDeadTranspo
   checker.stop();
 }
 
+// A kind the builder could not build when the transport was made (WebRTC to a peer not yet
+// registered with signaling) has an Empty slot, which the health checker never rebuilds: `repair`
+// asks for it (the Node calls it when the peer registers anew). Found by `actr demo`: after a
+// node's restart, WebRTC to it never came back.
+TEST(OutprocTransportManager, RepairBuildsAKindThatWasNeverBuilt) {
+  Fixture f;
+  FaultPlan ws_only;
+  ws_only.kinds = WireKindSet{WireKind::WebSocket};
+  f.builder->set_plan(actor(1), ws_only);
+  ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
+  auto t = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
+  ASSERT_TRUE(t);
+  EXPECT_EQ((*t)->pool().state(WireKind::WebRtc), SlotState::Empty);
+  EXPECT_EQ((*t)->missing_kinds(), WireKindSet{WireKind::WebRtc});
+  EXPECT_TRUE((*t)->failed_kinds().empty());  // what the health checker looks at
+
+  f.builder->set_plan(actor(1), FaultPlan{});  // the peer can be reached over WebRTC now
+  f.mgr->repair(actor(1));
+  run_until(f.io, [&] { return (*t)->pool().state(WireKind::WebRtc) == SlotState::Ready; });
+  EXPECT_EQ(f.builder->dials(actor(1)), 2u);
+  EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebSocket), 1u);  // the Ready kind is left alone
+  f.mgr->repair(actor(2));  // no transport: nothing happens
+  EXPECT_EQ(f.builder->dials(actor(2)), 0u);
+}
+
 TEST(OutprocTransportManager, HealthCheckerSurvivesFailingRepairs) {
   Fixture f;
   ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));

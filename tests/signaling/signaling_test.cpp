@@ -401,7 +401,7 @@ TEST(SignalingServer, RegistrationExpiresWithoutHeartbeatAndHeartbeatsKeepIt) {
   EXPECT_EQ(net.server->stats().expired, 1u);
 }
 
-TEST(SignalingServer, ANewProcessUnderAKnownIdIsAnnouncedToItsPeersAndAReRegistrationIsNot) {
+TEST(SignalingServer, ADepartureAndANewProcessAreAnnouncedToItsPeersAndAReRegistrationIsNot) {
   auto cfg = fast_server();
   cfg.registration_ttl = 600ms;
   Net net(cfg);
@@ -425,9 +425,15 @@ TEST(SignalingServer, ANewProcessUnderAKnownIdIsAnnouncedToItsPeersAndAReRegistr
   EXPECT_EQ(first->signal.kind, PeerSignal::Kind::Offer);
   EXPECT_EQ(first->signal.sdp, "same process");
 
-  // A new process under a's id (no credential): b, a's peer, is told; c is not.
+  // a leaves (its connection ends): b, a's peer, is told at once that a is gone.
   run_co(net.io, a.close());
   run_until(net.io, [&] { return !net.server->is_registered(actor_id(5)); });
+  auto left = run_co(net.io, b.next_signal(in(5000ms)));
+  ASSERT_TRUE(left) << left.error().message();
+  EXPECT_EQ(left->from, actor_id(5));
+  EXPECT_EQ(left->signal.kind, PeerSignal::Kind::PeerGone);
+  // A new process under a's id (no credential): b is told it restarted; c, no peer of a's, hears
+  // neither.
   auto& a2 = net.client(actor_id(5), std::nullopt, busy);
   auto told = run_co(net.io, b.next_signal(in(5000ms)));
   ASSERT_TRUE(told) << told.error().message();
@@ -436,11 +442,13 @@ TEST(SignalingServer, ANewProcessUnderAKnownIdIsAnnouncedToItsPeersAndAReRegistr
   ASSERT_TRUE(run_co(net.io, a2.send_signal(actor_id(12), offer("to c", "x-2"))));
   auto c_first = run_co(net.io, c.next_signal(in(5000ms)));
   ASSERT_TRUE(c_first);
-  EXPECT_EQ(c_first->signal.sdp, "to c");  // nothing about a's restart was queued before it
+  EXPECT_EQ(c_first->signal.sdp, "to c");  // nothing about a's departure or restart came before it
 
-  // Only the server may say it: a client cannot relay one.
+  // Only the server may say either: a client cannot relay one.
   PeerSignal forged;
   forged.kind = PeerSignal::Kind::PeerRestarted;
+  EXPECT_FALSE(run_co(net.io, a2.send_signal(actor_id(9), forged)));
+  forged.kind = PeerSignal::Kind::PeerGone;
   EXPECT_FALSE(run_co(net.io, a2.send_signal(actor_id(9), forged)));
 }
 

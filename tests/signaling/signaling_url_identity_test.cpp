@@ -280,9 +280,15 @@ TEST(SignalingUrlIdentity, ARestartIsToldByItsInstanceEvenWithTheLatestCredentia
   EXPECT_TRUE(run_co(s.io, p.request(neg)).actr_relay().has_role_assignment());
   EXPECT_TRUE(run_co(s.io, h->read()).actr_relay().has_role_assignment());
 
+  // The holder's connection ends: the peer is told it left.
+  h.reset();
+  run_until(s.io, [&] { return !s.server->is_registered(holder); });
+  auto left = run_co(s.io, p.read());
+  ASSERT_TRUE(left.has_actr_relay());
+  EXPECT_TRUE(left.actr_relay().has_peer_gone());
+
   // The same client object reconnects (same instance, same credential): not a restart. What the
   // peer reads next is the holder's own relay, not a PeerRestarted.
-  h.reset();
   h.emplace(run_co(s.io, RawPeer::connect(s.port, 0, target(holder, cred) + "&actr_instance=first")));
   ASSERT_TRUE(s.server->is_registered(holder));
   run_co(s.io, h->send(encoded(relay("ice", holder, to_pb(cred), peer))));
@@ -292,6 +298,8 @@ TEST(SignalingUrlIdentity, ARestartIsToldByItsInstanceEvenWithTheLatestCredentia
 
   // A new process (another instance) with byte-for-byte the same credential: the peer is told.
   h.reset();
+  run_until(s.io, [&] { return !s.server->is_registered(holder); });
+  EXPECT_TRUE(run_co(s.io, p.read()).actr_relay().has_peer_gone());
   h.emplace(run_co(s.io, RawPeer::connect(s.port, 0, target(holder, cred) + "&actr_instance=second")));
   auto told = run_co(s.io, p.read());
   ASSERT_TRUE(told.has_actr_relay());

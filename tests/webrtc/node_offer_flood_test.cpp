@@ -72,7 +72,11 @@ NodeConfig flood_config(std::uint64_t serial, std::uint16_t signal_port) {
   c.webrtc.recovery_timeout = 2000ms;
   c.wires.ws.keepalive_interval = 1000ms;
   c.manager.send_timeout = 5s;
-  c.signaling.heartbeat_interval = 1000ms;  // well inside the 5 s of silence after which a client reconnects
+  c.signaling.heartbeat_interval = 1000ms;  // well inside the silence after which a client reconnects
+  // One io_context runs the server, 202 clients and the flood's set-ups: on a loaded 2-core
+  // machine under ASan it can leave the victim's link unserved for over the default 5 s, and a
+  // victim that reconnects misses the offers relayed meanwhile (seen once in CI, during a build).
+  c.signaling.request_timeout = 15000ms;
   return c;
 }
 

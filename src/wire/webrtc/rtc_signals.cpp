@@ -157,6 +157,8 @@ void Impl::on_signal(PeerSignal&& s) {
         break;
       case K::PeerRestarted:
         return stale("peer restarted (the coordinator closes the wire)");
+      case K::PeerGone:
+        return stale("peer gone (the coordinator closes the wire)");
     }
   }
   run(later);
