@@ -1,7 +1,5 @@
 #include "signaling/envelope.hpp"
 
-#include "wire/websocket/ws_conn.hpp"
-
 #include <actr/error.hpp>
 
 #include <climits>
@@ -45,8 +43,6 @@ const boost::system::error_category& signaling_error_category() noexcept {
 }  // namespace actr
 
 namespace actr::sig {
-
-bool plausible_ws_address(const std::string& a) { return a.size() <= kMaxWsAddress && bool(ws::parse_url(a)); }
 
 void to_pb(const ActrId& id, pb::ActrId* out) {
   out->mutable_realm()->set_realm_id(id.realm.realm_id);

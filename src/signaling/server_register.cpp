@@ -7,6 +7,10 @@
 
 namespace actr {
 
+// Here, not in envelope.cpp: the envelope codec is also built into the fuzz targets, which do not
+// link the WebSocket code that parses URLs.
+bool sig::plausible_ws_address(const std::string& a) { return a.size() <= kMaxWsAddress && bool(ws::parse_url(a)); }
+
 using namespace actr::detail;
 using namespace actr::sig;
 
