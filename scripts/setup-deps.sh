@@ -25,6 +25,9 @@ PKGS=(
   doxygen
   # The ZeroMQ column of `actr bench ws` (benchmark-only)
   libzmq3-dev
+  # `actr signal --cluster redis://…`: the shared engine of several signaling servers (hiredis),
+  # and the redis-server the cluster tests start on loopback
+  libhiredis-dev redis-server
 )
 
 missing=()

@@ -1,6 +1,8 @@
 #include <actr/error.hpp>
 #include <actr/hex.hpp>
 
+#include <random>
+
 namespace actr {
 
 std::string to_hex(ConstBytes bytes) {
@@ -10,6 +12,18 @@ std::string to_hex(ConstBytes bytes) {
   for (auto b : bytes) {
     s.push_back(kDigits[b >> 4]);
     s.push_back(kDigits[b & 0xf]);
+  }
+  return s;
+}
+
+std::string random_hex(std::size_t digits) {
+  thread_local std::mt19937_64 rng{(std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(digits, '0');
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < digits; ++i, v >>= 4) {
+    if (i % 16 == 0) v = rng();
+    s[i] = kDigits[v & 0xf];
   }
   return s;
 }

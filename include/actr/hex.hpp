@@ -15,4 +15,8 @@ namespace actr {
 std::string to_hex(ConstBytes bytes);
 Result<Bytes> from_hex(std::string_view hex);
 
+/// `digits` random lowercase hex digits (a per-thread generator seeded from std::random_device):
+/// ids and tokens that must not repeat across processes, not secrets.
+std::string random_hex(std::size_t digits);
+
 }  // namespace actr

@@ -110,6 +110,14 @@ struct SignalingServerConfig {
   /// How long the server remembers who negotiated with an id after the id's registration ended:
   /// the id's earlier peers are told (`PeerRestarted`) only if it registers anew within it.
   std::chrono::milliseconds contact_ttl{120000};
+  /// Several servers, one engine: `redis://HOST[:PORT]` or `unix:///PATH` of a Redis server the
+  /// servers share (docs/scale.md). Registrations, discovery, contacts and relays to an actor held
+  /// by another server go through it; each server refreshes its own registrations there every
+  /// `cluster_ttl / 3`, and a registration not refreshed for `cluster_ttl` (its server died) is
+  /// nobody's. The servers must share their signing keys (`issuer`, e.g. one key directory) so
+  /// that each verifies the others' credentials. Unset: a single server, no engine.
+  std::optional<std::string> cluster;
+  std::chrono::milliseconds cluster_ttl{15000};
 };
 
 /// Counters, for tests, logs and `actr signal`.
@@ -132,6 +140,12 @@ struct SignalingServerStats {
   /// Addresses given at /ais/register and remembered for the identity's first connection now
   /// (at most 65,536, oldest forgotten first).
   std::uint64_t ais_addresses = 0;
+  // With `cluster`:
+  bool cluster_up = false;               ///< connected to the engine now
+  std::uint64_t cluster_connects = 0;    ///< times the engine connection was established
+  std::uint64_t cluster_published = 0;   ///< messages published to other servers
+  std::uint64_t cluster_received = 0;    ///< messages from other servers
+  std::uint64_t cluster_refused = 0;     ///< registrations refused: another server's actor holds the id
 };
 
 /// The signaling and discovery server. Actors register their `ActrId` (and optionally the ws://

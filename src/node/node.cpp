@@ -1,5 +1,6 @@
 #include <actr/detail/async_queue.hpp>
 #include <actr/error.hpp>
+#include <actr/hex.hpp>
 #include <actr/node.hpp>
 #include <actr/route_table.hpp>
 #include <actr/rpc_error_code.hpp>
@@ -14,7 +15,6 @@
 #include <spdlog/spdlog.h>
 
 #include <deque>
-#include <random>
 #include <unordered_map>
 
 namespace actr {
@@ -23,16 +23,7 @@ using namespace detail;
 using node::Inbound;
 
 namespace {
-std::string new_request_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(32, '0');
-  for (int half = 0; half < 2; ++half) {
-    auto v = rng();
-    for (int i = 0; i < 16; ++i) id[static_cast<std::size_t>(half * 16 + i)] = kHex[(v >> (i * 4)) & 0xf];
-  }
-  return id;
-}
+std::string new_request_id() { return random_hex(32); }
 
 }  // namespace
 

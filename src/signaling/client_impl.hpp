@@ -2,6 +2,7 @@
 // Private: the state of a SignalingClient, shared by signaling_client.cpp (requests, inbound
 // envelopes, public API) and client_tasks.cpp (supervisor, heartbeat, shutdown).
 
+#include <actr/hex.hpp>
 #include <actr/detail/task_group.hpp>
 #include <actr/error.hpp>
 #include <actr/signaling_client.hpp>
@@ -13,7 +14,6 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
-#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -72,15 +72,7 @@ inline bool is_terminal_dial_failure(const Error& ec) {
 }
 
 // actr_instance: distinct per client object (a process that restarts makes a new one), not secret.
-inline std::string new_instance_token() {
-  std::random_device rd;
-  std::uniform_int_distribution<std::uint64_t> dist;
-  std::mt19937_64 rng((std::uint64_t{rd()} << 32) ^ rd());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string t;
-  for (auto v = dist(rng); t.size() < 16; v >>= 4) t.push_back(kHex[v & 15]);
-  return t;
-}
+inline std::string new_instance_token() { return random_hex(16); }
 
 }  // namespace sig
 

@@ -9,8 +9,10 @@
 #include <actr/identity.hpp>
 #include <actr/signaling.hpp>
 
+#include "cluster.pb.h"
 #include "detail/asio.hpp"
 #include "signaling/admission.hpp"
+#include "signaling/cluster_engine.hpp"
 #include "signaling/ais_handler.hpp"
 #include "signaling/envelope.hpp"
 #include "signaling/url_identity.hpp"
@@ -70,6 +72,8 @@ using sig::Entry;
 using sig::Session;
 
 struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
+  enum class Notice : std::uint8_t { Restarted, Gone };
+
   Impl(boost::asio::any_io_executor e, SignalingServerConfig c)
       : ex(std::move(e)), cfg(c), issuer(sig::issuer_of(c)),
         link_cfg{.max_message_size = c.max_message_size,
@@ -80,7 +84,7 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
                  .tls = c.tls},
         ais(std::make_shared<sig::AisHandler>(c.ais, issuer, c.heartbeat_interval,
                                               [this](const ActrId& id, const std::string& ws) { note_address(id, ws); })),
-        tasks(ex) {
+        tasks(ex), cluster_strand(boost::asio::make_strand(ex)) {
     if (c.ais.open)
       spdlog::warn("actr signal: *** AIS REGISTRATION IS OPEN: anyone who reaches this port gets a signed identity "
                    "of any actor type (POST /ais/register). For demos only; see docs/security.md ***");
@@ -120,16 +124,24 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   boost::asio::awaitable<void> sweeper();
   void sweep();
 
-  void on_message(const std::shared_ptr<Session>& s, ConstBytes data, bool binary);
+  /// Awaited by the connection's reader: the next message is read when it completes.
+  boost::asio::awaitable<Result<void>> on_message(std::shared_ptr<Session> s, ConstBytes data, bool binary);
   void on_closed(const std::shared_ptr<Session>& s);
-  void handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env);
+  /// Ends `s`'s registration (if it still holds one: a newer connection may hold the id): the
+  /// entry goes, the engine's record is released and the id's contacts are told (`PeerGone`).
+  void end_registration(const std::shared_ptr<Session>& s);
+  /// Drops `id`'s registration here without a word to its contacts (it lives on elsewhere):
+  /// its connection is told and closed.
+  void evict(const ActrId& id, const std::string& why, const std::shared_ptr<Session>& only = nullptr);
+  boost::asio::awaitable<void> handle_register(std::shared_ptr<Session> s, pb::SignalingEnvelope env);
 
   // ---- identity (server_register.cpp) ----------------------------------------------------------
   /// The check before the upgrade: the URL's identity, if any, must verify (else HTTP 401), and
   /// one is required when `cfg.require_identity`. Fills `who` with what the URL said.
   std::optional<ws::Refusal> check_url(const ws::HeaderLookup& header, std::optional<sig::UrlIdentity>& who);
-  /// Registers the URL's actor on its new connection (taking it over from an older one).
-  void bind_url(const std::shared_ptr<Session>& s, const Credential& cred);
+  /// Registers the URL's actor on its new connection (taking it over from an older one); why
+  /// not, if refused (another server's actor holds it).
+  boost::asio::awaitable<std::optional<std::string>> bind_url(std::shared_ptr<Session> s, Credential cred);
   struct Taken {
     std::optional<std::pair<SignalingErrc, std::string>> refused;
     std::shared_ptr<Session> victim;  // the older connection that held the id; told and closed
@@ -142,6 +154,35 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
              std::optional<Bytes> previous, bool proven);
   /// Tells the older holder and the id's peers, after `take`.
   void after_take(const ActrId& id, const Taken& t);
+
+  // ---- several servers (server_cluster.cpp) -----------------------------------------------------
+  std::unique_ptr<sig::ClusterEngine> cluster;  // with cfg.cluster; set by start_cluster
+  boost::asio::strand<boost::asio::any_io_executor> cluster_strand;  // engine callbacks, in order
+  std::atomic<std::uint64_t> cluster_refused{0};
+  void start_cluster();
+  /// The engine's word on a registration `take` granted here: refused (another server's actor
+  /// holds the id) undoes it here and says why; granted fixes `t.new_process` by the id's
+  /// previous holder anywhere and tells that server. The engine unreachable: granted (this
+  /// server alone; its registrations are written to the engine when it is back).
+  boost::asio::awaitable<std::optional<std::string>> claim_in_engine(const std::shared_ptr<Session>& s,
+                                                                     const ActrId& id, bool proven,
+                                                                     std::optional<Bytes> presented, Taken& t);
+  sig::ClaimRequest claim_request_locked(const ActrId& id, const Entry& e) const;
+  /// Writes every registration of this server to the engine again (the TTL refresh, and after
+  /// the engine restarted); one held by another server's actor now is evicted here.
+  void refresh_cluster();
+  boost::asio::awaitable<void> cluster_refresher();
+  void on_cluster(const pb::ClusterMessage& m);
+  /// A relay (or role negotiation) for an actor not registered here, through the engine.
+  void relay_remote(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env, const ActrId& target,
+                    pb::SignalingEnvelope forwarded);
+  void remote_role(const ActrId& target, const pb::ClusterRole& role);
+  /// Sends `e` to `target` wherever it is registered (here, or through the engine).
+  void send_anywhere(const ActrId& target, const std::string& server, pb::SignalingEnvelope e);
+  /// Discovery, route candidates and locate over every server's registrations.
+  boost::asio::awaitable<void> answer_from_engine(std::shared_ptr<Session> s, pb::SignalingEnvelope reply,
+                                                  ActrId src, pb::ActrToSignaling m);
+  boost::asio::awaitable<void> announce_from_engine(ActrId id, Notice what);
   std::atomic<std::uint64_t> identity_refused{0};
   /// The ws_address an identity was issued with at the AIS (HEAD's pending registration), used
   /// when that actor's URL identity registers it; bounded, oldest forgotten first.
@@ -164,11 +205,16 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
   void handle_role(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env, const ActrId& src,
                    const ActrId& target, const std::shared_ptr<Session>& to);
   void add_contact_locked(const ActrId& a, const ActrId& b);
+  /// `a` and `b` negotiated: each is the other's contact (here, and in the engine).
+  void note_contacts(const ActrId& a, const ActrId& b);
+  /// The server's RoleAssignment relay for `self_id` about `peer`.
+  pb::SignalingEnvelope assignment(const ActrId& peer, const ActrId& self_id, bool is_offerer);
   /// A relay envelope from the server about `source`, for `target` (payload to be set).
   pb::SignalingEnvelope server_relay(const ActrId& source, const ActrId& target);
   /// Tells `id`'s registered contacts that it restarted (`PeerRestarted`) or left (`PeerGone`).
-  enum class Notice : std::uint8_t { Restarted, Gone };
   void announce(const ActrId& id, Notice what);
+  void announce_local(const ActrId& id, Notice what);  // the contacts this server remembers
+  pb::SignalingEnvelope notice(const ActrId& about, const ActrId& to, Notice what);
   void announce_restart(const ActrId& id) { announce(id, Notice::Restarted); }
 
   // Checks that `source` is what this connection registered and `credential` a valid one for

@@ -13,6 +13,7 @@ bool sig::plausible_ws_address(const std::string& a) { return a.size() <= kMaxWs
 
 using namespace actr::detail;
 using namespace actr::sig;
+namespace asio = boost::asio;
 
 std::optional<ws::Refusal> SignalingServer::Impl::check_url(const ws::HeaderLookup& header,
                                                            std::optional<sig::UrlIdentity>& who) {
@@ -45,8 +46,9 @@ void SignalingServer::Impl::note_address(const ActrId& id, const std::string& ws
   }
 }
 
-void SignalingServer::Impl::bind_url(const std::shared_ptr<Session>& s, const Credential& cred) {
-  const ActrId& id = *s->url_id;
+asio::awaitable<std::optional<std::string>> SignalingServer::Impl::bind_url(std::shared_ptr<Session> s,
+                                                                          Credential cred) {
+  const ActrId id = *s->url_id;
   pb::AIdCredential p;
   sig::to_pb(cred, &p);
   const Bytes token = encoded(p);
@@ -54,10 +56,15 @@ void SignalingServer::Impl::bind_url(const std::shared_ptr<Session>& s, const Cr
   if (t.refused) {  // cannot happen on a fresh connection; say so rather than serve it unbound
     spdlog::warn("actr signal: connection {} authenticated as {} but not registered: {}", s->id, id.to_string(),
                  t.refused->second);
-    return;
+    co_return t.refused->second;
+  }
+  if (cluster) {
+    auto refused = co_await claim_in_engine(s, id, true, token, t);
+    if (refused) co_return refused;
   }
   after_take(id, t);
   spdlog::info("actr signal: registered {} (connection {}, identity in the URL)", id.to_string(), s->id);
+  co_return std::nullopt;
 }
 
 SignalingServer::Impl::Taken SignalingServer::Impl::take(const std::shared_ptr<Session>& s, const ActrId& id,
@@ -124,11 +131,11 @@ void SignalingServer::Impl::after_take(const ActrId& id, const Taken& t) {
   if (t.new_process) announce_restart(id);
 }
 
-void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
+asio::awaitable<void> SignalingServer::Impl::handle_register(std::shared_ptr<Session> s, pb::SignalingEnvelope env) {
   const auto& rid = env.envelope_id();
   if (!env.peer_to_server().has_register_request()) {
     refuse(s, rid, SignalingErrc::Malformed, "peer_to_server without a register request");
-    return;
+    co_return;
   }
   const auto& req = env.peer_to_server().register_request();
   const ActrId id = sig::from_pb(req.actr_id());
@@ -137,13 +144,13 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
   if (!id.type.valid()) {
     refuse(s, rid, SignalingErrc::InvalidArgument,
            "actr_id.type: manufacturer and name must be names of 1-32 characters, version 1-32 characters");
-    return;
+    co_return;
   }
   std::optional<std::string> ws;
   if (req.has_ws_address()) {
     if (!plausible_ws_address(req.ws_address())) {
       refuse(s, rid, SignalingErrc::InvalidArgument, "ws_address must be a ws:// or wss:// URL of at most 1024 bytes");
-      return;
+      co_return;
     }
     ws = req.ws_address();
   }
@@ -153,10 +160,17 @@ void SignalingServer::Impl::handle_register(const std::shared_ptr<Session>& s, c
   // signed, so only the client it was issued to can present it.
   std::optional<Bytes> previous;
   if (req.has_previous_credential()) previous = encoded(req.previous_credential());
-  auto t = take(s, id, ws, encoded(issued), std::move(previous), false);
+  auto t = take(s, id, ws, encoded(issued), previous, false);
   if (t.refused) {
     refuse(s, rid, t.refused->first, t.refused->second);
-    return;
+    co_return;
+  }
+  if (cluster) {  // the id may be held through another server
+    auto refused = co_await claim_in_engine(s, id, false, std::move(previous), t);
+    if (refused) {
+      refuse(s, rid, SignalingErrc::AlreadyRegistered, *refused);
+      co_return;
+    }
   }
   after_take(id, t);
   spdlog::info("actr signal: registered {} (connection {}){}", id.to_string(), s->id, ws ? " at " + *ws : "");

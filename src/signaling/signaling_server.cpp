@@ -1,9 +1,11 @@
-// The signaling and discovery server: accept loop, registry, routing, identity (it issues the
-// credentials it later checks, signed with its CredentialIssuer's key). Each connection is a
-// `ws::Connection` (the shared WebSocket layer, src/wire/websocket/ws_conn.hpp) on its own strand;
-// handlers run on that strand and never block (every send is a
-// bounded, non-waiting enqueue). The registry is one leaf mutex, never held across a send. Plain
-// HTTP requests on the listener go to the AIS (ais_handler.cpp), which shares only the issuer.
+// The signaling and discovery server: accept loop, registry, dispatch of each client's envelopes,
+// the public API. Identity is server_register.cpp, queries server_queries.cpp, relays and roles
+// server_relay.cpp, several servers server_cluster.cpp. Each connection is a `ws::Connection`
+// (the shared WebSocket layer, src/wire/websocket/ws_conn.hpp) on its own strand; its handler
+// runs there, one message at a time, and never blocks on a client (every send is a bounded,
+// non-waiting enqueue; only an engine round trip of a registration is awaited). The registry is
+// one leaf mutex, never held across a send. Plain HTTP requests on the listener go to the AIS
+// (ais_handler.cpp), which shares only the issuer.
 #include "signaling/server_impl.hpp"
 
 namespace actr {
@@ -94,20 +96,26 @@ asio::awaitable<void> SignalingServer::Impl::upgrade(tcp::socket accepted, IpLim
     session->link->abort();
     co_return;
   }
-  if (session->url_id) bind_url(session, *who->credential);
+  std::optional<std::string> unbound;
+  if (session->url_id) unbound = co_await bind_url(session, *who->credential);
   std::weak_ptr<Impl> weak = self;
   std::weak_ptr<Session> weak_session = session;
-  session->link->start(
-      [weak, weak_session](ConstBytes data, bool binary) {
+  session->link->start_async(
+      [weak, weak_session](ConstBytes data, bool binary) -> asio::awaitable<Result<void>> {
         auto impl = weak.lock();
         auto s = weak_session.lock();
-        if (impl && s) impl->on_message(s, data, binary);
+        if (impl && s) co_return co_await impl->on_message(std::move(s), data, binary);
+        co_return Result<void>{};
       },
       [weak, weak_session](const Error&) {
         auto impl = weak.lock();
         auto s = weak_session.lock();
         if (impl && s) impl->on_closed(s);
       });
+  if (unbound) {
+    refuse(session, "", SignalingErrc::AlreadyRegistered, *unbound);
+    session->link->close();
+  }
 }
 
 asio::awaitable<void> SignalingServer::Impl::sweeper() {
@@ -156,10 +164,15 @@ void SignalingServer::Impl::sweep() {
 }
 
 void SignalingServer::Impl::on_closed(const std::shared_ptr<Session>& s) {
+  end_registration(s);
+  std::lock_guard lk(mu);
+  sessions.erase(s->id);
+}
+
+void SignalingServer::Impl::end_registration(const std::shared_ptr<Session>& s) {
   std::optional<ActrId> gone;
   {
     std::lock_guard lk(mu);
-    sessions.erase(s->id);
     auto it = by_session.find(s->id);
     if (it == by_session.end()) return;
     // Compare-and-act: a newer connection may hold this id already (then nobody left).
@@ -170,7 +183,24 @@ void SignalingServer::Impl::on_closed(const std::shared_ptr<Session>& s) {
     }
     by_session.erase(it);
   }
-  if (gone && !closed.load()) announce(*gone, Notice::Gone);
+  if (!gone || closed.load()) return;
+  if (cluster) cluster->release(*gone);
+  announce(*gone, Notice::Gone);
+}
+
+void SignalingServer::Impl::evict(const ActrId& id, const std::string& why, const std::shared_ptr<Session>& only) {
+  std::shared_ptr<Session> victim;
+  {
+    std::lock_guard lk(mu);
+    auto e = entries.find(id);
+    if (e == entries.end() || (only && e->second.session != only)) return;
+    victim = e->second.session;
+    by_session.erase(victim->id);
+    entries.erase(e);
+  }
+  spdlog::info("actr signal: {} {}", id.to_string(), why);
+  refuse(victim, "", SignalingErrc::NotRegistered, why);
+  victim->link->close();
 }
 
 // ---- sending -------------------------------------------------------------------------------------
@@ -196,32 +226,36 @@ void SignalingServer::Impl::refuse(const std::shared_ptr<Session>& s, const std:
 
 // ---- handling ------------------------------------------------------------------------------------
 
-void SignalingServer::Impl::on_message(const std::shared_ptr<Session>& s, ConstBytes data, bool binary) {
+asio::awaitable<Result<void>> SignalingServer::Impl::on_message(std::shared_ptr<Session> s, ConstBytes data,
+                                                                bool binary) {
   if (!binary) {
     refuse(s, "", SignalingErrc::Malformed, "text frames are not accepted; send binary protobuf");
-    return;
+    co_return Result<void>{};
   }
   std::string id;
   auto env = sig::decode(data, &id);
   if (!env) {
     refuse(s, id, static_cast<SignalingErrc>(env.error().value()), env.error().message());
-    return;
+    co_return Result<void>{};
   }
   switch (env->flow_case()) {
-    case pb::SignalingEnvelope::kPeerToServer: handle_register(s, *env); return;
-    case pb::SignalingEnvelope::kActrToServer: handle_actr(s, *env); return;
-    case pb::SignalingEnvelope::kActrRelay: handle_relay(s, *env); return;
+    case pb::SignalingEnvelope::kPeerToServer:
+      co_await handle_register(s, std::move(*env));
+      co_return Result<void>{};
+    case pb::SignalingEnvelope::kActrToServer: handle_actr(s, *env); co_return Result<void>{};
+    case pb::SignalingEnvelope::kActrRelay: handle_relay(s, *env); co_return Result<void>{};
     case pb::SignalingEnvelope::kEnvelopeError:
       // Never answer an error with an error (no ping-pong between two confused ends).
       if (const auto nth = reported.tick())
         spdlog::info("actr signal: connection {} reports error {}: {} ({} so far)", s->id, env->envelope_error().code(),
                      env->envelope_error().message(), nth);
-      return;
+      co_return Result<void>{};
     case pb::SignalingEnvelope::kServerToActr:
     case pb::SignalingEnvelope::FLOW_NOT_SET:
       break;
   }
   refuse(s, env->envelope_id(), SignalingErrc::Malformed, "unexpected flow from a client");
+  co_return Result<void>{};
 }
 
 std::shared_ptr<Session> SignalingServer::Impl::session_of(const ActrId& id) const {
@@ -256,18 +290,8 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
         refuse(s, rid, SignalingErrc::SourceMismatch, "unregister_request.actr_id is not the source");
         return;
       }
-      bool left = false;
-      {
-        std::lock_guard lk(mu);
-        auto e = entries.find(*src);
-        if (e != entries.end() && e->second.session == s) {  // unless taken over meanwhile
-          entries.erase(e);
-          left = true;
-        }
-        by_session.erase(s->id);
-      }
       spdlog::info("actr signal: {} unregistered", src->to_string());
-      if (left) announce(*src, Notice::Gone);
+      end_registration(s);
       return;  // fire and forget, as actr
     }
     case pb::ActrToSignaling::kError:
@@ -280,144 +304,18 @@ void SignalingServer::Impl::handle_actr(const std::shared_ptr<Session>& s, const
     case pb::ActrToSignaling::kRouteCandidatesRequest:
     case pb::ActrToSignaling::kGetSigningKeyRequest:
     case pb::ActrToSignaling::kLocateRequest:
-      if (answer_query(*src, m, out)) (void)deliver(s, reply);
+      if (cluster && !m.has_get_signing_key_request()) {  // every server's registrations
+        tasks.spawn("signaling-query", [self = shared_from_this(), s, reply, src = *src, m]() mutable {
+          return self->answer_from_engine(std::move(s), std::move(reply), std::move(src), std::move(m));
+        });
+      } else if (answer_query(*src, m, out)) {
+        (void)deliver(s, reply);
+      }
       return;
     case pb::ActrToSignaling::PAYLOAD_NOT_SET:
       break;
   }
   refuse(s, rid, SignalingErrc::Malformed, "actr_to_server without a payload");
-}
-
-void SignalingServer::Impl::handle_relay(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env) {
-  const auto& rid = env.envelope_id();
-  const auto& r = env.actr_relay();
-  auto src = authenticate(*s, r.source(), r.credential());
-  if (!src) {
-    refuse(s, rid, static_cast<SignalingErrc>(src.error().value()), src.error().message());
-    return;
-  }
-  const ActrId target = sig::from_pb(r.target());
-  if (target == *src) {
-    refuse(s, rid, SignalingErrc::InvalidArgument, "relay to self");
-    return;
-  }
-  switch (r.payload_case()) {
-    case pb::ActrRelay::PAYLOAD_NOT_SET:
-      refuse(s, rid, SignalingErrc::Malformed, "relay without a payload");
-      return;
-    case pb::ActrRelay::kRoleAssignment:
-      refuse(s, rid, SignalingErrc::InvalidArgument, "role assignments are decided by the server");
-      return;
-    case pb::ActrRelay::kPeerRestarted:
-      refuse(s, rid, SignalingErrc::InvalidArgument, "peer_restarted is the server's to send");
-      return;
-    case pb::ActrRelay::kPeerGone:
-      refuse(s, rid, SignalingErrc::InvalidArgument, "peer_gone is the server's to send");
-      return;
-    case pb::ActrRelay::kRoleNegotiation:
-    case pb::ActrRelay::kIceCandidate:
-    case pb::ActrRelay::kSessionDescription:
-    case pb::ActrRelay::kIceRestartRequest:
-    case pb::ActrRelay::kSetupRefused:
-      break;
-  }
-  auto to = session_of(target);
-  if (!to) {
-    refuse(s, rid, SignalingErrc::UnknownTarget, target.to_string() + " is not registered");
-    return;
-  }
-  if (r.has_role_negotiation()) {
-    handle_role(s, env, *src, target, to);
-    return;
-  }
-  // Forward as a new envelope: the server's id, no reply_for (a peer cannot answer our client's
-  // pending requests). The relay itself is forwarded unchanged, credential included, as actrix
-  // does: the target checks the source's credential before it sets up a connection with it.
-  auto out = sig::make_envelope(envelope_id());
-  if (env.has_traceparent()) out.set_traceparent(env.traceparent());
-  if (env.has_tracestate()) out.set_tracestate(env.tracestate());
-  *out.mutable_actr_relay() = r;
-  if (!deliver(to, out)) {
-    refuse(s, rid, SignalingErrc::UnknownTarget, target.to_string() + " dropped (too slow or gone)");
-    return;
-  }
-  relayed.fetch_add(1);
-}
-
-void SignalingServer::Impl::handle_role(const std::shared_ptr<Session>& s, const pb::SignalingEnvelope& env,
-                                        const ActrId& src, const ActrId& target, const std::shared_ptr<Session>& to) {
-  const auto& rn = env.actr_relay().role_negotiation();
-  if (sig::from_pb(rn.from()) != src || sig::from_pb(rn.to()) != target) {
-    refuse(s, env.envelope_id(), SignalingErrc::InvalidArgument, "role negotiation from/to must match source/target");
-    return;
-  }
-  const bool src_offers = sig::offers(src, target, s->answer, to->answer);
-  // Each side gets a relay whose source is the *other* party (reference §12.3), so the receiver
-  // resolves the peer as the source. The initiator's copy answers its request.
-  auto assignment = [&](const ActrId& peer, const ActrId& self_id, bool is_offerer) {
-    auto e = server_relay(peer, self_id);
-    e.mutable_actr_relay()->mutable_role_assignment()->set_is_offerer(is_offerer);
-    return e;
-  };
-  {
-    std::lock_guard lk(mu);
-    add_contact_locked(src, target);
-    add_contact_locked(target, src);
-  }
-  auto to_initiator = assignment(target, src, src_offers);
-  to_initiator.set_reply_for(env.envelope_id());
-  if (!deliver(to, assignment(src, target, !src_offers))) {
-    refuse(s, env.envelope_id(), SignalingErrc::UnknownTarget, target.to_string() + " dropped (too slow or gone)");
-    return;
-  }
-  (void)deliver(s, to_initiator);
-  relayed.fetch_add(2);
-}
-
-pb::SignalingEnvelope SignalingServer::Impl::server_relay(const ActrId& source, const ActrId& target) {
-  auto e = sig::make_envelope(envelope_id());
-  auto* r = e.mutable_actr_relay();
-  sig::to_pb(source, r->mutable_source());
-  sig::blank(r->mutable_credential());  // the server has no credential to give
-  sig::to_pb(target, r->mutable_target());
-  return e;
-}
-
-void SignalingServer::Impl::add_contact_locked(const ActrId& a, const ActrId& b) {
-  constexpr std::size_t per_id = 256, ids = 65536;
-  if (contacts.size() >= ids && !contacts.count(a)) {
-    // Forget the ids that are not registered now; they are the least likely to come back.
-    std::erase_if(contacts, [&](const auto& kv) { return !entries.count(kv.first); });
-    if (contacts.size() >= ids) return;
-  }
-  auto& c = contacts[a];
-  c.seen = Clock::now();
-  auto& list = c.peers;
-  if (std::find(list.begin(), list.end(), b) != list.end()) return;
-  if (list.size() >= per_id) list.pop_front();
-  list.push_back(b);
-}
-
-void SignalingServer::Impl::announce(const ActrId& id, Notice what) {
-  std::vector<std::pair<ActrId, std::shared_ptr<Session>>> told;
-  {
-    std::lock_guard lk(mu);
-    auto it = contacts.find(id);
-    if (it == contacts.end()) return;
-    for (const auto& peer : it->second.peers)
-      if (auto e = entries.find(peer); e != entries.end()) told.emplace_back(peer, e->second.session);
-  }
-  for (auto& [peer, session] : told) {
-    auto e = server_relay(id, peer);
-    if (what == Notice::Restarted)
-      e.mutable_actr_relay()->mutable_peer_restarted();
-    else
-      e.mutable_actr_relay()->mutable_peer_gone();
-    if (deliver(session, e)) relayed.fetch_add(1);
-  }
-  if (!told.empty())
-    spdlog::info("actr signal: {} {}; told {} peer(s)", id.to_string(),
-                 what == Notice::Restarted ? "restarted" : "left", told.size());
 }
 
 // ---- public --------------------------------------------------------------------------------------
@@ -428,6 +326,7 @@ SignalingServer::SignalingServer(asio::any_io_executor ex, SignalingServerConfig
 SignalingServer::~SignalingServer() {
   impl_->closed.store(true);
   impl_->tasks.close();
+  if (impl_->cluster) impl_->cluster->stop();
   std::vector<std::shared_ptr<Session>> live;
   {
     std::lock_guard lk(impl_->mu);
@@ -452,6 +351,7 @@ Result<std::uint16_t> SignalingServer::listen(const std::string& host, std::uint
   const auto bound = acceptor->local_endpoint(ec).port();
   if (ec) return ec;
   auto impl = impl_;
+  if (impl->cfg.cluster) impl->start_cluster();  // before the first connection is accepted
   impl->tasks.spawn("signaling-accept", [impl, acceptor]() { return impl->accept_loop(acceptor); });
   impl->tasks.spawn("signaling-sweeper", [impl]() { return impl->sweeper(); });
   return bound;
@@ -468,6 +368,9 @@ asio::awaitable<void> SignalingServer::close() {
     for (auto& [id, s] : impl->sessions) live.push_back(s);
   }
   for (auto& s : live) s->link->close();
+  // Our registrations are left in the engine: their clients move to another server with their
+  // credentials (taking them over at once), or the records expire with `cluster_ttl`.
+  if (impl->cluster) impl->cluster->stop();
   (void)co_await impl->tasks.async_wait_idle(deadline);
   for (auto& s : live) {
     auto done = co_await s->link->wait_closed(deadline);
@@ -494,6 +397,13 @@ SignalingServerStats SignalingServer::stats() const {
   st.ip_refused = impl_->ip_refused.load();
   st.identity_refused = impl_->identity_refused.load();
   st.ip_tracked = impl_->ip_limiter->tracked();
+  if (const auto& c = impl_->cluster) {
+    st.cluster_up = c->up();
+    st.cluster_connects = c->connects();
+    st.cluster_published = c->published();
+    st.cluster_received = c->received();
+  }
+  st.cluster_refused = impl_->cluster_refused.load();
   return st;
 }
 
