@@ -376,6 +376,9 @@ asio::awaitable<void> SignalingServer::close() {
     auto done = co_await s->link->wait_closed(deadline);
     if (!done) s->link->abort();
   }
+  // Every connection is closed now; their on_closed handlers may still be queued on their strands.
+  std::lock_guard lk(impl->mu);
+  impl->sessions.clear();
 }
 
 SignalingServerStats SignalingServer::stats() const {
