@@ -91,6 +91,8 @@ asio::awaitable<void> report_registration(Node& node, std::string url, bool json
   for (;;) {
     auto r = co_await node.wait_registered(Clock::now() + std::chrono::hours(1));
     if (r) {
+      // With several --signal servers: the one that took us.
+      if (auto sig = node.signaling(); sig && !sig->current_url().empty()) url = sig->current_url();
       if (json)
         std::printf("%s\n", nlohmann::json{{"event", "registered"}, {"url", url}}.dump().c_str());
       else
@@ -121,6 +123,12 @@ bool is_ws_url(const std::string& url) {
   return split_host_port(url.substr(scheme, path == std::string::npos ? std::string::npos : path - scheme)).has_value();
 }
 
+// --signal: one signaling URL or several separated by commas, each as `is_ws_url` wants.
+bool is_ws_url_list(const std::string& list) {
+  const auto urls = split_signal_urls(list);
+  return !urls.empty() && std::all_of(urls.begin(), urls.end(), [](const std::string& u) { return is_ws_url(u); });
+}
+
 // The TLS failure behind a summary's errors, for people ("certificate verify failed: ...").
 std::string tls_reason() {
   auto f = last_tls_failure();
@@ -141,7 +149,10 @@ int run_node(const NodeArgs& a) {
   auto metrics_hp = a.metrics.empty() ? std::nullopt : split_host_port(a.metrics);
   if (!a.metrics.empty() && !metrics_hp)
     std::cerr << "actr node: --metrics '" << a.metrics << "' is not HOST:PORT\n";
-  if (!id_ok || !hp || (!a.metrics.empty() && !metrics_hp)) return 2;
+  const bool signal_ok = a.signal.empty() || is_ws_url_list(a.signal);
+  if (!signal_ok)
+    std::cerr << "actr node: --signal '" << a.signal << "' is not ws://HOST:PORT/ or wss://HOST:PORT/ (or a comma-separated list of them)\n";
+  if (!id_ok || !hp || (!a.metrics.empty() && !metrics_hp) || !signal_ok) return 2;
   NodeConfig cfg;
   if (id) cfg.id = *id;
   cfg.listen_host = hp->first;
@@ -274,9 +285,11 @@ int run_call(const CallArgs& a) {
   if (!id) std::cerr << "actr call: --id '" << a.id << "' is not an ActrId (want " << kActrIdForm << ")\n";
   if (!to) std::cerr << "actr call: --to '" << a.to << "' is not an ActrId (want " << kActrIdForm << ")\n";
   if (!pt) std::cerr << "actr call: --class '" << a.klass << "' is not one of rpc, signal, stream, latency, tell\n";
-  const bool url_ok = is_ws_url(a.url), signal_ok = a.signal.empty() || is_ws_url(a.signal);
+  const bool url_ok = is_ws_url(a.url), signal_ok = a.signal.empty() || is_ws_url_list(a.signal);
   if (!url_ok) std::cerr << "actr call: --url '" << a.url << "' is not ws://HOST:PORT/ or wss://HOST:PORT/\n";
-  if (!signal_ok) std::cerr << "actr call: --signal '" << a.signal << "' is not ws://HOST:PORT/ or wss://HOST:PORT/\n";
+  if (!signal_ok)
+    std::cerr << "actr call: --signal '" << a.signal
+              << "' is not ws://HOST:PORT/ or wss://HOST:PORT/ (or a comma-separated list of them)\n";
   if (!id || !to || !pt || !url_ok || !signal_ok) return 2;
   auto client_tls = client_tls_from_file(a.ca);
   if (!client_tls.error.empty()) {

@@ -37,7 +37,7 @@ std::optional<AisIdentity> parse_identity_json(const std::string& text, std::str
 
 /// Where an identity comes from, as the options say.
 struct IdentitySource {
-  std::string signal_url;       ///< --signal: the AIS of that server (empty: none)
+  std::string signal_url;       ///< --signal: the AIS of that server, or of the first of a comma-separated list that answers (empty: none)
   std::string credential_file;  ///< --credential (empty: none)
   std::string realm_secret_file;///< --realm-secret-file: sent to the AIS (empty: none)
   std::shared_ptr<TlsContext> tls;  ///< --ca, for a wss:// --signal

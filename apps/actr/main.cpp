@@ -31,8 +31,10 @@ int main(int argc, char** argv) {
   n->add_flag("--echo", node.echo, "answer every request with its own payload; count stream chunks");
   n->add_option("--keepalive-ms", node.keepalive_ms, "WebSocket keepalive interval")->capture_default_str();
   n->add_option("--signal", node.signal,
-                "ws://HOST:PORT or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register; "
-                "if it registers nobody, --id over the socket), discovery, WebRTC set-up");
+                "ws://HOST:PORT or wss://… of an `actr signal` server, or several separated by commas (the first "
+                "that answers; when it goes away the node moves to the next, keeping its WebRTC connections): "
+                "identity from its AIS (POST /ais/register; if it registers nobody, --id over the socket), discovery, "
+                "WebRTC set-up");
   n->add_option("--credential", node.credential,
                 "credential file (JSON, from `actr credential issue` or a first --signal registration, which writes "
                 "it): this node's id and proof");
@@ -82,8 +84,9 @@ int main(int argc, char** argv) {
   c->add_option("--interval-ms", call.interval_ms, "pause between calls")->check(CLI::Range(0, 3600000))->capture_default_str();
   c->add_option("--ca", call.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
   c->add_option("--signal", call.signal,
-                "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register; else --id), "
-                "and WebRTC to --to set up through it (calls move to it once up)");
+                "ws://… or wss://… of an `actr signal` server, or several separated by commas (the first that answers, "
+                "then the next if it goes away): identity from its AIS (POST /ais/register; else --id), and WebRTC "
+                "to --to set up through it (calls move to it once up)");
   c->add_option("--credential", call.credential,
                  "credential file (JSON, from `actr credential issue`, or written by a first --signal registration)");
   c->add_option("--realm-secret-file", call.realm_secret_file, "file with the realm secret the AIS of --signal asks");
@@ -100,8 +103,9 @@ int main(int argc, char** argv) {
   s->add_flag("--json", send.json, "print the summary as JSON");
   s->add_option("--ca", send.ca, "PEM CA bundle to trust for a wss:// --url (default: the system store)");
   s->add_option("--signal", send.signal,
-                "ws://… or wss://… of an `actr signal` server: identity from its AIS (POST /ais/register; else --id), "
-                "and WebRTC to --to set up through it");
+                "ws://… or wss://… of an `actr signal` server, or several separated by commas (the first that answers, "
+                "then the next if it goes away): identity from its AIS (POST /ais/register; else --id), and WebRTC "
+                "to --to set up through it");
   s->add_option("--credential", send.credential,
                  "credential file (JSON, from `actr credential issue`, or written by a first --signal registration)");
   s->add_option("--realm-secret-file", send.realm_secret_file, "file with the realm secret the AIS of --signal asks");

@@ -50,8 +50,11 @@ struct AisClientConfig {
 /// AIS routes are absolute paths on the same listener). Errors: `InvalidArgument`.
 Result<std::string> ais_base_url(const std::string& signal_url);
 
-/// `POST /ais/register` at the server of `signal_url` (ws://, wss://, http:// or https://).
-/// Errors, typed from the HTTP status as actr PR #398 has them: `AuthenticationError` (401),
+/// `POST /ais/register` at the server of `signal_url` (ws://, wss://, http:// or https://), or,
+/// for a comma-separated list of such URLs (`split_signal_urls`), at the first of them that
+/// answers: one that cannot be reached (connection, TLS, timeout) or answers 429/503 passes the
+/// request to the next; any other answer, a refusal included, is final. Every URL fails: the last
+/// one's error. Errors, typed from the HTTP status as actr PR #398 has them: `AuthenticationError` (401),
 /// `PermissionError` (403: registration closed, secret wrong, type not allowed), `NotFound` (404:
 /// no AIS there), `ResourceExhausted` (429, 503: retry later), `InvalidArgument` (400, or a bad
 /// URL), `ProtocolError` (another status, or a body that is not the expected protobuf, or a
@@ -61,7 +64,7 @@ boost::asio::awaitable<Result<AisIdentity>> ais_register(std::string signal_url,
                                                          AisClientConfig cfg = {});
 
 /// `POST /ais/renew` with `current.renewal_token`: the same id, a fresh credential (and token).
-/// Errors as `ais_register`; `AuthenticationError` when the token is refused (expired, another
+/// `signal_url` and errors as `ais_register` (a list: the first server that answers); `AuthenticationError` when the token is refused (expired, another
 /// server's key): register anew.
 boost::asio::awaitable<Result<AisIdentity>> ais_renew(std::string signal_url, const AisIdentity& current,
                                                       AisClientConfig cfg = {});

@@ -106,6 +106,10 @@ struct NodeConfig {
   std::chrono::milliseconds health_check_interval{2000};
   /// ws://host:port of an `actr signal` server: the node registers there (with its WebSocket
   /// address), discovers peers it has no address for, and sets up WebRTC wires through it.
+  /// Several servers: their URLs separated by commas ("ws://a:9000/,ws://b:9000/",
+  /// `split_signal_urls`); the node connects to the first that answers and fails over to the next
+  /// when its server goes away (`SignalingClient::connect(std::vector<std::string>)`), keeping
+  /// its WebRTC connections. `ais_register` takes the same list.
   std::optional<std::string> signal_url;
   SignalingClientConfig signaling;
   /// WebRTC settings (used with `signal_url` when `wires.kinds` contains WebRtc).

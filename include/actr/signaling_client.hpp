@@ -21,10 +21,17 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace actr {
 
-/// Reconnect delays: 0, then 500 ms doubling to 10 s, ±20 % jitter, unlimited attempts.
+/// The URLs of a list "URL[,URL...]" (the form `NodeConfig::signal_url` and `actr --signal`
+/// take), in order, each trimmed of blanks; empty items are skipped. A URL that itself contains a
+/// comma must write it percent-encoded (%2C).
+std::vector<std::string> split_signal_urls(std::string_view list);
+
+/// Reconnect delays (between rounds over the server list, see `SignalingClient`): 0, then 500 ms doubling to 10 s, ±20 % jitter, unlimited attempts.
 inline BackoffConfig default_signaling_backoff() {
   BackoffConfig b;
   b.initial = std::chrono::milliseconds{500};
@@ -44,7 +51,8 @@ struct SignalingClientConfig {
   std::chrono::milliseconds keepalive_interval{5000};
   std::chrono::milliseconds close_timeout{500};  ///< bound on `close()`
   bool reconnect = true;                          ///< reconnect (and re-register) when the link drops
-  /// Delays between reconnect attempts (jittered; unlimited attempts unless `max_attempts`).
+  /// Delays between reconnect rounds (jittered; unlimited rounds unless `max_attempts`). A round
+  /// dials every server URL once; with one URL a round is one attempt.
   BackoffConfig reconnect_backoff = default_signaling_backoff();
   std::size_t max_message_size = 64 * 1024;  ///< inbound envelope cap
   std::size_t send_queue_limit = 1024;       ///< queued outbound envelopes before sends fail (`QueueFull`)
@@ -107,6 +115,17 @@ enum class SignalingState : std::uint8_t {
 /// reconnects with jittered backoff and registers again under the same id before it reports
 /// `Connected` (see `wait_registered`).
 ///
+/// Several servers (`connect(std::vector<std::string>)`): the first connect tries the URLs in
+/// order and keeps the first that connects. When that link drops, each reconnect round dials the
+/// URLs once each, starting with the one after the current one and wrapping around (the server
+/// that dropped us comes last), back to back; `reconnect_backoff` paces the rounds, not the
+/// dials within one. Whichever server takes us, the client registers there exactly as after any
+/// reconnect: the same id, ws address and latest credential (valid there only if that server
+/// trusts its signer: give the servers one `issuer`), and the same `actr_instance` (one per
+/// client object), so no server takes the move for a restarted process. Nothing else moves:
+/// WebRTC connections set up through the old server stay up (they need signaling only to be set
+/// up or ICE-restarted). `current_url()` names the server, `server_switches()` counts the moves.
+///
 /// Inbound relays are sorted by their source: a peer with an inbox (`open_inbox`) gets its own
 /// bounded queue; other peers' signals go to the default inbox (`next_signal`). Role assignments
 /// that answer no pending `negotiate_role` (the peer negotiated) go to `next_role_assignment`.
@@ -124,11 +143,23 @@ class SignalingClient : public PeerSignalSink {
   SignalingClient(const SignalingClient&) = delete;
   SignalingClient& operator=(const SignalingClient&) = delete;
 
-  /// Connects to `url` (ws://host:port/path or wss://…), bounded by `connect_timeout`. On success the
-  /// client keeps the connection up until `close()` (reconnecting if enabled). Errors:
-  /// `InvalidArgument` (bad URL), `TimeoutError`, connection errors, `InvalidOperation` if
-  /// already connected, `ShuttingDown` after close.
+  /// Connects to `url` (ws://host:port/path or wss://…; one URL: a comma in it is not a list),
+  /// bounded by `connect_timeout`. On success the client keeps the connection up until `close()`
+  /// (reconnecting if enabled). Errors: `InvalidArgument` (bad URL), `TimeoutError`, connection
+  /// errors, `InvalidOperation` if already connected, `ShuttingDown` after close.
   boost::asio::awaitable<Result<void>> connect(std::string url);
+  /// Connects to the first of `urls` that accepts, dialing them in order (each bounded by
+  /// `connect_timeout`), and fails over among them from then on (see the class comment).
+  /// `connect({url})` is `connect(url)`. Errors: `InvalidArgument` (empty list, or any URL
+  /// malformed: checked before dialing), the failure of the round (every URL failed: a terminal
+  /// one, TLS or HTTP 403, only if every URL failed so; else the last URL's), `InvalidOperation`
+  /// if already connected, `ShuttingDown` after close.
+  boost::asio::awaitable<Result<void>> connect(std::vector<std::string> urls);
+  /// The server URL of the current link; while reconnecting, of the last link; empty before the
+  /// first connect succeeded.
+  std::string current_url() const;
+  /// Links established to a server other than the previous link's (failovers), since creation.
+  std::uint64_t server_switches() const noexcept;
 
   /// Registers `id` (and the ws:// address where its node listens, if any) and remembers both
   /// for re-registration after reconnects. Registering the same id again refreshes the address.
@@ -192,7 +223,8 @@ class SignalingClient : public PeerSignalSink {
   /// a terminal failure (that error, see `terminal_error`). Use with `registrations()` to wait for
   /// the re-registration that follows a reconnect.
   boost::asio::awaitable<Result<void>> wait_registered(std::uint64_t seen, Deadline deadline);
-  /// The terminal failure of the latest dial, or empty: a TLS failure (`TlsCertificateUntrusted`,
+  /// The terminal failure of the latest dial (with several URLs: of the latest round, set only
+  /// when every URL failed terminally), or empty: a TLS failure (`TlsCertificateUntrusted`,
   /// `TlsHostnameMismatch`, `TlsHandshakeFailed`; `last_tls_failure()` in websocket.hpp has
   /// OpenSSL's reason) or `PermissionError` (HTTP 403: the server will not have this actor, actr
   /// PR #398). A reconnect that fails this way is not retried (state `Disconnected`), and is

@@ -178,7 +178,7 @@ Result<std::uint16_t> Node::start() {
       // registration are retried here until they succeed or the node stops.
       Backoff backoff(self->cfg.signaling.reconnect_backoff);
       for (;;) {
-        auto c = co_await self->signaling->connect(*self->cfg.signal_url);
+        auto c = co_await self->signaling->connect(split_signal_urls(*self->cfg.signal_url));
         if (c || c.error() == make_error_code(NetworkError::InvalidOperation)) {
           auto r = co_await self->signaling->register_actor(self->cfg.id, ws_address);
           if (r) co_return;

@@ -5,6 +5,7 @@
 #include <actr/ais_client.hpp>
 
 #include <actr/error.hpp>
+#include <actr/signaling_client.hpp>
 #include <actr/websocket.hpp>
 
 #include "ais.pb.h"
@@ -20,6 +21,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <spdlog/spdlog.h>
 
 namespace actr {
 
@@ -83,6 +86,28 @@ asio::awaitable<Result<Reply>> post(const std::string& signal_url, std::string t
   co_return co_await exchange(s, *u, std::move(target), std::move(body), secret);
 }
 
+// The AIS of the first server in the list `signal_urls` that answers. A server that cannot be
+// reached (connection, TLS, timeout) or is overloaded (429, 503: "later") passes the request to
+// the next; any other answer, a refusal included, is the answer (the servers of one deployment
+// share their policy). All failing: the last one's failure.
+asio::awaitable<Result<Reply>> post_any(const std::string& signal_urls, std::string target, std::string body,
+                                        const std::optional<std::string>& secret, const AisClientConfig& cfg) {
+  const auto urls = split_signal_urls(signal_urls);
+  if (urls.empty()) co_return make_error_code(NetworkError::InvalidArgument);
+  for (const auto& u : urls)
+    if (auto p = ws::parse_url(as_ws_url(u)); !p) co_return p.error();
+  Result<Reply> r = make_error_code(NetworkError::InvalidArgument);
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    r = co_await post(urls[i], target, body, secret, cfg);
+    const bool answered = r && r->status != 429 && r->status != 503;
+    if (answered) co_return r;
+    if (i + 1 < urls.size())
+      spdlog::info("actr: the AIS of {} did not answer ({}); trying {}", urls[i],
+                   r ? "HTTP " + std::to_string(r->status) : r.error().message(), urls[i + 1]);
+  }
+  co_return r;
+}
+
 Error status_error(unsigned status) {
   switch (status) {
     case 400: return make_error_code(NetworkError::InvalidArgument);
@@ -143,7 +168,7 @@ asio::awaitable<Result<AisIdentity>> ais_register(std::string signal_url, AisReg
   rr.mutable_actr_type()->set_version(request.type.version);
   rr.mutable_realm()->set_realm_id(request.realm.realm_id);
   if (request.ws_address) rr.set_ws_address(*request.ws_address);
-  auto r = co_await post(signal_url, "/ais/register", serialize(rr), request.realm_secret, cfg);
+  auto r = co_await post_any(signal_url, "/ais/register", serialize(rr), request.realm_secret, cfg);
   co_return decode<ais::RegisterResponse>(r);
 }
 
@@ -152,7 +177,7 @@ asio::awaitable<Result<AisIdentity>> ais_renew(std::string signal_url, const Ais
   ais::RenewCredentialRequest rr;
   sig::to_pb(current.id, rr.mutable_actr_id());
   rr.set_renewal_token(current.renewal_token.data(), current.renewal_token.size());
-  auto r = co_await post(signal_url, "/ais/renew", serialize(rr), std::nullopt, cfg);
+  auto r = co_await post_any(signal_url, "/ais/renew", serialize(rr), std::nullopt, cfg);
   co_return decode<ais::RenewCredentialResponse>(r);
 }
 

@@ -99,13 +99,15 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   detail::Notifier changed;  // link, state, registrations or closed changed
   detail::Notifier rereg;    // the server says we are not registered (any more)
   std::atomic<SignalingState> state{SignalingState::Disconnected};
-  std::atomic<std::uint64_t> registrations{0}, dropped{0}, pongs{0}, next_env{1}, refused_relays{0};
+  std::atomic<std::uint64_t> registrations{0}, dropped{0}, pongs{0}, next_env{1}, refused_relays{0}, switches{0};
   std::atomic<Clock::rep> last_inbound{0};  // when the current link last delivered anything
 
   mutable std::mutex mu;  // guards everything below; a leaf: no await, send or callback under it
   bool closed = false;
   bool started = false;
-  std::string url;
+  std::vector<std::string> urls;  // the servers, in the caller's order (set by connect)
+  std::size_t current = 0;        // index of the server of the current (or last) link
+  bool linked = false;            // some link was ever established (`current` means something)
   std::shared_ptr<ws::Connection> link;  // where sends go; registered whenever we have an identity
   std::uint64_t epoch = 0;          // the newest link; inbound pushes from older links are ignored
   std::uint64_t epochs = 0;
@@ -164,9 +166,12 @@ struct SignalingClient::Impl : std::enable_shared_from_this<Impl> {
   void on_closed(std::uint64_t ep, const Error& why);
 
   // ---- tasks (client_tasks.cpp) ----------------------------------------------------------------
-  // Dials, registers again if we have an identity, and publishes the link. Runs on the
+  // Dials urls[which], registers again if we have an identity, and publishes the link. Runs on the
   // supervisor's strand, which becomes the link's strand.
-  boost::asio::awaitable<Result<void>> attach();
+  boost::asio::awaitable<Result<void>> attach(std::size_t which);
+  // One round: attach() to each URL once, from urls[start] on, wrapping around, until one
+  // succeeds. Its failure: a terminal one only if every URL failed terminally, else the last.
+  boost::asio::awaitable<Result<void>> attach_round(std::size_t start);
   boost::asio::awaitable<void> supervise(std::shared_ptr<detail::AsyncQueue<sig::FirstAttempt>> first);
   boost::asio::awaitable<void> heartbeat_loop();
   // Marks the client closed and releases everything that can be released without waiting.

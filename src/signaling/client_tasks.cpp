@@ -12,15 +12,16 @@ using namespace actr::detail;
 using namespace actr::sig;
 using std::chrono::milliseconds;
 
-// Dials, registers again if we have an identity, and publishes the link. Runs on the
+// Dials urls[i], registers again if we have an identity, and publishes the link. Runs on the
 // supervisor's strand, which becomes the link's strand.
-asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
+asio::awaitable<Result<void>> SignalingClient::Impl::attach(std::size_t which) {
   std::string u;
   std::optional<std::pair<ActrId, Credential>> present;  // the identity for the URL
   {
     std::lock_guard lk(mu);
     if (closed) co_return make_error_code(NetworkError::ShuttingDown);
-    u = url;
+    if (which >= urls.size()) co_return make_error_code(NetworkError::InvalidOperation);
+    u = urls[which];
     if (identity && identity->credential) {
       auto cred = from_pb(*identity->credential);
       // An expired credential would only earn a 401; without it an open server still serves us.
@@ -97,7 +98,12 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
   }
   {
     std::lock_guard lk(mu);
-    if (!closed) link = l;
+    if (!closed) {
+      link = l;
+      if (linked && current != which) switches.fetch_add(1);
+      current = which;
+      linked = true;
+    }
   }
   if (is_closed()) {
     l->abort();
@@ -107,15 +113,46 @@ asio::awaitable<Result<void>> SignalingClient::Impl::attach() {
   co_return ok();
 }
 
+// Within a round the dials follow each other without a pause: another server being down says
+// nothing about the next one, and a failover should take one dial, not one backoff step per
+// server. The backoff paces whole rounds (the caller).
+asio::awaitable<Result<void>> SignalingClient::Impl::attach_round(std::size_t start) {
+  std::size_t n = 0;
+  {
+    std::lock_guard lk(mu);
+    n = urls.size();
+  }
+  if (n == 0) co_return make_error_code(NetworkError::InvalidOperation);
+  Error first_terminal, last;
+  bool all_terminal = true;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = (start + k) % n;
+    auto a = co_await attach(i);
+    if (a) co_return ok();
+    const bool stop = co_await was_cancelled();
+    if (stop || is_closed()) co_return make_error_code(NetworkError::ShuttingDown);
+    last = a.error();
+    if (!is_terminal_dial_failure(last)) all_terminal = false;
+    else if (!first_terminal) first_terminal = last;
+    if (n > 1) {
+      std::string u;
+      {
+        std::lock_guard lk(mu);
+        if (i < urls.size()) u = urls[i];
+      }
+      spdlog::info("actr: signaling server {} failed ({}){}", u, last.message(),
+                   k + 1 < n ? "; trying the next one" : "");
+    }
+  }
+  // One server that refuses us terminally (its certificate, HTTP 403) while another is merely
+  // down is not a reason to stop trying: the other may come back.
+  co_return all_terminal ? first_terminal : last;
+}
+
 asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueue<FirstAttempt>> first) {
   auto self = shared_from_this();
   co_await asio::this_coro::throw_if_cancelled(false);
-  std::string where;
-  {
-    std::lock_guard lk(mu);
-    where = url;
-  }
-  auto r = co_await attach();
+  auto r = co_await attach_round(0);
   note_dial(r ? Error{} : r.error());
   (void)first->try_push(FirstAttempt::of(r ? Error{} : r.error()));
   if (!r) co_return;
@@ -132,6 +169,13 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
       const bool stop = co_await was_cancelled();
       if (stop) co_return;
     }
+    std::string where;
+    std::size_t next = 0;
+    {
+      std::lock_guard lk(mu);
+      where = urls[current];
+      next = (current + 1) % urls.size();  // the server that dropped us is tried last
+    }
     if (!cfg.reconnect) {
       set_state(SignalingState::Disconnected);
       co_return;
@@ -143,7 +187,7 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
     for (;;) {
       auto delay = backoff.next_delay(std::chrono::duration_cast<milliseconds>(Clock::now() - since));
       if (!delay) {
-        spdlog::warn("actr: signaling reconnect to {} gave up after {} attempts", where, backoff.attempts());
+        spdlog::warn("actr: signaling reconnect (from {}) gave up after {} rounds", where, backoff.attempts());
         set_state(SignalingState::Disconnected);
         co_return;
       }
@@ -153,20 +197,21 @@ asio::awaitable<void> SignalingClient::Impl::supervise(std::shared_ptr<AsyncQueu
       }
       const bool stop = co_await was_cancelled();
       if (stop || is_closed()) co_return;
-      auto a = co_await attach();
+      auto a = co_await attach_round(next);
       note_dial(a ? Error{} : a.error());
       if (a) break;
       const bool stop_after = co_await was_cancelled();
       if (stop_after || is_closed()) co_return;
       if (is_terminal_dial_failure(a.error())) {
         // The server's certificate is not (or no longer) acceptable, or the server knows us and
-        // will not have us (HTTP 403): retrying cannot fix it, and a quiet retry loop would hide
-        // the cause. Terminal; terminal_error() says why. Logged once.
-        spdlog::error("actr: signaling reconnect to {} refused ({}); not retrying", where, a.error().message());
+        // will not have us (HTTP 403) — every server, if there are several: retrying cannot fix
+        // it, and a quiet retry loop would hide the cause. Terminal; terminal_error() says why.
+        // Logged once.
+        spdlog::error("actr: signaling reconnect (from {}) refused ({}); not retrying", where, a.error().message());
         set_state(SignalingState::Disconnected);
         co_return;
       }
-      spdlog::info("actr: signaling reconnect to {} failed: {}", where, a.error().message());
+      spdlog::info("actr: signaling reconnect (from {}) failed: {}", where, a.error().message());
     }
   }
 }

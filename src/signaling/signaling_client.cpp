@@ -219,31 +219,6 @@ SignalingClient::~SignalingClient() {
   if (auto l = impl_->shutdown()) l->abort();
 }
 
-asio::awaitable<Result<void>> SignalingClient::connect(std::string url) {
-  auto impl = impl_;
-  {
-    std::lock_guard lk(impl->mu);
-    if (impl->closed) co_return make_error_code(NetworkError::ShuttingDown);
-    if (impl->started) co_return make_error_code(NetworkError::InvalidOperation);
-    impl->started = true;
-    impl->url = std::move(url);
-  }
-  auto first = std::make_shared<AsyncQueue<FirstAttempt>>(1);
-  const auto id = impl->tasks.spawn("signaling-supervisor", [impl, first]() { return impl->supervise(first); });
-  if (id == 0) co_return make_error_code(NetworkError::ShuttingDown);
-  // The dial is bounded by connect_timeout inside; the margin only covers scheduling.
-  auto r = co_await first->pop(Clock::now() + impl->cfg.connect_timeout + milliseconds{1000});
-  const Error failed = r ? r->ec() : r.error();
-  if (failed) {
-    impl->tasks.cancel(id);
-    std::lock_guard lk(impl->mu);
-    impl->started = false;
-    co_return failed;
-  }
-  impl->tasks.spawn("signaling-heartbeat", [impl]() { return impl->heartbeat_loop(); });
-  co_return ok();
-}
-
 asio::awaitable<Result<void>> SignalingClient::register_actor(ActrId id, std::optional<std::string> ws_address) {
   auto impl = impl_;
   std::shared_ptr<ws::Connection> l;
