@@ -76,7 +76,6 @@ class ServerThread {
     if (!thread_.joinable() || clock_gettime(clock_, &ts) != 0) return 0;
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
   }
-  const SignalingServer& server() const { return server_; }
   // Closes the server (bounded by its close_timeout), then lets the thread end.
   void stop() {
     if (!thread_.joinable()) return;
