@@ -41,8 +41,10 @@ struct Measured {
 /// Round trips before the measured ones (`bench webrtc`: every impl the same).
 constexpr int kRttWarmup = 20;
 
-/// Pins the calling process to `cpu` (no-op for -1).
-void pin(int cpu);
+/// Pins the calling thread (`pid` 0), or the process `pid`, to `cpu` (no-op for -1).
+void pin(int cpu, int pid = 0);
+/// VmRSS of process `pid` in KiB, from /proc/PID/status (0 if unreadable).
+double rss_kib(int pid);
 /// Servers print "port N" then serve until killed; clients print "RESULT {json}".
 void print_port(std::uint16_t port);
 void print_result(const PeerArgs& a, const Measured& m);

@@ -24,16 +24,15 @@ namespace actr::cli::bench {
 
 namespace asio = boost::asio;
 
-namespace {
-using Clock = std::chrono::steady_clock;
-
-// VmRSS of `pid` in KiB (0 if unreadable).
 double rss_kib(int pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   for (std::string line; std::getline(f, line);)
     if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6));
   return 0;
 }
+
+namespace {
+using Clock = std::chrono::steady_clock;
 
 Bytes envelope(pb::Direction dir, const std::string& route, const std::string& id, std::size_t size) {
   pb::RpcEnvelope env;

@@ -31,12 +31,12 @@ namespace asio = boost::asio;
 
 namespace bench {
 
-void pin(int cpu) {
+void pin(int cpu, int pid) {
   if (cpu < 0) return;
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof set, &set) != 0) std::perror("sched_setaffinity");
+  if (sched_setaffinity(pid, sizeof set, &set) != 0) std::perror("sched_setaffinity");
 }
 
 void print_port(std::uint16_t port) {

@@ -115,4 +115,13 @@ struct BenchRtcArgs {
   bool json = false;
 };
 int run_bench_webrtc(const BenchRtcArgs& a);
+
+struct BenchSignalArgs {
+  double seconds = 2;               ///< per throughput phase
+  int peers = 1000;                 ///< registered clients (registration, heartbeat, memory phases)
+  std::string placement = "split";  ///< same | split | free
+  bool json = false;
+};
+/// `actr bench signal` (bench_signal.cpp): what one signaling server holds on this machine.
+int run_bench_signal(const BenchSignalArgs& a);
 }  // namespace actr::cli

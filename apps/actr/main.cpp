@@ -199,6 +199,15 @@ int main(int argc, char** argv) {
   br->add_option("--window", rtc.window, "echo: messages in flight")->capture_default_str();
   br->add_option("--cold", rtc.cold, "cold-start peers per wire set (0: skip the cold start)")->capture_default_str();
   br->add_flag("--json", rtc.json, "print the results as JSON");
+  actr::cli::BenchSignalArgs sigb;
+  auto* bs = b->add_subcommand("signal", "One signaling server: registrations, heartbeats, relays and WebRTC set-ups' "
+                                         "signaling per second (server in-process on its own pinned thread), and its "
+                                         "memory per registered peer (a child `actr signal`)");
+  bs->add_option("--seconds", sigb.seconds, "per throughput phase")->capture_default_str();
+  bs->add_option("--peers", sigb.peers, "registered clients (at least 2)")->capture_default_str();
+  bs->add_option("--placement", sigb.placement, "same (both on CPU0), split (server CPU1, clients CPU0), free")
+      ->capture_default_str();
+  bs->add_flag("--json", sigb.json, "print the results as JSON");
   actr::cli::bench::PeerArgs peer;
   auto* bp = b->add_subcommand("peer", "One side of one benchmark cell (used by `bench ws` and `bench webrtc`)");
   bp->group("");  // internal
@@ -221,6 +230,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (bw->parsed()) return actr::cli::run_bench_ws(bench);
   if (br->parsed()) return actr::cli::run_bench_webrtc(rtc);
+  if (bs->parsed()) return actr::cli::run_bench_signal(sigb);
   if (bp->parsed()) {
     if (peer.impl == "rtc-raw") return actr::cli::bench::run_rtc_raw_peer(peer);
     if (peer.impl == "rtc-actr" || peer.impl == "rtc-wire") return actr::cli::bench::run_rtc_peer(peer);
