@@ -61,6 +61,8 @@ struct SignalArgs {
   bool ais_open = false;                    // anyone (warned loudly; demos)
   std::string ais_realm_secret_file;        // the secret registrations must carry
   std::vector<std::string> ais_allow_types; // MFR:NAME or MFR:NAME:VERSION
+  std::string cluster;                      // redis://HOST[:PORT] or unix:///PATH shared with other servers
+  int cluster_ttl_ms = 15000;               // a registration its server stopped refreshing is nobody's after this
 };
 struct DemoArgs {
   int calls = 200;

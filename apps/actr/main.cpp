@@ -122,6 +122,12 @@ int main(int argc, char** argv) {
   g->add_option("--contact-ttl-ms", sig.contact_ttl_ms,
                 "how long an id's WebRTC negotiation partners are remembered after it left (to tell them of its restart)")
       ->capture_default_str();
+  g->add_option("--cluster", sig.cluster,
+                "redis://HOST[:PORT] or unix:///PATH of a Redis server shared with other `actr signal` servers: "
+                "registrations, discovery and relays span them all (give them one --key-dir); docs/scale.md");
+  g->add_option("--cluster-ttl-ms", sig.cluster_ttl_ms,
+                "with --cluster: a registration its server stopped refreshing (the server died) is free after this")
+      ->capture_default_str();
   g->add_option("--metrics", sig.metrics,
                 "HOST:PORT to serve Prometheus metrics on at /metrics and the status page at / (port 0 picks one; "
                 "stdout gets 'metrics on URL')");

@@ -64,7 +64,7 @@ int run_signal(const SignalArgs& a) {
     return 2;
   }
   if (!hp || a.ttl_ms <= 0 || a.heartbeat_ms <= 0 || a.keepalive_ms <= 0 || a.queue_limit <= 0 ||
-      a.contact_ttl_ms <= 0) {
+      a.contact_ttl_ms <= 0 || a.cluster_ttl_ms <= 0) {
     std::cerr << "actr signal: bad --listen (want HOST:PORT) or a non-positive limit\n";
     return 2;
   }
@@ -74,6 +74,17 @@ int run_signal(const SignalArgs& a) {
   cfg.keepalive_interval = std::chrono::milliseconds(a.keepalive_ms);
   cfg.client_queue_limit = static_cast<std::size_t>(a.queue_limit);
   cfg.contact_ttl = std::chrono::milliseconds(a.contact_ttl_ms);
+  if (!a.cluster.empty()) {
+    if (!signaling_cluster_url_valid(a.cluster)) {
+      std::cerr << "actr signal: --cluster '" << a.cluster << "' is not redis://HOST[:PORT] or unix:///PATH\n";
+      return 2;
+    }
+    cfg.cluster = a.cluster;
+    cfg.cluster_ttl = std::chrono::milliseconds(a.cluster_ttl_ms);
+    if (a.key_dir.empty())
+      spdlog::warn("actr signal: --cluster without --key-dir: the other servers cannot verify the credentials "
+                   "this one issues");
+  }
   auto tls = server_tls_from_files(a.tls_cert, a.tls_key);
   if (!tls.error.empty()) {
     std::cerr << "actr signal: " << tls.error << "\n";

@@ -82,6 +82,11 @@ std::string signal_state_json(const SignalingServer& server) {
                     {"registrations", st.registrations}, {"relayed", st.relayed},
                     {"errors_sent", st.errors_sent},     {"slow_dropped", st.slow_dropped},
                     {"expired", st.expired},             {"identity_refused", st.identity_refused}};
+  j["cluster"] = {{"up", st.cluster_up},
+                  {"connects", st.cluster_connects},
+                  {"published", st.cluster_published},
+                  {"received", st.cluster_received},
+                  {"refused", st.cluster_refused}};
   return j.dump();
 }
 

@@ -120,6 +120,9 @@ struct SignalingServerConfig {
   std::chrono::milliseconds cluster_ttl{15000};
 };
 
+/// True if `url` is a `SignalingServerConfig::cluster` address the server accepts.
+bool signaling_cluster_url_valid(const std::string& url);
+
 /// Counters, for tests, logs and `actr signal`.
 struct SignalingServerStats {
   std::uint64_t connections = 0;     ///< open WebSocket connections
@@ -172,7 +175,9 @@ class SignalingServer {
   SignalingServer& operator=(const SignalingServer&) = delete;
 
   /// Binds `host:port` (port 0 picks a free port) and starts accepting. Returns the bound port.
-  /// Errors: `InvalidArgument` (bad host), the bind/listen error, `InvalidOperation` if called twice.
+  /// Errors: `InvalidArgument` (bad host, or a `cluster` URL that is not one), the bind/listen error,
+  /// `InvalidOperation` if called twice. With `cluster`, the engine is connected in the background
+  /// (the server serves its own clients until it is; `stats().cluster_up`).
   Result<std::uint16_t> listen(const std::string& host, std::uint16_t port);
 
   /// Stops accepting, closes every connection and waits for them, bounded by

@@ -7,6 +7,7 @@
 #include <actr/detail/log_limit.hpp>
 #include <actr/error.hpp>
 #include <actr/hex.hpp>
+#include <actr/signaling.hpp>
 
 #include "cluster.pb.h"
 
@@ -103,6 +104,14 @@ std::string encode(const pb::ClusterMessage& m) {
 Error protocol() { return make_error_code(NetworkError::ProtocolError); }
 
 }  // namespace
+
+}  // namespace actr::sig
+
+namespace actr {
+bool signaling_cluster_url_valid(const std::string& url) { return bool(sig::parse_redis_url(url)); }
+}  // namespace actr
+
+namespace actr::sig {
 
 ClusterEngine::ClusterEngine(asio::any_io_executor ex, ClusterEngineConfig cfg, OnMessage on_message,
                              std::function<void()> on_up)

@@ -33,6 +33,16 @@ void collect_metrics(const SignalingServer& server, Metrics& out) {
   metric(out, "actr_signaling_contacts", "Ids whose WebRTC negotiation partners are remembered", G, num(st.contacts));
   metric(out, "actr_signaling_ais_addresses", "Addresses from /ais/register kept for a first connection", G,
          num(st.ais_addresses));
+  metric(out, "actr_signaling_cluster_up", "1 while connected to the cluster engine (--cluster)", G,
+         num(st.cluster_up ? 1 : 0));
+  metric(out, "actr_signaling_cluster_connects_total", "Times the cluster engine connection was established", C,
+         num(st.cluster_connects));
+  metric(out, "actr_signaling_cluster_published_total", "Messages published to other servers of the cluster", C,
+         num(st.cluster_published));
+  metric(out, "actr_signaling_cluster_received_total", "Messages from other servers of the cluster", C,
+         num(st.cluster_received));
+  metric(out, "actr_signaling_cluster_refused_total",
+         "Registrations refused because another server's actor holds the id", C, num(st.cluster_refused));
 }
 
 }  // namespace actr

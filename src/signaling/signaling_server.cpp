@@ -337,6 +337,8 @@ SignalingServer::~SignalingServer() {
 
 Result<std::uint16_t> SignalingServer::listen(const std::string& host, std::uint16_t port) {
   if (impl_->closed.load()) return make_error_code(NetworkError::ShuttingDown);
+  if (impl_->cfg.cluster && !signaling_cluster_url_valid(*impl_->cfg.cluster))
+    return make_error_code(NetworkError::InvalidArgument);
   if (impl_->listening.exchange(true)) return make_error_code(NetworkError::InvalidOperation);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(host, ec);
