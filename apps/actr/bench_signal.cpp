@@ -10,6 +10,7 @@
 #include "process.hpp"
 
 #include <actr/detail/task_group.hpp>
+#include <actr/identity.hpp>
 #include <actr/signaling.hpp>
 #include <actr/signaling_client.hpp>
 
@@ -32,6 +33,7 @@
 #include <functional>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -96,9 +98,14 @@ struct Ctx {
   asio::io_context& io;
   const BenchSignalArgs& a;
   ServerThread& server;
+  ServerThread* second = nullptr;  // --cluster: the odd-numbered clients of a phase register here
   int server_cpu = -1;
+  std::string url_of(int i) const {
+    const auto& s = second && i % 2 == 1 ? *second : server;
+    return "ws://127.0.0.1:" + std::to_string(s.port()) + "/";
+  }
+  double cpu() const { return server.cpu_seconds() + (second ? second->cpu_seconds() : 0.0); }
   nlohmann::json rows = nlohmann::json::array();
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(server.port()) + "/"; }
   Deadline end() const {
     return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.seconds));
   }
@@ -142,7 +149,7 @@ asio::awaitable<bool> for_each(asio::io_context& io, int n, int window, std::fun
 
 // Connects and registers clients[i] as `name` i, for every i, `kRegisterWindow` at a time.
 asio::awaitable<bool> register_all(asio::io_context& io, std::vector<std::shared_ptr<SignalingClient>>& clients,
-                                   const std::string& url, const std::string& name,
+                                   const std::function<std::string(int)>& url_of, const std::string& name,
                                    std::chrono::milliseconds heartbeat = kNoHeartbeat) {
   SignalingClientConfig cfg;
   cfg.reconnect = false;  // a dropped client is a failure of the run, not something to hide
@@ -150,7 +157,7 @@ asio::awaitable<bool> register_all(asio::io_context& io, std::vector<std::shared
   co_return co_await for_each(io, static_cast<int>(clients.size()), kRegisterWindow, [&](int i) -> asio::awaitable<bool> {
     clients[static_cast<std::size_t>(i)] = std::make_shared<SignalingClient>(io.get_executor(), cfg);
     auto& c = *clients[static_cast<std::size_t>(i)];
-    auto up = co_await c.connect(url);
+    auto up = co_await c.connect(url_of(i));
     if (!up) co_return false;
     auto r = co_await c.register_actor(bench_id(name, i));
     co_return r.has_value();
@@ -173,10 +180,10 @@ asio::awaitable<void> pause(asio::io_context& io, Clock::duration d) {
 asio::awaitable<bool> bench_register(Ctx& c) {
   std::vector<std::shared_ptr<SignalingClient>> clients(static_cast<std::size_t>(c.a.peers));
   const auto t0 = Clock::now();
-  const auto cpu0 = c.server.cpu_seconds();
-  const bool up = co_await register_all(c.io, clients, c.url(), "bench-reg");
+  const auto cpu0 = c.cpu();
+  const bool up = co_await register_all(c.io, clients, [&c](int i) { return c.url_of(i); }, "bench-reg");
   if (up) c.row("register", "connect + register, " + std::to_string(kRegisterWindow) + " at a time", c.a.peers, since(t0),
-                c.server.cpu_seconds() - cpu0);
+                c.cpu() - cpu0);
   else c.failed("register");
   co_await close_all(c.io, clients);
   co_return up;
@@ -203,12 +210,12 @@ PeerSignal description(PeerSignal::Kind kind) {
 // 2. One pair: A relays ICE candidates to B, `kRelayWindow` sent and not yet arrived at B.
 asio::awaitable<bool> bench_relay(Ctx& c) {
   std::vector<std::shared_ptr<SignalingClient>> pair(2);
-  bool good = co_await register_all(c.io, pair, c.url(), "bench-relay");
+  bool good = co_await register_all(c.io, pair, [&c](int i) { return c.url_of(i); }, "bench-relay");
   std::uint64_t sent = 0, got = 0;
   const auto to = bench_id("bench-relay", 1);
   const auto signal = ice_candidate(1);
   const auto t0 = Clock::now(), end = c.end();
-  const auto cpu0 = c.server.cpu_seconds();
+  const auto cpu0 = c.cpu();
   while (good) {
     while (sent - got < kRelayWindow && Clock::now() < end) {
       auto r = co_await pair[0]->send_signal(to, signal);
@@ -222,7 +229,7 @@ asio::awaitable<bool> bench_relay(Ctx& c) {
   }
   if (good && got > 0)
     c.row("relay", "1 pair, ICE candidates, window " + std::to_string(kRelayWindow), static_cast<double>(got), since(t0),
-          c.server.cpu_seconds() - cpu0);
+          c.cpu() - cpu0);
   else c.failed("relay");
   co_await close_all(c.io, pair);
   co_return good && got > 0;
@@ -263,10 +270,10 @@ asio::awaitable<bool> one_setup(SignalingClient& x, const ActrId& xid, Signaling
 asio::awaitable<bool> bench_setup(Ctx& c) {
   const int pairs = std::clamp(c.a.peers / 2, 1, kMaxSetupPairs);
   std::vector<std::shared_ptr<SignalingClient>> clients(static_cast<std::size_t>(2 * pairs));
-  bool good = co_await register_all(c.io, clients, c.url(), "bench-setup");
+  bool good = co_await register_all(c.io, clients, [&c](int i) { return c.url_of(i); }, "bench-setup");
   std::uint64_t done = 0;
   const auto t0 = Clock::now(), end = c.end();
-  const auto cpu0 = c.server.cpu_seconds();
+  const auto cpu0 = c.cpu();
   if (good)
     good = co_await for_each(c.io, pairs, pairs, [&](int p) -> asio::awaitable<bool> {
       const auto xi = static_cast<std::size_t>(2 * p);
@@ -280,7 +287,7 @@ asio::awaitable<bool> bench_setup(Ctx& c) {
     });
   if (good && done > 0)
     c.row("setup", std::to_string(pairs) + " pairs: role + offer + answer + 4 ICE", static_cast<double>(done),
-          since(t0), c.server.cpu_seconds() - cpu0);
+          since(t0), c.cpu() - cpu0);
   else c.failed("setup");
   co_await close_all(c.io, clients);
   co_return good && done > 0;
@@ -312,10 +319,10 @@ asio::awaitable<bool> bench_memory(Ctx& c) {
   bench::pin(c.server_cpu, child.pid());
   const auto url = "ws://127.0.0.1:" + line->substr(line->rfind(':') + 1) + "/";
   std::vector<std::shared_ptr<SignalingClient>> first(1), rest(static_cast<std::size_t>(c.a.peers - 1));
-  bool good = co_await register_all(c.io, first, url, "bench-mem0", kHeartbeat);
+  bool good = co_await register_all(c.io, first, [&url](int) { return url; }, "bench-mem0", kHeartbeat);
   co_await pause(c.io, std::chrono::milliseconds(300));
   const double rss1 = bench::rss_kib(child.pid());
-  if (good) good = co_await register_all(c.io, rest, url, "bench-mem", kHeartbeat);
+  if (good) good = co_await register_all(c.io, rest, [&url](int) { return url; }, "bench-mem", kHeartbeat);
   auto pongs = [&] {
     std::uint64_t n = first[0] ? first[0]->pongs() : 0;
     for (auto& cl : rest) n += cl ? cl->pongs() : 0;
@@ -380,24 +387,41 @@ int run_bench_signal(const BenchSignalArgs& a) {
   cfg.ip_limits.enabled = false;
   cfg.heartbeat_interval = kNoHeartbeat;
   cfg.registration_ttl = 3 * kNoHeartbeat;
+  std::optional<ServerThread> second;
+  if (!a.cluster.empty()) {
+    // Two servers on one engine, one signing key (each verifies the other's credentials); both
+    // on the server CPU, beside the engine (the caller places redis-server).
+    if (!signaling_cluster_url_valid(a.cluster)) {
+      std::cerr << "actr bench signal: --cluster is redis://HOST[:PORT] or unix:///PATH\n";
+      return 2;
+    }
+    cfg.cluster = a.cluster;
+    auto issuer = CredentialIssuer::ephemeral(std::chrono::seconds{3600});
+    if (!issuer) return 1;
+    cfg.issuer = *issuer;
+  }
   ServerThread server(scpu, cfg);
-  if (server.port() == 0) {
+  if (!a.cluster.empty()) second.emplace(scpu, cfg);
+  if (server.port() == 0 || (second && second->port() == 0)) {
     std::cerr << "actr bench signal: the server cannot listen on 127.0.0.1\n";
     return 1;
   }
   bench::pin(ccpu);  // the client thread; the server thread pinned itself
   if (!a.json)
     std::printf("actr bench signal: %s; placement %s (server thread CPU %s, clients CPU %s); %d peers; %.1f s windows\n"
-                "one in-process SignalingServer on its own thread; every SignalingClient on one thread; ws:// on 127.0.0.1\n\n",
+                "%s; every SignalingClient on one thread; ws:// on 127.0.0.1\n\n",
                 bench::cpu_model().c_str(), a.placement.c_str(), scpu < 0 ? "any" : std::to_string(scpu).c_str(),
-                ccpu < 0 ? "any" : std::to_string(ccpu).c_str(), a.peers, a.seconds);
+                ccpu < 0 ? "any" : std::to_string(ccpu).c_str(), a.peers, a.seconds,
+                second ? ("two in-process SignalingServers on " + a.cluster + ", each on its own thread").c_str()
+                       : "one in-process SignalingServer on its own thread");
   asio::io_context io(1);
-  Ctx c{io, a, server, scpu};
+  Ctx c{io, a, server, second ? &*second : nullptr, scpu};
   int failures = 0;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
         for (auto phase : {bench_register, bench_relay, bench_setup, bench_memory}) {
+          if (phase == bench_memory && c.second) continue;  // its child is one server without an engine
           auto ok = co_await phase(c);
           if (!ok) ++failures;
         }
@@ -407,6 +431,7 @@ int run_bench_signal(const BenchSignalArgs& a) {
       });
   io.run();
   server.stop();
+  if (second) second->stop();
   if (a.json) std::cout << c.rows.dump(2) << "\n";
   return failures == 0 ? 0 : 1;
 }

@@ -123,6 +123,9 @@ struct BenchSignalArgs {
   int peers = 1000;                 ///< registered clients (registration, heartbeat, memory phases)
   std::string placement = "split";  ///< same | split | free
   bool json = false;
+  /// Two servers sharing this engine (redis://…); clients alternate between them, so every
+  /// relay and set-up crosses servers. Empty: one server.
+  std::string cluster;
 };
 /// `actr bench signal` (bench_signal.cpp): what one signaling server holds on this machine.
 int run_bench_signal(const BenchSignalArgs& a);

@@ -213,6 +213,9 @@ int main(int argc, char** argv) {
   bs->add_option("--peers", sigb.peers, "registered clients (at least 2)")->capture_default_str();
   bs->add_option("--placement", sigb.placement, "same (both on CPU0), split (server CPU1, clients CPU0), free")
       ->capture_default_str();
+  bs->add_option("--cluster", sigb.cluster,
+                 "redis://HOST:PORT: two servers (both on the server CPU) sharing that engine; clients alternate "
+                 "between them, so every relay and set-up crosses servers (the memory phase is skipped)");
   bs->add_flag("--json", sigb.json, "print the results as JSON");
   actr::cli::bench::PeerArgs peer;
   auto* bp = b->add_subcommand("peer", "One side of one benchmark cell (used by `bench ws` and `bench webrtc`)");

@@ -41,6 +41,13 @@ struct Session {
   bool answer = false;  // webrtc_role=answer in the URL: never made the offerer unless both asked
   std::optional<std::string> instance;  // actr_instance in the URL: the client object's token
   std::uint64_t pongs = 0;  // Pong.seq; touched only on the connection's strand
+  // The credential that last verified on this connection (authenticate; on its strand only).
+  struct Verified {
+    Credential credential;
+    ActrId holder;
+    std::chrono::system_clock::time_point until;
+  };
+  std::optional<Verified> verified;
 };
 
 // One live registration: the connection it belongs to, where the actor's node listens, the
@@ -219,7 +226,9 @@ struct SignalingServer::Impl : std::enable_shared_from_this<Impl> {
 
   // Checks that `source` is what this connection registered and `credential` a valid one for
   // it from our issuer; refreshes the registration.
-  Result<ActrId> authenticate(const Session& s, const pb::ActrId& source, const pb::AIdCredential& cred);
+  Result<ActrId> authenticate(Session& s, const pb::ActrId& source, const pb::AIdCredential& cred);
+  /// `cred` verifies for `claimed` (signature, key, expiry), or did on `s` a moment ago.
+  bool credential_valid(Session& s, const Credential& cred, const ActrId& claimed);
   std::shared_ptr<Session> session_of(const ActrId& id) const;
 
   /// Queues `env` for `s`. A full queue means the client does not read: it is dropped.
