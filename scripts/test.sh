@@ -22,7 +22,7 @@ ctest --test-dir build/asan --output-on-failure -j "$JOBS" --timeout 600
 echo "== TSan build (concurrency tests) =="
 cmake -S . -B build/tsan "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DACTR_SANITIZE=thread -DACTR_WARNINGS_AS_ERRORS=ON -DACTR_BUILD_BENCH=OFF
-cmake --build build/tsan -j "$JOBS" --target actr_core_tests actr_stress_tests actr_signaling_stress_tests
+cmake --build build/tsan -j "$JOBS" --target actr_core_tests actr_stress_tests actr_signaling_stress_tests actr_cluster_tests
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 ctest --test-dir build/tsan -L concurrency --output-on-failure --timeout 900
 

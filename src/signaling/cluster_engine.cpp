@@ -11,6 +11,7 @@
 
 #include "cluster.pb.h"
 
+#include <boost/asio/dispatch.hpp>
 #include <spdlog/spdlog.h>
 
 namespace actr::sig {
@@ -113,8 +114,7 @@ bool signaling_cluster_url_valid(const std::string& url) { return bool(sig::pars
 
 namespace actr::sig {
 
-ClusterEngine::ClusterEngine(asio::any_io_executor ex, ClusterEngineConfig cfg, OnMessage on_message,
-                             std::function<void()> on_up)
+ClusterEngine::ClusterEngine(Strand ex, ClusterEngineConfig cfg, OnMessage on_message, std::function<void()> on_up)
     : cfg_(std::move(cfg)), server_id_(random_hex(16)), ex_(std::move(ex)), on_message_(std::move(on_message)),
       link_(
           [&] {
@@ -148,13 +148,17 @@ void ClusterEngine::on_raw(std::string payload) {
 }
 
 asio::awaitable<Result<RedisReply>> ClusterEngine::call(std::vector<std::string> args) {
-  // The reply arrives on the link's thread; the handler (the coroutine) resumes on its own executor.
+  // The reply arrives on the link's thread, which hands it to our strand; the strand hands it to
+  // the coroutine's own executor. The link's thread never copies that executor (it may be a
+  // type-erased strand; see the constructor's contract).
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Result<RedisReply>)>(
       [this](auto handler, std::vector<std::string> a) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        link_.command(std::move(a), [h](Result<RedisReply> r) {
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        link_.command(std::move(a), [ex = ex_, h = std::move(h)](Result<RedisReply> r) mutable {
+          asio::post(ex, [h = std::move(h), r = std::move(r)]() mutable {
+            auto target = asio::get_associated_executor(*h);
+            asio::dispatch(target, [h = std::move(h), r = std::move(r)]() mutable { (*h)(std::move(r)); });
+          });
         });
       },
       asio::use_awaitable, std::move(args));
@@ -208,9 +212,13 @@ void ClusterEngine::claim(const ClaimRequest& r, std::function<void(Result<Claim
   });
 }
 
-void ClusterEngine::release(const ActrId& id) {
+void ClusterEngine::release(const ActrId& id, std::function<void(bool)> done) {
   link_.command(std::vector<std::string>{"EVAL", kRelease, "2", reg_key(id), type_key(id.type), server_id_, id.to_string()},
-                [](Result<RedisReply>) {});  // an expiry ends it anyway
+                [ex = ex_, done = std::move(done)](Result<RedisReply> r) {
+                  // Unanswered counts as released: only another server's holder keeps the id alive.
+                  const bool released = !r || r->type != RedisReply::Type::Integer || r->integer == 1;
+                  asio::post(ex, [done, released]() { done(released); });
+                });
 }
 
 void ClusterEngine::route(const ActrId& target, const pb::ClusterMessage& m, std::function<void(bool)> done) {

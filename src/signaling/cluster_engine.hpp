@@ -67,11 +67,12 @@ struct ClusterEngineConfig {
 class ClusterEngine {
  public:
   using OnMessage = std::function<void(pb::ClusterMessage)>;
-  /// Throws std::invalid_argument for a bad `cfg.url`. `ex`: where callbacks run (a strand:
-  /// they run in the order the engine answered). `on_message` and `on_up` run on the link's
-  /// threads.
-  ClusterEngine(boost::asio::any_io_executor ex, ClusterEngineConfig cfg, OnMessage on_message,
-                std::function<void()> on_up);
+  using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+  /// Throws std::invalid_argument for a bad `cfg.url`. `ex`: where callbacks run, in the order
+  /// the engine answered. It is a concrete strand, not one type-erased into an any_io_executor:
+  /// the link's threads copy and destroy it, and a type-erased strand's reference count is one
+  /// ThreadSanitizer cannot follow. `on_message` and `on_up` run on the link's threads.
+  ClusterEngine(Strand ex, ClusterEngineConfig cfg, OnMessage on_message, std::function<void()> on_up);
   ~ClusterEngine();
 
   void start();
@@ -85,8 +86,9 @@ class ClusterEngine {
   boost::asio::awaitable<Result<ClaimResult>> claim(const ClaimRequest& r);
   /// claim() for callers that cannot await (the refresher); `done` runs on `ex`.
   void claim(const ClaimRequest& r, std::function<void(Result<ClaimResult>)> done);
-  /// Ends our registration of `id` (nothing if another server holds it now).
-  void release(const ActrId& id);
+  /// Ends our registration of `id` (nothing if another server holds it now). `done(false)`:
+  /// another server holds it; true otherwise (the engine's failure included). `done` runs on `ex`.
+  void release(const ActrId& id, std::function<void(bool)> done);
   /// Publishes `m` to the server that holds `target`; `done(false)`: nobody holds it, or its
   /// server is not listening, or the engine is unreachable. `done` runs on `ex`.
   void route(const ActrId& target, const pb::ClusterMessage& m, std::function<void(bool)> done);
@@ -113,7 +115,7 @@ class ClusterEngine {
 
   const ClusterEngineConfig cfg_;
   const std::string server_id_;
-  boost::asio::any_io_executor ex_;
+  Strand ex_;
   const OnMessage on_message_;
   std::atomic<std::uint64_t> published_{0}, received_{0}, malformed_{0};
   RedisLink link_;

@@ -184,7 +184,15 @@ void SignalingServer::Impl::end_registration(const std::shared_ptr<Session>& s) 
     by_session.erase(it);
   }
   if (!gone || closed.load()) return;
-  if (cluster) cluster->release(*gone);
+  if (cluster && cluster->up()) {
+    // Gone only if nobody holds it now: a client whose link to us broke may have registered
+    // through another server before we noticed (then its peers must hear nothing).
+    cluster->release(*gone, [weak = weak_from_this(), id = *gone](bool released) {
+      auto self = weak.lock();
+      if (self && released && !self->closed.load()) self->announce(id, Notice::Gone);
+    });
+    return;
+  }
   announce(*gone, Notice::Gone);
 }
 

@@ -10,6 +10,7 @@
 #include "signaling/fast_config.hpp"
 #include "support/redis_server.hpp"
 #include "support/run_co.hpp"
+#include "support/tcp_relay.hpp"
 
 #include <gtest/gtest.h>
 
@@ -31,12 +32,13 @@ struct Cluster {
   std::uint16_t port1 = 0, port2 = 0;
   std::vector<std::unique_ptr<SignalingClient>> clients;
 
-  Cluster() {
+  // `keepalive1`: how soon server 1 notices a client that went silent (2 intervals).
+  explicit Cluster(std::chrono::milliseconds keepalive1 = 1000ms) {
     if (!redis.start()) {
       ADD_FAILURE() << redis.error();
       return;
     }
-    s1 = start(port1);
+    s1 = start(port1, keepalive1);
     s2 = start(port2);
     // Both subscribed and connected before a test relies on them.
     run_until(io, [&] { return s1->stats().cluster_up && s2->stats().cluster_up; });
@@ -46,8 +48,9 @@ struct Cluster {
     if (s1) run_co(io, s1->close());
     if (s2) run_co(io, s2->close());
   }
-  std::unique_ptr<SignalingServer> start(std::uint16_t& port) {
+  std::unique_ptr<SignalingServer> start(std::uint16_t& port, std::chrono::milliseconds keepalive = 1000ms) {
     auto cfg = fast_server();
+    cfg.keepalive_interval = keepalive;
     cfg.issuer = issuer;
     cfg.cluster = redis.url();
     cfg.cluster_ttl = 900ms;  // refreshed every 300 ms
@@ -221,4 +224,35 @@ TEST(SignalingCluster, ARelayStormBetweenServersLosesNothingAndKeepsPerPairOrder
   EXPECT_EQ(next_cb, kRounds * kBurst);
   EXPECT_EQ(next_ba, kRounds * kBurst);
   EXPECT_EQ(net.s1->stats().slow_dropped + net.s2->stats().slow_dropped, 0u);
+}
+
+// A client whose link to server 1 went half-open moves to server 2 (its keepalive notices first)
+// and takes its id over there. Server 1, which has not noticed anything, is told by the engine and
+// drops its registration silently: the client's peers hear nothing (they would close their WebRTC
+// wires to a live peer), and server 1's own end of the dead link says nothing when it ends.
+TEST(SignalingCluster, AClientThatMovedBeforeItsOldServerNoticedIsNotAnnouncedGone) {
+  Cluster net(3000ms);  // server 1 would notice a silent client after ~6 s; the client does after ~2 s
+  TcpRelay relay(net.io.get_executor(), asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), net.port1));
+  net.clients.push_back(std::make_unique<SignalingClient>(net.io.get_executor(), fast_client()));
+  auto& a = *net.clients.back();
+  ASSERT_TRUE(run_co(net.io, a.connect(std::vector<std::string>{Cluster::url(relay.port()), Cluster::url(net.port2)})));
+  ASSERT_TRUE(run_co(net.io, a.register_actor(actor_id(5))));
+  auto& b = net.client(net.port2, actor_id(9));
+  ASSERT_TRUE(run_co(net.io, a.negotiate_role(actor_id(9))));  // a and b are contacts
+  ASSERT_TRUE(run_co(net.io, b.next_role_assignment(in(3000ms))));
+  ASSERT_TRUE(net.s1->is_registered(actor_id(5)));
+
+  relay.set_forwarding(false);  // half-open: no FIN, no RST
+  run_until(net.io, [&] { return a.server_switches() == 1 && a.state() == SignalingState::Connected; });
+  EXPECT_TRUE(net.s2->is_registered(actor_id(5)));
+  run_until(net.io, [&] { return net.s1->stats().connections == 0; });  // server 1 let it go
+  ASSERT_TRUE(run_co(net.io, a.send_signal(actor_id(9), candidate("still here"))));
+  auto next = run_co(net.io, b.next_signal(in(3000ms)));
+  ASSERT_TRUE(next) << next.error().message();
+  EXPECT_EQ(next->signal.kind, PeerSignal::Kind::IceCandidate) << "b was told something about a first";
+  EXPECT_EQ(next->signal.candidate, "still here");
+  // Server 1's word, had it said one, takes two engine round trips (milliseconds): none in 1 s.
+  auto after = run_co(net.io, b.next_signal(in(1000ms)));
+  EXPECT_FALSE(after) << "b was told " << static_cast<int>(after->signal.kind) << " about a";
+  relay.close();
 }
