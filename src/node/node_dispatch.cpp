@@ -11,6 +11,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 namespace actr {
 
 using namespace detail;
@@ -20,10 +22,22 @@ using node::encode;
 
 namespace {
 // Dedup is per peer: two peers may well pick the same request_id, and one must never read the
-// other's answer. The key is the peer's id and the request id, joined by a byte no id contains.
+// other's answer. The key is the peer's fields — fixed-width numbers, then names that contain no
+// NUL, each ended by one — and then the request id (any bytes), so two different (peer, id) pairs
+// never meet. Built by appends into one reserved string (formatting the id as text showed in the
+// request path's profile).
 std::string dedup_key(const ActrId& peer, const std::string& request_id) {
-  auto k = peer.to_string();
-  k.push_back('\0');
+  std::string k;
+  k.reserve(12 + peer.type.manufacturer.size() + peer.type.name.size() + peer.type.version.size() + 3 +
+            request_id.size());
+  char num[12];
+  std::memcpy(num, &peer.serial_number, 8);
+  std::memcpy(num + 8, &peer.realm.realm_id, 4);
+  k.append(num, sizeof num);
+  for (const auto* part : {&peer.type.manufacturer, &peer.type.name, &peer.type.version}) {
+    k += *part;
+    k.push_back('\0');
+  }
   k += request_id;
   return k;
 }
@@ -111,7 +125,7 @@ void Node::Impl::expire_dedup_locked(Clock::time_point now) {
 
 asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   const std::string id = in.env.request_id();
-  const std::string key = dedup_key(in.from, id);
+  std::string key = dedup_key(in.from, id);
   std::shared_ptr<DedupEntry> entry;
   bool original = false;
   RequestHandler handler;
@@ -161,7 +175,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       entry->response = bytes;
       entry->completed = Clock::now();
       dedup_bytes += bytes.size();
-      dedup_expiry.emplace_back(entry->completed, key);
+      dedup_expiry.emplace_back(entry->completed, std::move(key));
       expire_dedup_locked(entry->completed);
     }
     entry->done.notify();

@@ -65,9 +65,15 @@ asio::awaitable<Result<void>> Notifier::async_wait_change(std::uint64_t seen, De
       auto [ec] = co_await w->ch.async_receive(use_ec);
       (void)ec;
     } else {
+      // The deadline is one more sender on the waiter's channel: no parallel group (it spawned a
+      // coroutine per operand, per wait). The timer is cancelled when this frame ends; its handler
+      // holds the waiter, not the frame.
       asio::steady_timer timer(ex, deadline);
-      auto r = co_await (w->ch.async_receive(use_ec) || timer.async_wait(use_ec));
-      if (r.index() == 1 && !std::get<0>(std::get<1>(r))) timed_out = true;
+      timer.async_wait([w](const boost::system::error_code& ec) {
+        if (!ec) w->ch.try_send(asio::error::timed_out);
+      });
+      auto [ec] = co_await w->ch.async_receive(use_ec);
+      if (ec == asio::error::timed_out) timed_out = true;
     }
   } catch (const std::system_error&) {
     // The caller's coroutine was already cancelled: Asio refuses new co_awaits by throwing.

@@ -9,13 +9,17 @@
 //  - `flush()` writes `pending_` in as few writes as possible, keeps absorbing writes that arrive
 //    meanwhile, and ends uncorked; only one flush runs at a time (a second call returns at once);
 //  - uncorked, writes go straight to the socket. Beast serialises its own writes, so a direct
-//    write is never in flight while frames are being absorbed, and vice versa.
+//    write is never in flight while Beast frames are being absorbed, and vice versa;
+//  - bytes the connection serialises itself (`append`) may join `pending_` only while no direct
+//    write is in flight (`direct_write_in_flight()`): Beast does not know of them, so nothing
+//    else keeps its half-written frame and theirs apart.
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/consign.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -26,7 +30,9 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -90,11 +96,13 @@ class NetStream {
             boost::asio::post(get_executor(),
                               boost::asio::append(std::move(handler), boost::system::error_code{}, n));
           } else if (sock_) {
-            sock_->async_write_some(bufs, std::move(handler));
+            // The token travels with the handler (associations kept) and is dropped once it ran:
+            // while a copy lives, a direct write is in flight.
+            sock_->async_write_some(bufs, boost::asio::consign(std::move(handler), direct_));
           } else if (tls_) {
-            tls_->async_write_some(bufs, std::move(handler));
+            tls_->async_write_some(bufs, boost::asio::consign(std::move(handler), direct_));
           } else {
-            tcp_->async_write_some(bufs, std::move(handler));
+            tcp_->async_write_some(bufs, boost::asio::consign(std::move(handler), direct_));
           }
         },
         token, b);
@@ -107,23 +115,36 @@ class NetStream {
   }
   std::size_t pending_bytes() const noexcept { return pending_.size(); }
 
+  /// A write Beast started on the socket itself (uncorked) has not completed yet.
+  bool direct_write_in_flight() const noexcept { return direct_.use_count() > 1; }
+
+  /// Corks and makes room for `n` more bytes at the end of what waits to be flushed; the caller
+  /// fills them at once (before its next suspension). Only while no direct write is in flight.
+  std::uint8_t* append(std::size_t n) {
+    corked_ = true;
+    const auto at = pending_.size();
+    pending_.resize(at + n);
+    return pending_.data() + at;
+  }
+
   /// Writes everything absorbed so far and uncorks. Errors are the socket's.
-  boost::asio::awaitable<boost::system::error_code> flush() {
+  boost::asio::awaitable<boost::system::error_code> flush() { return flush_then({}, {}); }
+
+  /// As `flush()`, with `a` and then `b` written (not copied) right after what is pending, in the
+  /// same gather write. For a large frame: its header and its payload. Returns at once when a
+  /// flush is already running (only the connection's writer passes `a`/`b`, and it never runs two).
+  boost::asio::awaitable<boost::system::error_code> flush_then(boost::asio::const_buffer a,
+                                                               boost::asio::const_buffer b) {
     if (flushing_) co_return boost::system::error_code{};
     flushing_ = true;
     boost::system::error_code ec;
-    while (!pending_.empty() && !ec) {
+    inflight_.swap(pending_);
+    std::array<boost::asio::const_buffer, 3> first{boost::asio::buffer(inflight_), a, b};
+    if (boost::asio::buffer_size(first) > 0) ec = co_await write_all(first);
+    inflight_.clear();
+    while (!pending_.empty() && !ec) {  // frames absorbed while the write ran
       inflight_.swap(pending_);
-      std::size_t n = 0;
-      if (sock_)
-        std::tie(ec, n) = co_await boost::asio::async_write(*sock_, boost::asio::buffer(inflight_),
-                                                            boost::asio::as_tuple(boost::asio::use_awaitable));
-      else if (tls_)
-        std::tie(ec, n) = co_await boost::asio::async_write(*tls_, boost::asio::buffer(inflight_),
-                                                            boost::asio::as_tuple(boost::asio::use_awaitable));
-      else
-        std::tie(ec, n) = co_await boost::asio::async_write(*tcp_, boost::asio::buffer(inflight_),
-                                                            boost::asio::as_tuple(boost::asio::use_awaitable));
+      ec = co_await write_all(boost::asio::buffer(inflight_));
       inflight_.clear();
     }
     if (ec) pending_.clear();
@@ -156,6 +177,20 @@ class NetStream {
   }
 
  private:
+  template <class Buffers>
+  boost::asio::awaitable<boost::system::error_code> write_all(const Buffers& bufs) {
+    constexpr auto tok = boost::asio::as_tuple(boost::asio::use_awaitable);
+    boost::system::error_code ec;
+    std::size_t n = 0;
+    if (sock_)
+      std::tie(ec, n) = co_await boost::asio::async_write(*sock_, bufs, tok);
+    else if (tls_)
+      std::tie(ec, n) = co_await boost::asio::async_write(*tls_, bufs, tok);
+    else
+      std::tie(ec, n) = co_await boost::asio::async_write(*tcp_, bufs, tok);
+    co_return ec;
+  }
+
   std::optional<tcp_stream> tcp_;
   std::optional<boost::asio::ip::tcp::socket> sock_;
   std::optional<tls_stream> tls_;
@@ -163,6 +198,7 @@ class NetStream {
   bool flushing_ = false;
   std::vector<std::uint8_t> pending_;
   std::vector<std::uint8_t> inflight_;
+  std::shared_ptr<int> direct_ = std::make_shared<int>(0);  // one copy per direct write in flight
 };
 
 }  // namespace actr::ws

@@ -1,6 +1,8 @@
 // The live WebSocket connection of actr, for the data wire and the signaling link alike: one
-// reader, one writer that packs queued messages behind NetStream's cork, a bounded queue,
-// Beast's keepalive, and a close that is bounded in time. Beast translation unit.
+// reader, one writer that serialises queued messages into NetStream's output buffer (a batch is
+// one socket write), a bounded queue, Beast's keepalive, and a close that is bounded in time.
+// Beast translation unit.
+#include "ws_frame.hpp"
 #include "ws_stream.hpp"
 #include <actr/detail/log_limit.hpp>
 
@@ -17,6 +19,7 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
+#include <random>
 
 namespace actr::ws {
 
@@ -48,8 +51,10 @@ void report(const char* what, std::exception_ptr e) {
 
 class BeastConn final : public Connection, public std::enable_shared_from_this<BeastConn> {
  public:
-  BeastConn(Stream s, ConnConfig cfg)
-      : ex_(s.get_executor()), cfg_(std::move(cfg)), stream_(std::move(s)), close_timer_(ex_) {}
+  BeastConn(Stream s, ConnConfig cfg, bool client)
+      : ex_(s.get_executor()), cfg_(std::move(cfg)), stream_(std::move(s)), close_timer_(ex_) {
+    if (client) masks_.emplace((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}());
+  }
 
   void start(OnMessage on_message, OnClosed on_closed) override {
     on_message_ = std::move(on_message);
@@ -286,6 +291,12 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
         closing = closing_;
       }
       if (batch.empty()) {
+        if (stream_.next_layer().pending_bytes() > 0) {
+          // Frames packed before the last turn and nothing more came: they go out now.
+          const bool flushed = co_await flush();
+          if (!flushed) break;
+          continue;
+        }
         if (closing) {
           // Everything queued before close() is out: the closing handshake follows.
           fail(closed_error(), Ending::Normal);
@@ -299,15 +310,64 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
       for (const auto& m : batch) let_go(m.size(), 1);  // not written: the connection failed
       batch.clear();
       if (!written) break;
+      // Whoever runs on this strand (the reader answering, a sender) gets one turn before the
+      // packed frames are written: what it queues joins the same socket write. Without it a
+      // reader that answers each message it reads paid a write per answer.
+      if (stream_.next_layer().pending_bytes() > 0) co_await asio::post(ex_, asio::use_awaitable);
     }
     loop_ended();
   }
 
-  // Everything queued goes out back to back, small messages packed into as few socket writes as
-  // possible (the cork absorbs Beast's per-frame writes); a big one goes out on its own, without
-  // a copy. No lock is held across the writes. Written messages leave `batch`. False once the
-  // connection failed.
+  // Everything queued goes out back to back: small messages are serialised into the stream's
+  // output buffer (a socket write per `coalesce_bytes`, no Beast operation per message); a big one
+  // goes out on its own, its payload written in place after its header. The last small frames may
+  // stay packed for the writer's next turn. No lock is held across the writes. Written (or packed)
+  // messages leave `batch`. False once the connection failed.
   asio::awaitable<bool> write_batch(std::deque<Bytes>& batch) {
+    auto& net = stream_.next_layer();
+    // Beast is writing a control frame straight to the socket, or has begun closing: it must
+    // order our frames behind its own, so this batch goes through it.
+    if (net.direct_write_in_flight() || !stream_.is_open()) co_return co_await write_batch_through_beast(batch);
+    while (!batch.empty()) {
+      auto& m = batch.front();
+      std::uint8_t key[4];
+      if (masks_) masks_->next(key);
+      const std::uint8_t* mask = masks_ ? key : nullptr;
+      if (m.size() <= cfg_.coalesce_bytes) {
+        write_frame(net.append(frame_size(m.size(), mask != nullptr)), m.data(), m.size(), mask);
+        let_go(m.size(), 1);
+        batch.pop_front();
+        if (net.pending_bytes() >= cfg_.coalesce_bytes) {
+          const bool flushed = co_await flush();
+          if (!flushed || !still_writing()) co_return flushed;
+        }
+      } else {
+        std::uint8_t header[kMaxFrameHeader];
+        const auto h = write_frame_header(header, m.size(), mask);
+        if (mask) apply_mask(m.data(), m.size(), mask);  // the message is ours: masked in place
+        const auto ec = co_await net.flush_then(asio::buffer(header, h), asio::buffer(m));
+        if (ec) {
+          fail(map_error(ec), Ending::Normal);
+          co_return false;
+        }
+        let_go(m.size(), 1);
+        batch.pop_front();
+        if (!still_writing()) co_return true;
+      }
+    }
+    co_return true;
+  }
+
+  // After a suspension: the connection is neither dead nor closing on Beast's side.
+  bool still_writing() {
+    if (!stream_.is_open()) return false;
+    std::lock_guard lk(mu_);
+    return !dead_;
+  }
+
+  // The same through Beast's write operation, one per message (absorbed by the cork): used when
+  // Beast has a write of its own in flight.
+  asio::awaitable<bool> write_batch_through_beast(std::deque<Bytes>& batch) {
     auto& net = stream_.next_layer();
     while (!batch.empty()) {
       const auto& m = batch.front();
@@ -411,6 +471,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   const ConnConfig cfg_;
   Stream stream_;                   // on ex_ only
   asio::steady_timer close_timer_;  // on ex_ only
+  std::optional<MaskSource> masks_;  // a client's masking keys; the writer's only
   OnMessage on_message_;            // set at start; owned by the reader
   OnMessageAsync on_async_;
   OnClosed on_closed_;     // on ex_ only; called and dropped at teardown
@@ -433,8 +494,8 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
 
 }  // namespace
 
-std::shared_ptr<Connection> make_connection(Stream s, ConnConfig cfg) {
-  return std::make_shared<BeastConn>(std::move(s), std::move(cfg));
+std::shared_ptr<Connection> make_connection(Stream s, ConnConfig cfg, bool client) {
+  return std::make_shared<BeastConn>(std::move(s), std::move(cfg), client);
 }
 
 }  // namespace actr::ws

@@ -175,7 +175,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
   if (hec && (res.result() == http::status::too_many_requests || res.result() == http::status::service_unavailable))
     co_return make_error_code(NetworkError::ResourceExhausted);
   if (hec) co_return timeout_or(hec, NetworkError::WebSocketError);
-  co_return make_connection(std::move(s), std::move(cfg));
+  co_return make_connection(std::move(s), std::move(cfg), /*client=*/true);
 }
 
 namespace {
@@ -313,7 +313,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, Co
   configure(s, cfg);
   auto [aec] = co_await s.async_accept(req, use_ec);
   if (aec) co_return timeout_or(aec, NetworkError::WebSocketError);
-  co_return make_connection(std::move(s), std::move(cfg));
+  co_return make_connection(std::move(s), std::move(cfg), /*client=*/false);
 }
 
 }  // namespace actr::ws

@@ -15,7 +15,8 @@ using Stream = boost::beast::websocket::stream<NetStream>;
 void configure(Stream& s, const ConnConfig& cfg);
 
 /// Wraps an upgraded stream (set-up over, `configure`d) into a connection on its executor.
-std::shared_ptr<Connection> make_connection(Stream s, ConnConfig cfg);
+/// `client`: the stream dialed (its data frames are masked).
+std::shared_ptr<Connection> make_connection(Stream s, ConnConfig cfg, bool client);
 
 /// Maps Beast/Asio errors of a live connection to NetworkError codes.
 Error map_error(const Error& ec);
