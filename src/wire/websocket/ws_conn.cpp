@@ -1,25 +1,13 @@
-// The live WebSocket connection of actr, for the data wire and the signaling link alike: one
-// reader, one writer that serialises queued messages into NetStream's output buffer (a batch is
-// one socket write), a bounded queue, Beast's keepalive, and a close that is bounded in time.
-// Beast translation unit.
-#include "ws_frame.hpp"
-#include "ws_stream.hpp"
-#include <actr/detail/log_limit.hpp>
+// The live WebSocket connection of actr, for the data wire and the signaling link alike: start,
+// the bounded outbound queue, the reader, Beast's keepalive, and a close that is bounded in time.
+// The writer is in ws_writer.cpp. Beast translation unit.
+#include "beast_conn.hpp"
 
-#include <actr/detail/notifier.hpp>
-#include <actr/error.hpp>
+#include <actr/detail/log_limit.hpp>
 
 #include "detail/asio.hpp"
 
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket/error.hpp>
-
-#include <spdlog/spdlog.h>
-
-#include <atomic>
-#include <deque>
-#include <mutex>
-#include <random>
 
 namespace actr::ws {
 
@@ -29,8 +17,6 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-Error closed_error() { return make_error_code(NetworkError::ConnectionClosed); }
-
 // Bytes an inbound message is read in at most, each charged to the read budget before the next:
 // a trickling peer holds what it sent plus at most this much.
 constexpr std::size_t kReadChunk = 256 * 1024;
@@ -39,460 +25,286 @@ constexpr std::size_t kReadChunk = 256 * 1024;
 // past it (asking for kReadChunk grew it to 256 KiB and freed it again, once per message).
 constexpr std::size_t kKeptReadBuffer = 64 * 1024;
 
+}  // namespace
 
-void report(const char* what, std::exception_ptr e) {
-  if (!e) return;
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& ex) {
-    spdlog::error("actr: websocket {} loop failed: {}", what, ex.what());
+void BeastConn::start(OnMessage on_message, OnClosed on_closed) {
+  on_message_ = std::move(on_message);
+  launch(std::move(on_closed));
+}
+
+void BeastConn::start_async(OnMessageAsync on_message, OnClosed on_closed) {
+  on_async_ = std::move(on_message);
+  launch(std::move(on_closed));
+}
+
+Result<void> BeastConn::send(Bytes msg) {
+  {
+    std::lock_guard lk(mu_);
+    if (dead_ || closing_) return closed_error();
+    if (!has_room_locked(msg.size())) return make_error_code(NetworkError::QueueFull);
+    if (auto e = enqueue_locked(std::move(msg)); e) return e;
+  }
+  queued_.notify();
+  return ok();
+}
+
+asio::awaitable<Result<void>> BeastConn::send(Bytes msg, Deadline deadline) {
+  bool announced = false;  // want_room_ set since the last wake-up
+  for (;;) {
+    const auto seen = drained_.version();
+    {
+      std::lock_guard lk(mu_);
+      if (dead_ || closing_) co_return closed_error();
+      if (has_room_locked(msg.size())) {
+        if (auto e = enqueue_locked(std::move(msg)); e) co_return e;
+        break;
+      }
+    }
+    if (!announced) {  // ask the writer for a wake-up as bytes leave, then look again
+      if (cfg_.counters) cfg_.counters->send_waits.fetch_add(1);
+      announced = true;
+      want_room_.store(true);
+      continue;
+    }
+    auto w = co_await await_progress(seen, deadline);  // backpressure, bounded
+    if (!w) co_return w.error();
+    announced = false;
+  }
+  queued_.notify();
+  co_return ok();
+}
+
+void BeastConn::close() {
+  {
+    std::lock_guard lk(mu_);
+    if (dead_ || closing_) return;
+    closing_ = true;
+  }
+  queued_.notify();  // the writer drains the queue, then ends the connection normally
+  // A peer that does not read (or never answers the close) is cut off in time. No timer is
+  // armed for a connection that is already gone: it would keep the executor busy.
+  asio::post(ex_, [self = shared_from_this()] {
+    if (!self->reported_) self->arm_watchdog();
+  });
+}
+
+void BeastConn::fail(Error why, Ending how) {
+  std::size_t dropped_bytes = 0, dropped = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (dead_) return;
+    dead_ = true;
+    why_ = why;
+    for (const auto& m : queue_) dropped_bytes += m.size();
+    dropped = queue_.size();
+    queue_.clear();
+  }
+  let_go(dropped_bytes, dropped);
+  spdlog::debug("actr: websocket connection ended: {}", why.message());
+  open_.store(false, std::memory_order_release);
+  queued_.notify();
+  drained_.notify();
+  asio::post(ex_, [self = shared_from_this(), how] { self->teardown(how); });
+}
+
+asio::awaitable<Result<void>> BeastConn::wait_closed(Deadline deadline) {
+  for (;;) {
+    const auto seen = ended_.version();
+    if (loops_.load() == 0) co_return ok();
+    auto w = co_await ended_.async_wait_change(seen, deadline);
+    if (!w) co_return w.error();
   }
 }
 
-class BeastConn final : public Connection, public std::enable_shared_from_this<BeastConn> {
- public:
-  BeastConn(Stream s, ConnConfig cfg, bool client)
-      : ex_(s.get_executor()), cfg_(std::move(cfg)), stream_(std::move(s)), close_timer_(ex_) {
-    if (client) masks_.emplace((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}());
-  }
+std::size_t BeastConn::queued() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
 
-  void start(OnMessage on_message, OnClosed on_closed) override {
-    on_message_ = std::move(on_message);
-    launch(std::move(on_closed));
-  }
-  void start_async(OnMessageAsync on_message, OnClosed on_closed) override {
-    on_async_ = std::move(on_message);
-    launch(std::move(on_closed));
-  }
-
-  Result<void> send(Bytes msg) override {
-    {
-      std::lock_guard lk(mu_);
-      if (dead_ || closing_) return closed_error();
-      if (!has_room_locked(msg.size())) return make_error_code(NetworkError::QueueFull);
-      if (auto e = enqueue_locked(std::move(msg)); e) return e;
-    }
-    queued_.notify();
-    return ok();
-  }
-
-  asio::awaitable<Result<void>> send(Bytes msg, Deadline deadline) override {
-    bool announced = false;  // want_room_ set since the last wake-up
-    for (;;) {
-      const auto seen = drained_.version();
-      {
-        std::lock_guard lk(mu_);
-        if (dead_ || closing_) co_return closed_error();
-        if (has_room_locked(msg.size())) {
-          if (auto e = enqueue_locked(std::move(msg)); e) co_return e;
-          break;
-        }
-      }
-      if (!announced) {  // ask the writer for a wake-up as bytes leave, then look again
-        if (cfg_.counters) cfg_.counters->send_waits.fetch_add(1);
-        announced = true;
-        want_room_.store(true);
-        continue;
-      }
-      auto w = co_await await_progress(seen, deadline);  // backpressure, bounded
-      if (!w) co_return w.error();
-      announced = false;
-    }
-    queued_.notify();
-    co_return ok();
-  }
-
-  void close() override {
-    {
-      std::lock_guard lk(mu_);
-      if (dead_ || closing_) return;
-      closing_ = true;
-    }
-    queued_.notify();  // the writer drains the queue, then ends the connection normally
-    // A peer that does not read (or never answers the close) is cut off in time. No timer is
-    // armed for a connection that is already gone: it would keep the executor busy.
-    asio::post(ex_, [self = shared_from_this()] {
-      if (!self->reported_) self->arm_watchdog();
+// On the strand.
+void BeastConn::launch(OnClosed on_closed) {
+  if (reported_) {
+    // Failed before it was started: report once, run no loops (the socket is closing).
+    asio::post(ex_, [on_closed = std::move(on_closed), why = why_] {
+      if (on_closed) on_closed(why);
     });
-  }
-
-  void fail(Error why, Ending how) override {
-    std::size_t dropped_bytes = 0, dropped = 0;
-    {
-      std::lock_guard lk(mu_);
-      if (dead_) return;
-      dead_ = true;
-      why_ = why;
-      for (const auto& m : queue_) dropped_bytes += m.size();
-      dropped = queue_.size();
-      queue_.clear();
-    }
-    let_go(dropped_bytes, dropped);
-    spdlog::debug("actr: websocket connection ended: {}", why.message());
-    open_.store(false, std::memory_order_release);
-    queued_.notify();
-    drained_.notify();
-    asio::post(ex_, [self = shared_from_this(), how] { self->teardown(how); });
-  }
-
-  bool is_open() const noexcept override { return open_.load(std::memory_order_acquire); }
-
-  asio::awaitable<Result<void>> wait_closed(Deadline deadline) override {
-    for (;;) {
-      const auto seen = ended_.version();
-      if (loops_.load() == 0) co_return ok();
-      auto w = co_await ended_.async_wait_change(seen, deadline);
-      if (!w) co_return w.error();
-    }
-  }
-
-  std::size_t queued() const override {
-    std::lock_guard lk(mu_);
-    return queue_.size();
-  }
-
- private:
-  // On the strand.
-  void launch(OnClosed on_closed) {
-    if (reported_) {
-      // Failed before it was started: report once, run no loops (the socket is closing).
-      asio::post(ex_, [on_closed = std::move(on_closed), why = why_] {
-        if (on_closed) on_closed(why);
-      });
-      on_message_ = nullptr;
-      on_async_ = nullptr;
-      return;
-    }
-    on_closed_ = std::move(on_closed);
-    auto self = shared_from_this();
-    loops_.store(2);
-    asio::co_spawn(ex_, [self]() { return self->reader(); }, [](std::exception_ptr e) { report("reader", e); });
-    asio::co_spawn(ex_, [self]() { return self->writer(); }, [](std::exception_ptr e) { report("writer", e); });
-  }
-
-  asio::awaitable<void> reader() {
-    auto self = shared_from_this();
-    beast::flat_buffer buf;
-    ByteCharge held{cfg_.read_budget.get()};  // the current message's bytes, until it is handled
-    for (;;) {
-      held.reset();
-      buf.clear();
-      if (buf.capacity() > kKeptReadBuffer) buf.shrink_to_fit();
-      // Reading never waits for the outbound queue: inbound answers and one-way messages add
-      // nothing to it, and two ends that each stopped reading at a full queue would wait for each
-      // other for ever. Work that does add to it waits in its handler (a send waiting for room),
-      // which holds this reader, or under the node's in-flight leases.
-      const bool got = co_await read_message(buf, held);
-      if (!got) break;
-      const auto d = buf.cdata();
-      const ConstBytes data(static_cast<const std::uint8_t*>(d.data()), d.size());
-      const bool binary = stream_.got_binary();
-      if (on_async_) {
-        auto handled = co_await on_async_(data, binary);
-        if (!handled) {
-          const bool busy = handled.error() == NetworkError::ResourceExhausted;
-          if (busy && cfg_.counters) cfg_.counters->refused.fetch_add(1);
-          fail(handled.error(), busy ? Ending::TryAgain : Ending::Policy);
-          break;
-        }
-      } else if (on_message_) {
-        on_message_(data, binary);
-      }
-    }
-    // The reader owns the message handlers; dropping them breaks the handler -> owner ->
-    // connection cycle once nothing more can be delivered.
     on_message_ = nullptr;
     on_async_ = nullptr;
-    loop_ended();
+    return;
   }
+  on_closed_ = std::move(on_closed);
+  auto self = shared_from_this();
+  loops_.store(2);
+  asio::co_spawn(
+      ex_, [self]() { return self->reader(); }, [](std::exception_ptr e) { report("reader", e); });
+  asio::co_spawn(
+      ex_, [self]() { return self->writer(); }, [](std::exception_ptr e) { report("writer", e); });
+}
 
-  // One whole message into `buf`, its bytes taken from the read budget as they arrive (Beast
-  // refuses a message above `max_message_size` from its frame header, before its payload).
-  // False once the connection failed.
-  asio::awaitable<bool> read_message(beast::flat_buffer& buf, ByteCharge& held) {
-    do {
-      auto [ec, n] = co_await stream_.async_read_some(buf, buf.size() == 0 ? kKeptReadBuffer : kReadChunk, use_ec);
-      if (ec) {
-        if (ec == websocket::error::message_too_big)
-          fail(message_too_large(0, cfg_.max_message_size), Ending::Policy);
-        else
-          fail(map_error(ec), Ending::Normal);
-        co_return false;
+asio::awaitable<void> BeastConn::reader() {
+  auto self = shared_from_this();
+  beast::flat_buffer buf;
+  ByteCharge held{cfg_.read_budget.get()};  // the current message's bytes, until it is handled
+  for (;;) {
+    held.reset();
+    buf.clear();
+    if (buf.capacity() > kKeptReadBuffer) buf.shrink_to_fit();
+    // Reading never waits for the outbound queue: inbound answers and one-way messages add
+    // nothing to it, and two ends that each stopped reading at a full queue would wait for each
+    // other for ever. Work that does add to it waits in its handler (a send waiting for room),
+    // which holds this reader, or under the node's in-flight leases.
+    const bool got = co_await read_message(buf, held);
+    if (!got) break;
+    const auto d = buf.cdata();
+    const ConstBytes data(static_cast<const std::uint8_t*>(d.data()), d.size());
+    const bool binary = stream_.got_binary();
+    if (on_async_) {
+      auto handled = co_await on_async_(data, binary);
+      if (!handled) {
+        const bool busy = handled.error() == NetworkError::ResourceExhausted;
+        if (busy && cfg_.counters) cfg_.counters->refused.fetch_add(1);
+        fail(handled.error(), busy ? Ending::TryAgain : Ending::Policy);
+        break;
       }
-      if (!held.take(n)) {
-        if (cfg_.counters) cfg_.counters->refused.fetch_add(1);
-        static detail::LogLimiter full;
-        if (const auto nth = full.tick())
-          spdlog::info("actr: websocket message refused: the global reassembly budget ({} bytes) is full; closing 1013 "
-                       "({} so far)",
-                       cfg_.read_budget->limit(), nth);
-        fail(make_error_code(NetworkError::ResourceExhausted), Ending::TryAgain);
-        co_return false;
-      }
-    } while (!stream_.is_message_done());
-    co_return true;
-  }
-
-  // Waits (bounded by `deadline`) for a message to leave the queue. The queue not moving for two
-  // keepalive intervals means the peer reads nothing at all (or one message took that long to
-  // write): the connection ends (`TimeoutError`, socket closed at once) and this returns
-  // `ConnectionClosed`. Whoever waits for room (a sender, a handler answering) watches.
-  asio::awaitable<Result<void>> await_progress(std::uint64_t seen, Deadline deadline) {
-    const auto stall_at = Clock::now() + 2 * cfg_.keepalive_interval;
-    auto w = co_await drained_.async_wait_change(seen, std::min(deadline, stall_at));
-    if (w || w.error() != NetworkError::TimeoutError || deadline <= stall_at) co_return w;
-    if (is_open()) {
-      if (cfg_.counters) cfg_.counters->stalls.fetch_add(1);
-      static detail::LogLimiter stalled;
-      if (const auto nth = stalled.tick())
-        spdlog::info("actr: websocket peer took none of its {} queued bytes for {} ms; closing ({} so far)",
-                     out_bytes_.load(), (2 * cfg_.keepalive_interval).count(), nth);
-      fail(make_error_code(NetworkError::TimeoutError), Ending::Abort);
+    } else if (on_message_) {
+      on_message_(data, binary);
     }
-    co_return closed_error();
   }
+  // The reader owns the message handlers; dropping them breaks the handler -> owner ->
+  // connection cycle once nothing more can be delivered.
+  on_message_ = nullptr;
+  on_async_ = nullptr;
+  loop_ended();
+}
 
-  // Under mu_. One message larger than queue_bytes goes through alone.
-  bool has_room_locked(std::size_t n) const {
-    const auto bytes = out_bytes_.load();
-    return queue_.size() < cfg_.queue_limit && (bytes == 0 || bytes + n <= cfg_.queue_bytes);
-  }
-
-  // Under mu_: takes the message's bytes from the global budget and queues it.
-  Error enqueue_locked(Bytes msg) {
-    if (cfg_.send_budget && !cfg_.send_budget->try_acquire(msg.size()))
-      return make_error_code(NetworkError::ResourceExhausted);
-    out_bytes_.fetch_add(msg.size());
-    out_count_.fetch_add(1);
-    queue_.push_back(std::move(msg));
-    return {};
-  }
-
-  // `count` messages of `bytes` left the queue (written or dropped). Any thread, no lock held:
-  // wakes a paused reader or a waiting sender that asked for it.
-  void let_go(std::size_t bytes, std::size_t count) {
-    if (count == 0) return;
-    out_bytes_.fetch_sub(bytes);
-    out_count_.fetch_sub(count);
-    if (cfg_.send_budget) cfg_.send_budget->release(bytes);
-    if (want_room_.load() && want_room_.exchange(false)) drained_.notify();
-  }
-
-  asio::awaitable<void> writer() {
-    auto self = shared_from_this();
-    std::deque<Bytes> batch;
-    for (;;) {
-      const auto seen = queued_.version();
-      bool closing = false;
-      {
-        std::lock_guard lk(mu_);
-        if (dead_) break;
-        batch.swap(queue_);
-        closing = closing_;
-      }
-      if (batch.empty()) {
-        if (stream_.next_layer().pending_bytes() > 0) {
-          // Frames packed before the last turn and nothing more came: they go out now.
-          const bool flushed = co_await flush();
-          if (!flushed) break;
-          continue;
-        }
-        if (closing) {
-          // Everything queued before close() is out: the closing handshake follows.
-          fail(closed_error(), Ending::Normal);
-          break;
-        }
-        (void)co_await queued_.async_wait_change(seen, kNoDeadline);
-        continue;
-      }
-      drained_.notify();
-      const bool written = co_await write_batch(batch);
-      for (const auto& m : batch) let_go(m.size(), 1);  // not written: the connection failed
-      batch.clear();
-      if (!written) break;
-      // Whoever runs on this strand (the reader answering, a sender) gets one turn before the
-      // packed frames are written: what it queues joins the same socket write. Without it a
-      // reader that answers each message it reads paid a write per answer.
-      if (stream_.next_layer().pending_bytes() > 0) co_await asio::post(ex_, asio::use_awaitable);
+// One whole message into `buf`, its bytes taken from the read budget as they arrive (Beast
+// refuses a message above `max_message_size` from its frame header, before its payload).
+// False once the connection failed.
+asio::awaitable<bool> BeastConn::read_message(beast::flat_buffer& buf, ByteCharge& held) {
+  do {
+    auto [ec, n] = co_await stream_.async_read_some(buf, buf.size() == 0 ? kKeptReadBuffer : kReadChunk, use_ec);
+    if (ec) {
+      if (ec == websocket::error::message_too_big) fail(message_too_large(0, cfg_.max_message_size), Ending::Policy);
+      else fail(map_error(ec), Ending::Normal);
+      co_return false;
     }
-    loop_ended();
-  }
-
-  // Everything queued goes out back to back: small messages are serialised into the stream's
-  // output buffer (a socket write per `coalesce_bytes`, no Beast operation per message); a big one
-  // goes out on its own, its payload written in place after its header. The last small frames may
-  // stay packed for the writer's next turn. No lock is held across the writes. Written (or packed)
-  // messages leave `batch`. False once the connection failed.
-  asio::awaitable<bool> write_batch(std::deque<Bytes>& batch) {
-    auto& net = stream_.next_layer();
-    // Beast is writing a control frame straight to the socket, or has begun closing: it must
-    // order our frames behind its own, so this batch goes through it.
-    if (net.direct_write_in_flight() || !stream_.is_open()) co_return co_await write_batch_through_beast(batch);
-    while (!batch.empty()) {
-      auto& m = batch.front();
-      std::uint8_t key[4];
-      if (masks_) masks_->next(key);
-      const std::uint8_t* mask = masks_ ? key : nullptr;
-      if (m.size() <= cfg_.coalesce_bytes) {
-        write_frame(net.append(frame_size(m.size(), mask != nullptr)), m.data(), m.size(), mask);
-        let_go(m.size(), 1);
-        batch.pop_front();
-        if (net.pending_bytes() >= cfg_.coalesce_bytes) {
-          const bool flushed = co_await flush();
-          if (!flushed || !still_writing()) co_return flushed;
-        }
-      } else {
-        std::uint8_t header[kMaxFrameHeader];
-        const auto h = write_frame_header(header, m.size(), mask);
-        if (mask) apply_mask(m.data(), m.size(), mask);  // the message is ours: masked in place
-        const auto ec = co_await net.flush_then(asio::buffer(header, h), asio::buffer(m));
-        if (ec) {
-          fail(map_error(ec), Ending::Normal);
-          co_return false;
-        }
-        let_go(m.size(), 1);
-        batch.pop_front();
-        if (!still_writing()) co_return true;
-      }
+    if (!held.take(n)) {
+      if (cfg_.counters) cfg_.counters->refused.fetch_add(1);
+      static detail::LogLimiter full;
+      if (const auto nth = full.tick())
+        spdlog::info(
+            "actr: websocket message refused: the global reassembly budget ({} bytes) is full; closing 1013 "
+            "({} so far)",
+            cfg_.read_budget->limit(), nth);
+      fail(make_error_code(NetworkError::ResourceExhausted), Ending::TryAgain);
+      co_return false;
     }
-    co_return true;
-  }
+  } while (!stream_.is_message_done());
+  co_return true;
+}
 
-  // After a suspension: the connection is neither dead nor closing on Beast's side.
-  bool still_writing() {
-    if (!stream_.is_open()) return false;
-    std::lock_guard lk(mu_);
-    return !dead_;
+// Waits (bounded by `deadline`) for a message to leave the queue. The queue not moving for two
+// keepalive intervals means the peer reads nothing at all (or one message took that long to
+// write): the connection ends (`TimeoutError`, socket closed at once) and this returns
+// `ConnectionClosed`. Whoever waits for room (a sender, a handler answering) watches.
+asio::awaitable<Result<void>> BeastConn::await_progress(std::uint64_t seen, Deadline deadline) {
+  const auto stall_at = Clock::now() + 2 * cfg_.keepalive_interval;
+  auto w = co_await drained_.async_wait_change(seen, std::min(deadline, stall_at));
+  if (w || w.error() != NetworkError::TimeoutError || deadline <= stall_at) co_return w;
+  if (is_open()) {
+    if (cfg_.counters) cfg_.counters->stalls.fetch_add(1);
+    static detail::LogLimiter stalled;
+    if (const auto nth = stalled.tick())
+      spdlog::info("actr: websocket peer took none of its {} queued bytes for {} ms; closing ({} so far)",
+                   out_bytes_.load(), (2 * cfg_.keepalive_interval).count(), nth);
+    fail(make_error_code(NetworkError::TimeoutError), Ending::Abort);
   }
+  co_return closed_error();
+}
 
-  // The same through Beast's write operation, one per message (absorbed by the cork): used when
-  // Beast has a write of its own in flight.
-  asio::awaitable<bool> write_batch_through_beast(std::deque<Bytes>& batch) {
-    auto& net = stream_.next_layer();
-    while (!batch.empty()) {
-      const auto& m = batch.front();
-      if (m.size() <= cfg_.coalesce_bytes) {
-        net.cork();
-      } else {
-        const bool flushed = co_await flush();  // earlier messages first
-        if (!flushed) co_return false;
-      }
-      auto [ec, n] = co_await stream_.async_write(asio::buffer(m), use_ec);
-      if (ec) {
-        fail(map_error(ec), Ending::Normal);
-        co_return false;
-      }
-      let_go(m.size(), 1);
-      batch.pop_front();
-      if (net.pending_bytes() >= cfg_.coalesce_bytes) {
-        const bool flushed = co_await flush();
-        if (!flushed) co_return false;
-      }
-      std::lock_guard lk(mu_);
-      if (dead_) break;
-    }
-    const bool flushed = co_await flush();
-    co_return flushed;
-  }
+// Under mu_. One message larger than queue_bytes goes through alone.
+bool BeastConn::has_room_locked(std::size_t n) const {
+  const auto bytes = out_bytes_.load();
+  return queue_.size() < cfg_.queue_limit && (bytes == 0 || bytes + n <= cfg_.queue_bytes);
+}
 
-  asio::awaitable<bool> flush() {
-    auto& net = stream_.next_layer();
-    if (net.pending_bytes() == 0) {
-      net.uncork();
-      co_return true;
-    }
-    const auto ec = co_await net.flush();
-    if (!ec) co_return true;
-    fail(map_error(ec), Ending::Normal);
-    co_return false;
-  }
+// Under mu_: takes the message's bytes from the global budget and queues it.
+Error BeastConn::enqueue_locked(Bytes msg) {
+  if (cfg_.send_budget && !cfg_.send_budget->try_acquire(msg.size()))
+    return make_error_code(NetworkError::ResourceExhausted);
+  out_bytes_.fetch_add(msg.size());
+  out_count_.fetch_add(1);
+  queue_.push_back(std::move(msg));
+  return {};
+}
 
-  // The connection is dead (first failure won): close the stream as asked, then report once.
-  void teardown(Ending how) {
-    if (how == Ending::Abort) {
-      kill_socket();
-    } else {
-      arm_watchdog();  // bounds the flush of packed frames as well as the closing handshake
-      auto self = shared_from_this();
-      const auto code = how == Ending::Policy     ? websocket::close_code::policy_error
-                        : how == Ending::TryAgain ? websocket::close_code::try_again_later
-                                                  : websocket::close_code::normal;
-      asio::co_spawn(ex_, [self, code]() { return self->close_stream(code); },
-                     [](std::exception_ptr e) { report("close", e); });
-    }
-    reported_ = true;
-    auto cb = std::move(on_closed_);
-    on_closed_ = nullptr;
-    if (cb) cb(why_);
-  }
+// `count` messages of `bytes` left the queue (written or dropped). Any thread, no lock held:
+// wakes a paused reader or a waiting sender that asked for it.
+void BeastConn::let_go(std::size_t bytes, std::size_t count) {
+  if (count == 0) return;
+  out_bytes_.fetch_sub(bytes);
+  out_count_.fetch_sub(count);
+  if (cfg_.send_budget) cfg_.send_budget->release(bytes);
+  if (want_room_.load() && want_room_.exchange(false)) drained_.notify();
+}
 
-  asio::awaitable<void> close_stream(websocket::close_code code) {
-    auto self = shared_from_this();
-    if (stream_.is_open()) {
-      websocket::stream_base::timeout t;
-      t.handshake_timeout = cfg_.close_timeout;  // bounds the closing handshake
-      t.idle_timeout = websocket::stream_base::none();
-      t.keep_alive_pings = false;
-      stream_.set_option(t);
-      // Frames the writer already packed go out before the close frame (or, if the writer is
-      // flushing right now, the close frame joins its flush).
-      auto& net = stream_.next_layer();
-      if (net.pending_bytes() > 0)
-        (void)co_await net.flush();
-      else
-        net.uncork();
-      (void)co_await stream_.async_close(code, use_ec);
-    }
+// The connection is dead (first failure won): close the stream as asked, then report once.
+void BeastConn::teardown(Ending how) {
+  if (how == Ending::Abort) {
     kill_socket();
+  } else {
+    arm_watchdog();  // bounds the flush of packed frames as well as the closing handshake
+    auto self = shared_from_this();
+    const auto code = how == Ending::Policy     ? websocket::close_code::policy_error
+                      : how == Ending::TryAgain ? websocket::close_code::try_again_later
+                                                : websocket::close_code::normal;
+    asio::co_spawn(
+        ex_, [self, code]() { return self->close_stream(code); }, [](std::exception_ptr e) { report("close", e); });
   }
+  reported_ = true;
+  auto cb = std::move(on_closed_);
+  on_closed_ = nullptr;
+  if (cb) cb(why_);
+}
 
-  void arm_watchdog() {
-    close_timer_.expires_after(cfg_.close_timeout);
-    close_timer_.async_wait([self = shared_from_this()](const Error& ec) {
-      if (ec) return;
-      self->fail(closed_error(), Ending::Abort);
-      self->kill_socket();  // also cuts a closing handshake or flush that is stuck
-    });
+asio::awaitable<void> BeastConn::close_stream(websocket::close_code code) {
+  auto self = shared_from_this();
+  if (stream_.is_open()) {
+    websocket::stream_base::timeout t;
+    t.handshake_timeout = cfg_.close_timeout;  // bounds the closing handshake
+    t.idle_timeout = websocket::stream_base::none();
+    t.keep_alive_pings = false;
+    stream_.set_option(t);
+    // Frames the writer already packed go out before the close frame (or, if the writer is
+    // flushing right now, the close frame joins its flush).
+    auto& net = stream_.next_layer();
+    if (net.pending_bytes() > 0) (void)co_await net.flush();
+    else net.uncork();
+    (void)co_await stream_.async_close(code, use_ec);
   }
+  kill_socket();
+}
 
-  // Ends both loops: their pending operations fail.
-  void kill_socket() {
-    Error ignored;
-    stream_.next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    stream_.next_layer().close_socket();
-    close_timer_.cancel();
-  }
+void BeastConn::arm_watchdog() {
+  close_timer_.expires_after(cfg_.close_timeout);
+  close_timer_.async_wait([self = shared_from_this()](const Error& ec) {
+    if (ec) return;
+    self->fail(closed_error(), Ending::Abort);
+    self->kill_socket();  // also cuts a closing handshake or flush that is stuck
+  });
+}
 
-  void loop_ended() {
-    if (loops_.fetch_sub(1) == 1) ended_.notify();
-  }
+// Ends both loops: their pending operations fail.
+void BeastConn::kill_socket() {
+  Error ignored;
+  stream_.next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  stream_.next_layer().close_socket();
+  close_timer_.cancel();
+}
 
-  asio::any_io_executor ex_;  // a strand
-  const ConnConfig cfg_;
-  Stream stream_;                   // on ex_ only
-  asio::steady_timer close_timer_;  // on ex_ only
-  std::optional<MaskSource> masks_;  // a client's masking keys; the writer's only
-  OnMessage on_message_;            // set at start; owned by the reader
-  OnMessageAsync on_async_;
-  OnClosed on_closed_;     // on ex_ only; called and dropped at teardown
-  bool reported_ = false;  // on ex_ only: teardown ran
-  mutable std::mutex mu_;  // guards queue_, dead_, closing_, why_ (written once, before teardown)
-  std::deque<Bytes> queue_;
-  // Outbound messages and bytes queued or in the writer's batch: raised under mu_ by a sender,
-  // lowered by let_go; read lock-free by the reader.
-  std::atomic<std::size_t> out_bytes_{0}, out_count_{0};
-  std::atomic<bool> want_room_{false};  // a sender waits for let_go
-  bool dead_ = false;
-  bool closing_ = false;
-  Error why_;
-  std::atomic<bool> open_{true};
-  std::atomic<int> loops_{0};
-  Notifier queued_;   // the writer wakes on new items, close and death
-  Notifier drained_;  // waiting senders wake on room and death
-  Notifier ended_;    // a loop ended
-};
-
-}  // namespace
+void BeastConn::loop_ended() {
+  if (loops_.fetch_sub(1) == 1) ended_.notify();
+}
 
 std::shared_ptr<Connection> make_connection(Stream s, ConnConfig cfg, bool client) {
   return std::make_shared<BeastConn>(std::move(s), std::move(cfg), client);
