@@ -158,7 +158,9 @@ asio::awaitable<Measured> actr_client(Node& node, const PeerArgs& a) {
   co_return m;
 }
 // ---- the wire alone: WebSocket wire + gate, no Node / manager above it -------------------------
-// Control frames ride RPC_SIGNAL ("count?" → decimal count); data rides STREAM_RELIABLE.
+// Control frames ride RPC_SIGNAL ("count?" → decimal count). Data to be echoed rides
+// STREAM_RELIABLE; one-way data rides RPC_RELIABLE and is only counted (the server echoed it too,
+// which made the wire's one-way cell carry twice the bytes of raw Beast's).
 
 asio::awaitable<Measured> wire_client(asio::io_context& io, const PeerArgs& a) {
   Measured m;
@@ -179,6 +181,7 @@ asio::awaitable<Measured> wire_client(asio::io_context& io, const PeerArgs& a) {
   if (!c) co_return m;
   auto data = *wire->get_lane(PayloadType::StreamReliable);
   auto control = *wire->get_lane(PayloadType::RpcSignal);
+  auto sink = *wire->get_lane(PayloadType::RpcReliable);
   const Bytes payload(a.size, 0x78), ask{'?'};
   auto wait_for = [&](auto pred) -> asio::awaitable<void> {
     while (!pred()) {
@@ -190,7 +193,7 @@ asio::awaitable<Measured> wire_client(asio::io_context& io, const PeerArgs& a) {
   if (a.mode == "oneway") {
     std::uint64_t sent = 0;
     while (Clock::now() < end) {
-      auto r = co_await data->send(payload);
+      auto r = co_await sink->send(payload);
       if (!r) co_return m;
       ++sent;
     }
@@ -239,6 +242,7 @@ int run_wire_peer(const PeerArgs& a) {
             co_return co_await (*w->get_lane(PayloadType::RpcSignal))->send(Bytes(s.begin(), s.end()));
           }
           ++sunk;
+          if (pt == PayloadType::RpcReliable) co_return ok();  // one-way: counted only
           co_return co_await (*w->get_lane(PayloadType::StreamReliable))->send(b);  // echo
         },
         nullptr);

@@ -8,8 +8,34 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+namespace {
+
+// glibc returns free memory at the top of a heap to the kernel once it passes M_TRIM_THRESHOLD
+// (128 KiB until its dynamic threshold moves). A node moving 64 KiB messages frees a few buffers
+// of that size per message, so each message paid for fresh pages again: 16 page faults per
+// 64 KiB buffer. That took the Node's 64 KiB round trip from about 125 to 190 µs and its
+// 200 KiB one from about 210 to 700 µs (docs/benchmarks.md). Up to 4 MiB free per malloc arena is
+// kept, and allocations under 1 MiB come from the heap; GLIBC_TUNABLES malloc settings win.
+void tune_malloc() {
+#ifdef __GLIBC__
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables != nullptr && std::strstr(tunables, "glibc.malloc.") != nullptr) return;
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 4 << 20);
+#endif
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  tune_malloc();
   // A network daemon must survive a peer (or a reader of its output) going away.
   std::signal(SIGPIPE, SIG_IGN);
   // Logs go to stderr: stdout carries the command's data (and `actr node`'s "listening" line).

@@ -9,6 +9,7 @@
 
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
+#include "node/outbound.hpp"
 #include "node/node_identity.hpp"
 #include "node/node_impl.hpp"
 
@@ -32,7 +33,7 @@ std::string new_request_id() { return random_hex(32); }
 // RESPONSE there), on WebSocket in the request's own class (one socket; HEAD's client reads both
 // RPC classes). Only when that connection is gone does it go through the manager (another live
 // wire to the peer, or a dial), on RPC_RELIABLE.
-asio::awaitable<Result<void>> Node::Impl::reply(const Inbound& in, Bytes bytes, Deadline deadline) {
+asio::awaitable<Result<void>> Node::Impl::reply(const Inbound& in, ConstBytes bytes, Deadline deadline) {
   if (auto wire = in.via.lock(); wire && wire->is_connected()) {
     auto lane = wire->get_lane(wire->kind() == WireKind::WebRtc ? PayloadType::RpcReliable : in.pt);
     if (lane) {
@@ -45,10 +46,10 @@ asio::awaitable<Result<void>> Node::Impl::reply(const Inbound& in, Bytes bytes, 
     }
     spdlog::debug("actr: connection of {} closed before its answer; routing it", in.from.to_string());
   }
-  co_return co_await send_with_retry(in.from, PayloadType::RpcReliable, std::move(bytes), deadline);
+  co_return co_await send_with_retry(in.from, PayloadType::RpcReliable, bytes, deadline);
 }
 
-asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes,
+asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, PayloadType pt, ConstBytes bytes,
                                                          Deadline deadline) {
   const auto policy = cfg.retry_sends ? retry_policy(pt) : RetryPolicy{};
   auto delay = policy.initial_delay;
@@ -238,12 +239,11 @@ asio::awaitable<Result<Bytes>> Node::call(ActrId to, std::string route_key, Byte
   env.set_request_id(new_request_id());
   env.set_direction(pb::DIRECTION_REQUEST);
   env.set_timeout_ms(timeout.count());
-  env.set_payload(payload.data(), payload.size());
   const auto deadline = Clock::now() + timeout;
   // Registered before sending: a fast response cannot arrive unannounced. Retries reuse the same
   // request_id, so the receiver's dedup answers them without running the handler twice.
   auto pending = self->correlation.register_request(env.request_id(), Dest::actor(to));
-  const Bytes request = node::encode(env);
+  const Bytes request = node::encode_envelope(env, payload);
   auto sent = co_await self->send_with_retry(to, pt, request, deadline);
   if (!sent) co_return sent.error();
   Result<Bytes> r = make_error_code(NetworkError::TimeoutError);
@@ -281,13 +281,14 @@ asio::awaitable<Result<void>> Node::tell(ActrId to, std::string route_key, Bytes
   env.set_request_id(new_request_id());
   env.set_direction(pb::DIRECTION_TELL);
   env.set_timeout_ms(0);
-  env.set_payload(payload.data(), payload.size());
-  co_return co_await impl_->send_with_retry(to, pt, node::encode(env), Clock::now() + impl_->cfg.manager.send_timeout);
+  const Bytes encoded = node::encode_envelope(env, payload);  // lives across the send, which borrows it
+  co_return co_await impl_->send_with_retry(to, pt, encoded, Clock::now() + impl_->cfg.manager.send_timeout);
 }
 
 asio::awaitable<Result<void>> Node::send_chunk(ActrId to, PayloadType pt, pb::DataStream chunk) {
   if (!is_stream(pt)) co_return make_error_code(NetworkError::InvalidArgument);
-  co_return co_await impl_->send_with_retry(to, pt, node::encode(chunk), Clock::now() + impl_->cfg.manager.send_timeout);
+  const Bytes encoded = node::encode(chunk);
+  co_return co_await impl_->send_with_retry(to, pt, encoded, Clock::now() + impl_->cfg.manager.send_timeout);
 }
 
 std::shared_ptr<SignalingClient> Node::signaling() const { return impl_->signaling; }

@@ -7,6 +7,7 @@
 
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
+#include "node/outbound.hpp"
 #include "node/node_impl.hpp"
 
 #include <spdlog/spdlog.h>
@@ -144,7 +145,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
     handler = on_request;
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
-  Bytes bytes;
+  std::shared_ptr<const Bytes> bytes;  // the answer, shared with the dedup cache
   if (original) {
     pb::RpcEnvelope resp;
     resp.set_route_key(in.env.route_key());
@@ -162,19 +163,19 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       }
     }
     if (r) {
-      resp.set_payload(r->data(), r->size());
+      bytes = std::make_shared<const Bytes>(node::encode_envelope(resp, *r));
     } else {
       // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
       // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
       resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
       resp.mutable_error()->set_message(r.error().message());
+      bytes = std::make_shared<const Bytes>(encode(resp));
     }
-    bytes = encode(resp);
     {
       std::lock_guard lk(mu);
       entry->response = bytes;
       entry->completed = Clock::now();
-      dedup_bytes += bytes.size();
+      dedup_bytes += bytes->size();
       dedup_expiry.emplace_back(entry->completed, std::move(key));
       expire_dedup_locked(entry->completed);
     }
@@ -186,7 +187,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       {
         std::lock_guard lk(mu);
         if (entry->response) {
-          bytes = *entry->response;
+          bytes = entry->response;
           break;
         }
       }
@@ -194,7 +195,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       if (!w) co_return;
     }
   }
-  auto sent = co_await reply(in, std::move(bytes), deadline);
+  auto sent = co_await reply(in, *bytes, deadline);
   static detail::LogLimiter undelivered;  // a caller that hangs up before its answers, over and over
   if (!sent)
     if (const auto nth = undelivered.tick())

@@ -35,7 +35,7 @@ struct Inbound {
 
 // A request seen before: its cached response, or a notifier for the in-flight original.
 struct DedupEntry {
-  std::optional<Bytes> response;  // encoded response envelope
+  std::shared_ptr<const Bytes> response;  // encoded response envelope, shared with its sends
   Clock::time_point completed{};
   detail::Notifier done;
 };
@@ -100,12 +100,13 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   }
   boost::asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
                                          Bytes payload);
-  boost::asio::awaitable<Result<void>> reply(const node::Inbound& in, Bytes bytes, Deadline deadline);
+  boost::asio::awaitable<Result<void>> reply(const node::Inbound& in, ConstBytes bytes, Deadline deadline);
   void spawn_request_worker(bool permanent);
   boost::asio::awaitable<void> request_worker(bool permanent);
   boost::asio::awaitable<void> stream_worker(detail::AsyncQueue<node::Inbound>& q);
   boost::asio::awaitable<void> handle_request(node::Inbound in);
-  boost::asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, Bytes bytes, Deadline deadline);
+  boost::asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, ConstBytes bytes,
+                                                       Deadline deadline);
 };
 
 }  // namespace actr

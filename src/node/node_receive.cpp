@@ -50,7 +50,8 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHan
     case node::InboundKind::RequestOrTell: {
       auto l = co_await lease(true);
       if (!l && l.error() == NetworkError::ResourceExhausted && in.env.direction() == pb::DIRECTION_REQUEST) {
-        (void)co_await reply(in, node::refusal(in.env, l.error()), Clock::now() + cfg.manager.send_timeout);
+        const Bytes refused = node::refusal(in.env, l.error());
+        (void)co_await reply(in, refused, Clock::now() + cfg.manager.send_timeout);
         co_return ok();  // answered typed, handler not run
       }
       if (!l) co_return l.error();

@@ -20,10 +20,13 @@ namespace {
 // Bytes an inbound message is read in at most, each charged to the read budget before the next:
 // a trickling peer holds what it sent plus at most this much.
 constexpr std::size_t kReadChunk = 256 * 1024;
+// A message's first read asks for no more than this, so a connection that only carries small
+// messages never grows its buffer past it (asking for kReadChunk grew it to 256 KiB).
+constexpr std::size_t kFirstRead = 64 * 1024;
 // A read buffer grown past this by a large message is freed after it, not kept for the next one.
-// A message's first read asks for no more than this, so small messages never grow the buffer
-// past it (asking for kReadChunk grew it to 256 KiB and freed it again, once per message).
-constexpr std::size_t kKeptReadBuffer = 64 * 1024;
+// Up to it the buffer is kept: freeing and growing it again for every message of a stream of
+// 64 KiB messages cost a fresh allocation, and the page faults of fresh memory, twice per message.
+constexpr std::size_t kKeptReadBuffer = 2 * kReadChunk;
 
 }  // namespace
 
@@ -182,7 +185,7 @@ asio::awaitable<void> BeastConn::reader() {
 // False once the connection failed.
 asio::awaitable<bool> BeastConn::read_message(beast::flat_buffer& buf, ByteCharge& held) {
   do {
-    auto [ec, n] = co_await stream_.async_read_some(buf, buf.size() == 0 ? kKeptReadBuffer : kReadChunk, use_ec);
+    auto [ec, n] = co_await stream_.async_read_some(buf, buf.size() == 0 ? kFirstRead : kReadChunk, use_ec);
     if (ec) {
       if (ec == websocket::error::message_too_big) fail(message_too_large(0, cfg_.max_message_size), Ending::Policy);
       else fail(map_error(ec), Ending::Normal);
