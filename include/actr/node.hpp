@@ -85,7 +85,8 @@ struct NodeConfig {
   ManagerConfig manager;
   /// Answered requests are remembered per (peer, request_id) so a retried request gets the same
   /// answer without running its handler again: for this long (> the 12 s RpcReliable retry
-  /// window), and within this many bytes of cached answers (oldest out first).
+  /// window), and within this many bytes of cache (oldest out first): the answers, their keys
+  /// and a fixed cost per entry (a few hundred bytes) are all counted.
   std::chrono::milliseconds dedup_ttl{30000};
   std::size_t dedup_max_bytes = 64u << 20;
   std::size_t rpc_queue = 256;                 ///< RPC_RELIABLE + RPC_SIGNAL, backpressure

@@ -42,6 +42,12 @@ std::string dedup_key(const ActrId& peer, const std::string& request_id) {
   k += request_id;
   return k;
 }
+
+// What a completed entry costs beyond its key and answer: the entry with its shared_ptr control
+// block, its map slot (at the map's load factor), its expiry slot and two allocations' headers.
+// dedup_max_bytes bounds all of it, not only the answers (with 64 B answers the answers were a
+// third of the cache's memory).
+constexpr std::size_t kDedupEntryOverhead = sizeof(DedupEntry) + 128;
 }  // namespace
 
 void Node::Impl::spawn_request_worker(bool permanent) {
@@ -113,13 +119,12 @@ asio::awaitable<void> Node::Impl::stream_worker(AsyncQueue<Inbound>& q) {
 void Node::Impl::expire_dedup_locked(Clock::time_point now) {
   // Oldest completed entries leave first: past the TTL, or while the cache is over its byte cap.
   // In-flight entries are never evicted (a retry must not run the handler twice).
+  // Every completed entry is in the map once and in dedup_expiry once, and leaves both here.
   while (!dedup_expiry.empty() &&
-         (now - dedup_expiry.front().first > cfg.dedup_ttl || dedup_bytes > cfg.dedup_max_bytes)) {
-    auto it = dedup.find(dedup_expiry.front().second);
-    if (it != dedup.end() && it->second->response && it->second->completed == dedup_expiry.front().first) {
-      dedup_bytes -= it->second->response->size();
-      dedup.erase(it);
-    }
+         (now - dedup_expiry.front()->completed > cfg.dedup_ttl || dedup_bytes > cfg.dedup_max_bytes)) {
+    const auto& old = dedup_expiry.front();
+    if (auto it = dedup.find(std::string_view(old->key)); it != dedup.end() && it->second == old) dedup.erase(it);
+    dedup_bytes -= old->charged;
     dedup_expiry.pop_front();
   }
 }
@@ -133,15 +138,16 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   {
     std::lock_guard lk(mu);
     expire_dedup_locked(Clock::now());
-    auto& e = dedup[key];
-    if (!e) {
-      e = std::make_shared<DedupEntry>();
+    if (auto it = dedup.find(std::string_view(key)); it != dedup.end()) {
+      entry = it->second;
+      ++stats.duplicates;
+    } else {
+      entry = std::make_shared<DedupEntry>();
+      entry->key = std::move(key);
+      dedup.emplace(std::string_view(entry->key), entry);
       original = true;
       ++stats.requests;
-    } else {
-      ++stats.duplicates;
     }
-    entry = e;
     handler = on_request;
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
@@ -175,8 +181,9 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       std::lock_guard lk(mu);
       entry->response = bytes;
       entry->completed = Clock::now();
-      dedup_bytes += bytes->size();
-      dedup_expiry.emplace_back(entry->completed, std::move(key));
+      entry->charged = kDedupEntryOverhead + entry->key.size() + bytes->size();
+      dedup_bytes += entry->charged;
+      dedup_expiry.push_back(entry);
       expire_dedup_locked(entry->completed);
     }
     entry->done.notify();

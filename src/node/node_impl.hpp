@@ -15,7 +15,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+
+#include <boost/unordered/unordered_flat_map.hpp>
 
 namespace actr {
 namespace node {
@@ -35,8 +38,10 @@ struct Inbound {
 
 // A request seen before: its cached response, or a notifier for the in-flight original.
 struct DedupEntry {
+  std::string key;                        // dedup_key(); the cache's map key is a view of it
   std::shared_ptr<const Bytes> response;  // encoded response envelope, shared with its sends
   Clock::time_point completed{};
+  std::size_t charged = 0;                // bytes counted in Impl::dedup_bytes once completed
   detail::Notifier done;
 };
 
@@ -83,11 +88,14 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
   RequestHandler on_request;
   TellHandler on_tell;
   ChunkHandler on_chunk;
-  std::unordered_map<std::string, std::shared_ptr<node::DedupEntry>> dedup;  // key: dedup_key()
+  // Keyed by views of DedupEntry::key: an entry leaves the map before it is destroyed. Open
+  // addressing: a lookup costs one probe and one key comparison, where std::unordered_map's
+  // node chains cost a cache miss per step at a few hundred thousand entries.
+  boost::unordered_flat_map<std::string_view, std::shared_ptr<node::DedupEntry>> dedup;
   // Completed entries in completion order (monotonic clock), so expiry pops from the front
   // instead of scanning the whole cache on every request.
-  std::deque<std::pair<Clock::time_point, std::string>> dedup_expiry;
-  std::size_t dedup_bytes = 0;  // cached answers' bytes (completed entries only)
+  std::deque<std::shared_ptr<node::DedupEntry>> dedup_expiry;
+  std::size_t dedup_bytes = 0;  // completed entries' footprint: answer, key and bookkeeping
   Stats stats;
   node::WorkerPool workers;
 
