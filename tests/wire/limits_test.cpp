@@ -8,6 +8,7 @@
 #include <actr/websocket.hpp>
 
 #include "core/test_util.hpp"
+#include "support/raw_ws.hpp"
 #include "support/run_co.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -39,21 +40,10 @@ using tcp = asio::ip::tcp;
 
 namespace {
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
-using RawWs = websocket::stream<beast::tcp_stream>;
 
 // A Beast client that presents `source` and then does only what the test tells it.
 asio::awaitable<std::unique_ptr<RawWs>> raw_client(std::uint16_t port, const ActrId& source) {
-  auto ws = std::make_unique<RawWs>(co_await asio::this_coro::executor);
-  auto [ec] = co_await beast::get_lowest_layer(*ws).async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
-                                                                  use_ec);
-  if (ec) co_return nullptr;
-  const auto hex = to_hex(source.to_protobuf());
-  ws->set_option(websocket::stream_base::decorator([hex](websocket::request_type& req) { req.set("X-Actr-Source-ID", hex); }));
-  ws->read_message_max(64u << 20);
-  ws->binary(true);
-  auto [hec] = co_await ws->async_handshake("127.0.0.1", "/", use_ec);
-  if (hec) co_return nullptr;
-  co_return ws;
+  return raw_ws_client(port, to_hex(source.to_protobuf()));
 }
 
 // One actr frame carrying a REQUEST envelope with `size` payload bytes.

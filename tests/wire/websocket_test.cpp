@@ -3,6 +3,7 @@
 #include <actr/websocket.hpp>
 
 #include "core/test_util.hpp"
+#include "support/raw_ws.hpp"
 #include "support/run_co.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -73,16 +74,8 @@ struct Fixture {
   }
 
   // A raw Beast client, to send what our wire never would.
-  asio::awaitable<std::unique_ptr<websocket::stream<beast::tcp_stream>>> raw_client(std::optional<std::string> source) {
-    auto ws = std::make_unique<websocket::stream<beast::tcp_stream>>(co_await asio::this_coro::executor);
-    auto [ec] = co_await beast::get_lowest_layer(*ws).async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), use_ec);
-    EXPECT_FALSE(ec);
-    ws->set_option(websocket::stream_base::decorator([source](websocket::request_type& req) {
-      if (source) req.set("X-Actr-Source-ID", *source);
-    }));
-    auto [hec] = co_await ws->async_handshake("127.0.0.1", "/", use_ec);
-    if (hec) co_return nullptr;
-    co_return ws;
+  asio::awaitable<std::unique_ptr<RawWs>> raw_client(std::optional<std::string> source) {
+    return raw_ws_client(port, std::move(source));
   }
 };
 

@@ -6,6 +6,7 @@
 #include <actr/websocket.hpp>
 
 #include "core/test_util.hpp"
+#include "support/raw_ws.hpp"
 #include "support/run_co.hpp"
 #include "wire/websocket/ws_frame.hpp"
 
@@ -41,7 +42,6 @@ constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
     ADD_FAILURE() << "assertion failed: " #cond; \
     co_return;                                   \
   }
-using RawWs = websocket::stream<beast::tcp_stream>;
 
 // Sizes around every length encoding's edges, and past the writer's 64 KiB coalescing limit.
 const std::vector<std::size_t> kSizes{0, 1, 7, 8, 9, 125, 126, 127, 1000, 65535, 65536, 70001, 3, 200000};
@@ -254,19 +254,8 @@ TEST(WsFrame, OurServersBatchesReachARawBeastClientIntactAndInOrder) {
   std::vector<Bytes> payloads;
   for (int i = 0; i < kMessages; ++i)
     payloads.push_back(pattern(kSizes[static_cast<std::size_t>(i) % kSizes.size()], i));
-  auto ws = run_co(io, [&]() -> asio::awaitable<std::unique_ptr<RawWs>> {
-    auto c = std::make_unique<RawWs>(co_await asio::this_coro::executor);
-    auto [cec] = co_await beast::get_lowest_layer(*c).async_connect(
-        tcp::endpoint(asio::ip::make_address("127.0.0.1"), *port), use_ec);
-    EXPECT_FALSE(cec);
-    const auto hex = to_hex(actor_id(3).to_protobuf());
-    c->set_option(
-        websocket::stream_base::decorator([hex](websocket::request_type& req) { req.set("X-Actr-Source-ID", hex); }));
-    c->read_message_max(1u << 20);
-    auto [hec] = co_await c->async_handshake("127.0.0.1", "/", use_ec);
-    EXPECT_FALSE(hec);
-    co_return c;
-  }());
+  auto ws = run_co(io, raw_ws_client(*port, to_hex(actor_id(3).to_protobuf())));
+  ASSERT_NE(ws, nullptr);
   // The accepted wire appears once the gate has run its side of the upgrade.
   run_until(
       io, [&] { return accepted != nullptr; }, 5000ms);
