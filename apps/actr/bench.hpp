@@ -27,7 +27,14 @@ struct PeerArgs {
   int index = 0;                  ///< actr: which server (and client) of the run, for their ids
   int client = 0;                 ///< actr cold start: which client of the same servers, for its id
   int server_pid = -1;            ///< ws many-peers client: the server whose memory it reads
+  double rate = 0;                ///< webrtc one-way: messages offered per second (0: as fast as sends go)
 };
+
+/// Sends due by now at `rate` per second since `start` (paced one-way cells): a sender sends
+/// while it is behind this count, then waits a millisecond.
+inline std::uint64_t due(double rate, double seconds_since_start) {
+  return static_cast<std::uint64_t>(rate * seconds_since_start) + 1;
+}
 
 /// What a client measured: messages delivered in `secs`, and round-trip percentiles (rtt mode).
 struct Measured {

@@ -93,8 +93,15 @@ asio::awaitable<Measured> measure_rtc(const PeerArgs& a, RtcOps& ops) {
     m.msgs = drained ? static_cast<double>(sent) : -1;
   } else {  // oneway
     const auto t0 = mono_ns();
-    const auto end = RtcClock::now() + dur;
+    const auto start = RtcClock::now(), end = start + dur;
+    asio::steady_timer tick(co_await asio::this_coro::executor);
     while (RtcClock::now() < end) {
+      if (a.rate > 0 &&
+          m.sent >= static_cast<double>(due(a.rate, std::chrono::duration<double>(RtcClock::now() - start).count()))) {
+        tick.expires_after(1ms);
+        co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
       auto r = co_await ops.send();
       if (!r) break;
       ++m.sent;

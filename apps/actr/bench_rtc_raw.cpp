@@ -285,8 +285,13 @@ Measured measure(Peer& p, std::int64_t t_start) {
     m.msgs = drained ? static_cast<double>(sent) : -1;
   } else {  // oneway; the rate is counted / (the server's last arrival − our first send)
     const auto t0 = now_ns();
-    const auto end = Clock::now() + dur;
+    const auto start = Clock::now(), end = start + dur;
     while (Clock::now() < end) {
+      if (p.a.rate > 0 &&
+          m.sent >= static_cast<double>(due(p.a.rate, std::chrono::duration<double>(Clock::now() - start).count()))) {
+        std::this_thread::sleep_for(1ms);
+        continue;
+      }
       while (buffered(c) > (1u << 20)) std::this_thread::sleep_for(50us);
       if (!send(c, msg)) break;
       ++m.sent;

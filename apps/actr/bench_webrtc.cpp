@@ -52,7 +52,8 @@ std::optional<bench::Measured> run_cell(Run& run, const std::string& impl, const
   const std::string what = impl + " " + lane + " " + mode + " " + std::to_string(size) + " B";
   Strings common{"--log-level", "error", "bench",   "peer", "--impl",    "rtc-" + impl,
                  "--mode",      mode,    "--lane",  lane,   "--size",    std::to_string(size),
-                 "--window",    std::to_string(a.window), "--seconds", std::to_string(a.seconds)};
+                 "--window",    std::to_string(a.window), "--seconds", std::to_string(a.seconds),
+                 "--rate",      std::to_string(a.rate)};
   if (impl == "actr") common = common + Strings{"--signal", run.signal_url, "--index", std::to_string(run.next_index++)};
   ChildProcess server, client;
   if (!server.spawn(common + Strings{"--role", "server", "--cpu", std::to_string(run.scpu)})) return std::nullopt;
@@ -210,13 +211,15 @@ int run_bench_webrtc(const BenchRtcArgs& a) {
     return 2;
   }
   if (!a.json)
-    std::printf("actr bench webrtc: %s; placement %s (server CPU %s, client CPU %s); %.1f s per cell; echo window %zu\n"
+    std::printf("actr bench webrtc: %s; placement %s (server CPU %s, client CPU %s); %.1f s per cell; echo window %zu; "
+                "one-way offered %s\n"
                 "each cell = a server and a client process on 127.0.0.1. raw = webrtcbin used directly; wire =\n"
                 "make_webrtc_wire (fragment header, lanes, backpressure, reassembly); actr = Node::send_chunk through the\n"
                 "manager over WebRTC (set up via `actr signal`). reliable = ordered DataChannel, latency = unordered, max\n"
                 "3 retransmits (oneway: delivered share). Ratios vs raw: rate (higher is better); rtt: p50 (lower is better)\n\n",
                 bench::cpu_model().c_str(), a.placement.c_str(), run.scpu < 0 ? "any" : std::to_string(run.scpu).c_str(),
-                run.ccpu < 0 ? "any" : std::to_string(run.ccpu).c_str(), a.seconds, a.window);
+                run.ccpu < 0 ? "any" : std::to_string(run.ccpu).c_str(), a.seconds, a.window,
+                a.rate > 0 ? (std::to_string(static_cast<long>(a.rate)) + "/s").c_str() : "as fast as sent");
   ChildProcess signal;
   const bool need_signal = a.cold > 0 || std::find(a.impls.begin(), a.impls.end(), "actr") != a.impls.end();
   if (need_signal) {

@@ -114,6 +114,7 @@ struct BenchRtcArgs {
   std::string placement = "split";  ///< same | split | free
   std::size_t window = 64;
   int cold = 3;  ///< cold-start peers per wire set (0: skip)
+  double rate = 0;  ///< one-way: messages offered per second (0: as fast as the sender can)
   bool json = false;
 };
 int run_bench_webrtc(const BenchRtcArgs& a);

@@ -230,6 +230,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   br->add_option("--window", rtc.window, "echo: messages in flight")->capture_default_str();
   br->add_option("--cold", rtc.cold, "cold-start peers per wire set (0: skip the cold start)")->capture_default_str();
+  br->add_option("--rate", rtc.rate,
+                 "one-way cells: messages offered per second, paced per millisecond (0: as fast as the sender can). "
+                 "A latency-first lane drops what its receiver cannot take; a paced run measures delivery while the "
+                 "receiver keeps up")
+      ->capture_default_str();
   br->add_flag("--json", rtc.json, "print the results as JSON");
   actr::cli::BenchSignalArgs sigb;
   auto* bs = b->add_subcommand("signal", "One signaling server: registrations, heartbeats, relays and WebRTC set-ups' "
@@ -261,6 +266,7 @@ int main(int argc, char** argv) {
   bp->add_option("--index", peer.index);
   bp->add_option("--client", peer.client);
   bp->add_option("--server-pid", peer.server_pid);
+  bp->add_option("--rate", peer.rate);
 
   CLI11_PARSE(app, argc, argv);
   if (bw->parsed()) return actr::cli::run_bench_ws(bench);
