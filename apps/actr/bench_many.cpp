@@ -52,7 +52,7 @@ asio::awaitable<Measured> many_client(asio::io_context& io, const PeerArgs& a, c
   std::optional<std::uint64_t> counted;
   asio::steady_timer wake(io, Clock::time_point::max());
   FrameHandler on_frame = [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
-                              Bytes b) -> asio::awaitable<Result<void>> {
+                              ConstBytes b) -> asio::awaitable<Result<void>> {
     pb::RpcEnvelope env;
     if (env.ParseFromArray(b.data(), static_cast<int>(b.size())) && env.direction() == pb::DIRECTION_RESPONSE)
       counted = std::stoull(env.payload());

@@ -193,7 +193,7 @@ int run_wire_peer(const PeerArgs& a) {
   Waker waker(io.get_executor());
   std::string reply;  // client: the server's last count reply
   FrameHandler on_frame = [&](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt,
-                              Bytes b) -> asio::awaitable<Result<void>> {
+                              ConstBytes b) -> asio::awaitable<Result<void>> {
     if (!server) {
       if (pt == PayloadType::RpcSignal) reply.assign(b.begin(), b.end());
       else ++echoes;

@@ -171,7 +171,7 @@ asio::awaitable<Measured> wire_client(asio::io_context& io, const PeerArgs& a) {
   auto wire = make_websocket_client(
       io.get_executor(), "ws://127.0.0.1:" + std::to_string(a.port) + "/", *ActrId::parse(kClientId),
       *ActrId::parse(kServerId), cfg,
-      [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
+      [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, ConstBytes b) -> asio::awaitable<Result<void>> {
         if (pt == PayloadType::RpcSignal) counted = std::stoull(std::string(b.begin(), b.end()));
         else ++got;
         wake.cancel();
@@ -236,7 +236,7 @@ int run_wire_peer(const PeerArgs& a) {
     std::uint64_t sunk = 0;
     WebSocketServer server(
         io.get_executor(), WebSocketConfig{},
-        [&](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
+        [&](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt, ConstBytes b) -> asio::awaitable<Result<void>> {
           if (pt == PayloadType::RpcSignal) {
             const auto s = std::to_string(sunk);
             co_return co_await (*w->get_lane(PayloadType::RpcSignal))->send(Bytes(s.begin(), s.end()));

@@ -109,8 +109,10 @@ struct WebSocketConfig {
 /// connection reads its next frame only when the handler completes, so a handler that waits for
 /// queue room backpressures that peer (and only that peer). A handler that returns an error
 /// (e.g. `DeserializationError` for bad protobuf) closes that connection only.
+/// `payload` is a view of the wire's read buffer, valid until the returned awaitable completes
+/// (nothing is copied on the way to the handler): copy what must outlive it.
 using FrameHandler = std::function<boost::asio::awaitable<Result<void>>(
-    const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt, Bytes payload)>;
+    const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt, ConstBytes payload)>;
 
 /// Client wire to actor `remote`: dials `url` (ws://host:port/path or wss://…) on `connect()`, sending
 /// `X-Actr-Source-ID` (lowercase hex of `local_id`'s protobuf encoding) and, if given,

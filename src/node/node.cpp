@@ -77,7 +77,7 @@ asio::awaitable<Result<void>> Node::Impl::send_with_retry(const ActrId& to, Payl
 Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Impl>(ex, std::move(cfg))) {
   std::weak_ptr<Impl> weak = impl_;
   FrameHandler frames = [weak](const std::shared_ptr<WireHandle>& wire, const ActrId& peer, PayloadType pt,
-                               Bytes payload) -> asio::awaitable<Result<void>> {
+                               ConstBytes payload) -> asio::awaitable<Result<void>> {
     auto self = weak.lock();
     if (!self) co_return make_error_code(NetworkError::ShuttingDown);
     {
@@ -86,7 +86,7 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       ++(rtc ? self->stats.frames_webrtc : self->stats.frames_websocket);
       (rtc ? self->stats.bytes_in_webrtc : self->stats.bytes_in_websocket) += payload.size();
     }
-    co_return co_await self->on_frame(wire, peer, pt, std::move(payload));
+    co_return co_await self->on_frame(wire, peer, pt, payload);
   };
   // A wire the peer opened to us (WebSocket gate, or WebRTC set up at its request) belongs to
   // that peer's transport from now on, like the wires we dial: one owner per peer. Only a node

@@ -107,7 +107,7 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     (rtc ? stats.bytes_out_webrtc : stats.bytes_out_websocket) += bytes;
   }
   boost::asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
-                                         Bytes payload);
+                                         ConstBytes payload);
   boost::asio::awaitable<Result<void>> reply(const node::Inbound& in, ConstBytes bytes, Deadline deadline);
   void spawn_request_worker(bool permanent);
   boost::asio::awaitable<void> request_worker(bool permanent);

@@ -14,7 +14,7 @@ using namespace detail;
 using node::Inbound;
 
 asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer,
-                                                   PayloadType pt, Bytes payload) {
+                                                   PayloadType pt, ConstBytes payload) {
   Inbound in{std::move(peer), pt, via, {}, {}, {}};
   // Work for a handler holds a lease until done: at the connection's budget this waits (the
   // peer is not read; latency-first drops), at the node's global budget it is refused.

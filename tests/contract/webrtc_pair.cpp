@@ -64,8 +64,8 @@ class WebRtcPair : public WirePairUnderTest {
                           std::move(on_frame));
     b_ = make_webrtc_wire(io.get_executor(), contract_rtc_config(), actor_id(2), actor_id(1), false, to_a_,
                           [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt,
-                                 Bytes bytes) -> asio::awaitable<Result<void>> {
-                            got_.push_back(Frame{pt, std::move(bytes)});
+                                 ConstBytes bytes) -> asio::awaitable<Result<void>> {
+                            got_.push_back(Frame{pt, Bytes(bytes.begin(), bytes.end())});
                             co_return ok();
                           });
     to_b_->connect_to(b_);

@@ -27,8 +27,8 @@ class WebSocketPair : public WirePairUnderTest {
       : io_(io),
         server_(io.get_executor(), contract_ws_config(),
                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt,
-                       Bytes b) -> asio::awaitable<Result<void>> {
-                  got_.push_back(Frame{pt, std::move(b)});
+                       ConstBytes b) -> asio::awaitable<Result<void>> {
+                  got_.push_back(Frame{pt, Bytes(b.begin(), b.end())});
                   co_return ok();
                 },
                 [this](const ActrId&, const std::shared_ptr<WireHandle>& w) { peers_.push_back(w); }) {

@@ -56,9 +56,9 @@ class WireContract : public ::testing::TestWithParam<WireFactory> {
   // Records what reaches the wire's frame handler, and whether it came once close() had begun.
   FrameHandler handler() {
     return [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt,
-                  Bytes b) -> asio::awaitable<Result<void>> {
+                  ConstBytes b) -> asio::awaitable<Result<void>> {
       if (close_started_) ++frames_after_close_;
-      inbound_.push_back(Frame{pt, std::move(b)});
+      inbound_.push_back(Frame{pt, Bytes(b.begin(), b.end())});
       co_return ok();
     };
   }

@@ -33,12 +33,12 @@ TEST(WebRtcCoordinator, ADialToAPeerThatIsDialingUsWaitsOnThePeersConnection) {
   wc.rtc = loopback_config();
   std::vector<Bytes> at_a;
   FrameHandler a_frames = [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
-                              Bytes b) -> asio::awaitable<Result<void>> {
-    at_a.push_back(std::move(b));
+                              ConstBytes b) -> asio::awaitable<Result<void>> {
+    at_a.push_back(Bytes(b.begin(), b.end()));
     co_return ok();
   };
   FrameHandler b_frames = [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
-                             Bytes) -> asio::awaitable<Result<void>> { co_return ok(); };
+                             ConstBytes) -> asio::awaitable<Result<void>> { co_return ok(); };
   std::shared_ptr<WireHandle> handed_over;  // what B's coordinator gives its owner once connected
   std::shared_ptr<WireHandle> a_inbound;  // what A's coordinator gives its owner (a connection B asked for)
   auto ca = WebRtcCoordinator::create(io.get_executor(), a_id, sa, wc, a_frames,
@@ -113,7 +113,7 @@ TEST(WebRtcCoordinator, OffersPastMaxSetupsAreRefusedTypedAndAtOnce) {
   ASSERT_TRUE(port);
   const ActrId b_id = actor_id(100, "busy");  // the greater id offers: every A (serial > 100) offers to B
   FrameHandler none = [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
-                         Bytes) -> asio::awaitable<Result<void>> { co_return ok(); };
+                         ConstBytes) -> asio::awaitable<Result<void>> { co_return ok(); };
   WebRtcCoordinatorConfig bounded;
   bounded.rtc = loopback_config();
   bounded.max_setups = 1;

@@ -30,13 +30,13 @@ struct Bench {
 
   explicit Bench(asio::io_context& ctx) : io(ctx) {
     a = make_webrtc_wire(io.get_executor(), loopback_config(), actor_id(1), actor_id(2), true, to_b,
-                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
+                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes) -> asio::awaitable<Result<void>> {
                            ++a_count;
                            a_got.notify();
                            co_return ok();
                          });
     b = make_webrtc_wire(io.get_executor(), loopback_config(), actor_id(2), actor_id(1), false, to_a,
-                         [this](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt, Bytes data) -> asio::awaitable<Result<void>> {
+                         [this](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt, ConstBytes data) -> asio::awaitable<Result<void>> {
                            ++b_count;
                            b_got.notify();
                            if (pt == PayloadType::RpcReliable) {

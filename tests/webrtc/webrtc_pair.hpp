@@ -91,8 +91,8 @@ struct Inbox {
   Error closed_why;
   FrameHandler handler() {
     return [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt,
-                  Bytes b) -> boost::asio::awaitable<Result<void>> {
-      frames.push_back(Frame{pt, std::move(b)});
+                  ConstBytes b) -> boost::asio::awaitable<Result<void>> {
+      frames.push_back(Frame{pt, Bytes(b.begin(), b.end())});
       co_return ok();
     };
   }

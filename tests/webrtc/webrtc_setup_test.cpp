@@ -54,7 +54,7 @@ class CheckingSink : public PeerSignalSink {
 };
 
 FrameHandler ignore_frames() {
-  return [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
+  return [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes) -> asio::awaitable<Result<void>> {
     co_return ok();
   };
 }

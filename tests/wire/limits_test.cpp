@@ -160,7 +160,7 @@ TEST(Limits, PartialMessagesShareOneGlobalReassemblyCap) {
   cfg.reassembly_budget = std::make_shared<ByteBudget>(4u << 20);
   int delivered = 0;
   WebSocketServer server(io.get_executor(), cfg,
-                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes b) -> asio::awaitable<Result<void>> {
+                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes b) -> asio::awaitable<Result<void>> {
                            if (b.size() > (1u << 20)) ++delivered;
                            co_return ok();
                          },
@@ -246,7 +246,7 @@ TEST(Limits, MessageTooLargeOnReceiveClosesThatConnectionTyped) {
   std::optional<Error> died;
   int frames = 0;
   WebSocketServer server(io.get_executor(), small,
-                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
+                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes) -> asio::awaitable<Result<void>> {
                            ++frames;
                            co_return ok();
                          },
@@ -260,7 +260,7 @@ TEST(Limits, MessageTooLargeOnReceiveClosesThatConnectionTyped) {
   big.max_message_size = 1u << 20;
   auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(*port) + "/", actor_id(5),
                                  actor_id(6), big,
-                                 [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
+                                 [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes) -> asio::awaitable<Result<void>> {
                                    co_return ok();
                                  });
   ASSERT_TRUE(run_co(io, c->connect()));
@@ -334,7 +334,7 @@ TEST(Limits, BothEndsStreamingAtFullQueuesKeepReading) {
   gate_cfg.send_queue_bytes = 256 * 1024;  // the gate's queue fills while the client is busy sending
   WebSocketServer server(
       gate_io.get_executor(), gate_cfg,
-      [](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
+      [](const std::shared_ptr<WireHandle>& w, const ActrId&, PayloadType pt, ConstBytes b) -> asio::awaitable<Result<void>> {
         co_return co_await (*w->get_lane(pt))->send(b);  // echo
       },
       nullptr);
@@ -349,7 +349,7 @@ TEST(Limits, BothEndsStreamingAtFullQueuesKeepReading) {
   std::optional<Error> send_failed;
   auto c = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(*port) + "/", actor_id(5),
                                  actor_id(6), cfg,
-                                 [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes b) -> asio::awaitable<Result<void>> {
+                                 [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes b) -> asio::awaitable<Result<void>> {
                                    if (b.size() == kSize) ++echoed;
                                    co_return ok();
                                  });

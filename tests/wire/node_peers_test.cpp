@@ -109,7 +109,7 @@ struct Server {
     RawConn c;
     auto inbox = c.inbox;
     FrameHandler h = [inbox](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType,
-                             Bytes payload) -> asio::awaitable<Result<void>> {
+                             ConstBytes payload) -> asio::awaitable<Result<void>> {
       pb::RpcEnvelope env;
       if (env.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
         std::lock_guard lk(inbox->mu);

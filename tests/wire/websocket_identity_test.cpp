@@ -54,7 +54,7 @@ struct Gate {
     cfg.fetch_key = std::move(fetch);
     server = std::make_unique<WebSocketServer>(
         io.get_executor(), cfg,
-        [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
+        [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes) -> asio::awaitable<Result<void>> {
           co_return ok();
         },
         [this](const ActrId& id, const std::shared_ptr<WireHandle>&) { served.push_back(id); });
@@ -71,7 +71,7 @@ struct Gate {
     cfg.close_timeout = 200ms;
     auto w = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(port) + "/", who,
                                    actor_id(1000), cfg,
-                                   [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes)
+                                   [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes)
                                        -> asio::awaitable<Result<void>> { co_return ok(); },
                                    std::move(credential));
     auto r = run_co(io, w->connect());
@@ -182,14 +182,14 @@ TEST(WebSocketGateIdentity, WithoutKeysTheGateServesAnyoneAsBefore) {
   WebSocketConfig cfg;  // no identity_keys: today's behaviour (and a warning in the log)
   std::vector<ActrId> served;
   WebSocketServer server(io.get_executor(), cfg,
-                         [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes)
+                         [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes)
                              -> asio::awaitable<Result<void>> { co_return ok(); },
                          [&](const ActrId& id, const std::shared_ptr<WireHandle>&) { served.push_back(id); });
   auto port = server.listen("127.0.0.1", 0);
   ASSERT_TRUE(port);
   auto w = make_websocket_client(io.get_executor(), "ws://127.0.0.1:" + std::to_string(*port) + "/", actor_id(6),
                                  actor_id(1000), cfg,
-                                 [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes)
+                                 [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes)
                                      -> asio::awaitable<Result<void>> { co_return ok(); });
   ASSERT_TRUE(run_co(io, w->connect()));
   run_until(io, [&] { return served.size() == 1; });

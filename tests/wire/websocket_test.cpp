@@ -49,8 +49,8 @@ struct Fixture {
   asio::io_context io;
   Received server_got, client_got;
   WebSocketServer server{io.get_executor(), fast_ws(),
-                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
-                           server_got.frames.emplace_back(pt, std::move(b));
+                         [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, ConstBytes b) -> asio::awaitable<Result<void>> {
+                           server_got.frames.emplace_back(pt, Bytes(b.begin(), b.end()));
                            co_return ok();
                          },
                          [this](const ActrId& id, const std::shared_ptr<WireHandle>& w) {
@@ -67,8 +67,8 @@ struct Fixture {
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/actor"; }
   std::shared_ptr<WireHandle> client(std::uint64_t serial = 7) {
     return make_websocket_client(io.get_executor(), url(), actor_id(serial), actor_id(1000), fast_ws(),
-                                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
-                                   client_got.frames.emplace_back(pt, std::move(b));
+                                 [this](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, ConstBytes b) -> asio::awaitable<Result<void>> {
+                                   client_got.frames.emplace_back(pt, Bytes(b.begin(), b.end()));
                                    co_return ok();
                                  });
   }
@@ -237,8 +237,8 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   OutprocTransportManager* mgr_b_ptr = nullptr;
   std::vector<std::shared_ptr<WireHandle>> receive_only;
   WebSocketServer gate_b(io.get_executor(), fast_ws(),
-                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<Result<void>> {
-                           at_b.push_back(std::move(bytes));
+                         [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes bytes) -> asio::awaitable<Result<void>> {
+                           at_b.push_back(Bytes(bytes.begin(), bytes.end()));
                            co_return ok();
                          },
                          [&](const ActrId& peer, const std::shared_ptr<WireHandle>& w) {
@@ -250,8 +250,8 @@ TEST(WebSocketTransport, ManagerSendsOverWebSocketAndPeerRepliesOnAdoptedWire) {
   cfg_a.url_template = "ws://127.0.0.1:" + std::to_string(port) + "/actor/{actor_id}";
   cfg_a.ws = fast_ws();
   auto builder_a = std::make_shared<DefaultWireBuilder>(
-      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes bytes) -> asio::awaitable<Result<void>> {
-        at_a.push_back(std::move(bytes));
+      io.get_executor(), a, cfg_a, [&](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes bytes) -> asio::awaitable<Result<void>> {
+        at_a.push_back(Bytes(bytes.begin(), bytes.end()));
         co_return ok();
       });
   EXPECT_EQ(builder_a->resolve_url(Dest::actor(b)), "ws://127.0.0.1:" + std::to_string(port) + "/actor/11");

@@ -32,8 +32,8 @@ struct Got {
 };
 
 FrameHandler collect(Got& g) {
-  return [&g](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, Bytes b) -> asio::awaitable<Result<void>> {
-    g.frames.emplace_back(pt, std::move(b));
+  return [&g](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType pt, ConstBytes b) -> asio::awaitable<Result<void>> {
+    g.frames.emplace_back(pt, Bytes(b.begin(), b.end()));
     co_return ok();
   };
 }

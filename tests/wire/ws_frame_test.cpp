@@ -244,7 +244,7 @@ TEST(WsFrame, OurServersBatchesReachARawBeastClientIntactAndInOrder) {
   std::shared_ptr<WireHandle> accepted;
   WebSocketServer server(
       io.get_executor(), big_ws(),
-      [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, Bytes) -> asio::awaitable<Result<void>> {
+      [](const std::shared_ptr<WireHandle>&, const ActrId&, PayloadType, ConstBytes) -> asio::awaitable<Result<void>> {
         co_return ok();
       },
       [&](const ActrId&, const std::shared_ptr<WireHandle>& w) { accepted = w; });

@@ -141,7 +141,7 @@ asio::awaitable<void> Impl::reader() {
     }
     std::shared_ptr<WireHandle> wire = owner.lock();
     if (!wire || !handler) continue;
-    auto handled = co_await handler(wire, remote, item->pt, std::move(item->data));
+    auto handled = co_await handler(wire, remote, item->pt, item->data);  // `item` outlives the handler
     if (!handled) {
       spdlog::warn("actr: webrtc[{}] closing the connection to {}: {}", session, remote.to_string(),
                    handled.error().message());

@@ -106,8 +106,8 @@ asio::awaitable<Result<void>> WsWire::deliver(std::weak_ptr<WsWire> weak, ConstB
   // reaches the frame handler.
   if (!self->on_frame_ || self->closed_by_us_.load()) co_return ok();
   const std::shared_ptr<WireHandle> wire = self;
-  auto handled =
-      co_await self->on_frame_(wire, self->peer_, frame->type, Bytes(frame->payload.begin(), frame->payload.end()));
+  // A view of the connection's read buffer, which holds the frame until this handler completes.
+  auto handled = co_await self->on_frame_(wire, self->peer_, frame->type, frame->payload);
   if (!handled) {
     static detail::LogLimiter refused;
     if (const auto nth = refused.tick())
