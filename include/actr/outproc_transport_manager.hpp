@@ -122,7 +122,9 @@ class OutprocTransportManager {
   /// Asks the builder now, in the background (bounded by `dial_timeout`), for every wire kind
   /// `dest`'s transport lacks — Failed, or never built (e.g. WebRTC to a peer that was not
   /// registered with signaling when the transport was made) — instead of at the next health
-  /// check, which rebuilds Failed kinds only. No-op without a transport for `dest`.
+  /// check, which rebuilds Failed kinds only. While a dial to `dest` is in flight, the repair
+  /// waits for it and then fills what it could not build. No-op with neither a transport nor a
+  /// dial for `dest`.
   void repair(const Dest& dest);
 
   bool is_closing(const Dest& dest) const;

@@ -547,12 +547,22 @@ void OutprocTransportManager::repair(const Dest& dest) {
   {
     std::lock_guard lk(self->mu);
     auto it = self->map.find(dest);
-    if (it == self->map.end()) return;
+    if (self->stopped || it == self->map.end()) return;
     if (auto* tp = std::get_if<std::shared_ptr<DestTransport>>(&it->second)) t = *tp;
   }
-  if (!t || t->missing_kinds().empty()) return;
-  (void)self->tasks.spawn("repair", [self, t, dest]() -> asio::awaitable<void> {
-    asio::steady_timer bound(co_await asio::this_coro::executor, self->cfg.dial_timeout);
+  if (t && t->missing_kinds().empty()) return;
+  // A dial in flight (no transport yet) was started while the peer was away: the kinds it
+  // fails to build would stay missing, since the health checker rebuilds failed kinds only. The
+  // repair joins that dial and fills them in once its transport is installed.
+  (void)self->tasks.spawn("repair", [self, t, dest]() mutable -> asio::awaitable<void> {
+    const auto deadline = Clock::now() + self->cfg.dial_timeout;
+    if (!t) {
+      auto joined = co_await Impl::get_or_create(self, dest, deadline);
+      if (!joined) co_return;  // the dial failed: the next send dials afresh
+      t = std::move(*joined);
+      if (t->missing_kinds().empty()) co_return;
+    }
+    asio::steady_timer bound(co_await asio::this_coro::executor, deadline);
     auto r = co_await (DestTransport::fill_missing_connections(t, self->builder) || bound.async_wait(use_ec));
     if (r.index() == 0 && !std::get<0>(r))
       spdlog::info("actr: repairing {} failed: {}", dest.to_string(), std::get<0>(r).error().message());

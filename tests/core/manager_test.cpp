@@ -338,6 +338,31 @@ TEST(OutprocTransportManager, RepairBuildsAKindThatWasNeverBuilt) {
   EXPECT_EQ(f.builder->dials(actor(2)), 0u);
 }
 
+// The peer came back while a dial to it was in flight (cli.demo: a call dialed the restarted
+// node a millisecond before its registration, and the WebRTC part of that dial was refused). The
+// repair used to find no transport yet and do nothing, so WebRTC stayed missing for good.
+TEST(OutprocTransportManager, RepairDuringADialFillsWhatThatDialCouldNotBuild) {
+  Fixture f;
+  auto gate = std::make_shared<Gate>();
+  FaultPlan ws_only;
+  ws_only.kinds = WireKindSet{WireKind::WebSocket};
+  ws_only.builder_gate = gate;
+  f.builder->set_plan(actor(1), ws_only);
+  auto sent = f.spawn_send(actor(1));
+  actr::testing::drain(f.io);
+  ASSERT_TRUE(f.mgr->is_connecting(actor(1)));
+  f.builder->set_plan(actor(1), FaultPlan{});  // the peer can be reached over WebRTC now
+  f.mgr->repair(actor(1));
+  gate->open();
+  run_until(f.io, [&] { return sent->has_value(); });
+  EXPECT_TRUE(**sent);
+  auto t = run_co(f.io, f.mgr->get_or_create_transport(actor(1)));
+  ASSERT_TRUE(t);
+  run_until(f.io, [&] { return (*t)->pool().state(WireKind::WebRtc) == SlotState::Ready; });
+  EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebSocket), 1u);
+  EXPECT_EQ(f.builder->connects(actor(1), WireKind::WebRtc), 1u);
+}
+
 TEST(OutprocTransportManager, HealthCheckerSurvivesFailingRepairs) {
   Fixture f;
   ASSERT_TRUE(run_co(f.io, f.mgr->send(actor(1), PayloadType::RpcReliable, f.msg)));
