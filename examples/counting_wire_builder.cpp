@@ -73,7 +73,7 @@ int main() {
   auto inner = std::make_shared<actr::DefaultWireBuilder>(
       io.get_executor(), *my_id, wires,
       [](const std::shared_ptr<actr::WireHandle>&, const actr::ActrId&, actr::PayloadType,
-         actr::Bytes) -> asio::awaitable<actr::Result<void>> { co_return actr::ok(); });
+         actr::ConstBytes) -> asio::awaitable<actr::Result<void>> { co_return actr::ok(); });
   auto builder = std::make_shared<CountingWireBuilder>(inner);
   actr::OutprocTransportManager manager(io.get_executor(), *my_id, builder);
 
