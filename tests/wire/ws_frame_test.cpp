@@ -6,6 +6,7 @@
 #include <actr/websocket.hpp>
 
 #include "core/test_util.hpp"
+#include "support/co_assert.hpp"
 #include "support/raw_ws.hpp"
 #include "support/run_co.hpp"
 #include "wire/websocket/ws_frame.hpp"
@@ -36,12 +37,6 @@ using namespace asio::experimental::awaitable_operators;
 
 namespace {
 constexpr auto use_ec = asio::as_tuple(asio::use_awaitable);
-// ASSERT_* returns, which a coroutine cannot: fail the test and leave the coroutine instead.
-#define CO_ASSERT(cond)                          \
-  if (!(cond)) {                                 \
-    ADD_FAILURE() << "assertion failed: " #cond; \
-    co_return;                                   \
-  }
 
 // Sizes around every length encoding's edges, and past the writer's 64 KiB coalescing limit.
 const std::vector<std::size_t> kSizes{0, 1, 7, 8, 9, 125, 126, 127, 1000, 65535, 65536, 70001, 3, 200000};

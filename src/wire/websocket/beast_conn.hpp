@@ -41,8 +41,10 @@ inline void report(const char* what, std::exception_ptr e) {
 class BeastConn final : public Connection, public std::enable_shared_from_this<BeastConn> {
  public:
   BeastConn(Stream s, ConnConfig cfg, bool client)
-      : ex_(s.get_executor()), cfg_(std::move(cfg)), stream_(std::move(s)), close_timer_(ex_) {
+      : ex_(s.get_executor()), cfg_(std::move(cfg)), stream_(std::move(s)), close_timer_(ex_), keepalive_timer_(ex_),
+        client_(client) {
     if (client) masks_.emplace((std::uint64_t{std::random_device{}()} << 32) | std::random_device{}());
+    stream_.next_layer().read_mode(NetStream::ReadMode::Framed);
   }
 
   void start(OnMessage on_message, OnClosed on_closed) override;
@@ -72,6 +74,19 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   // refuses a message above `max_message_size` from its frame header, before its payload).
   // False once the connection failed.
   boost::asio::awaitable<bool> read_message(boost::beast::flat_buffer& buf, ByteCharge& held);
+
+  // Takes what `held` lacks of `n` bytes from the read budget; refuses the connection (1013)
+  // when the budget is out. False once refused.
+  bool charge(ByteCharge& held, std::size_t n);
+
+  // Keepalive, on one timer per connection: a tick every half interval; while the reader waits
+  // for bytes and none arrive, a ping after one interval and failure after two.
+  void arm_keepalive();
+  void keepalive_tick();
+  void begin_wait() {
+    reading_ = true;
+    wait_began_ = Clock::now();
+  }
 
   // Waits (bounded by `deadline`) for a message to leave the queue. The queue not moving for two
   // keepalive intervals means the peer reads nothing at all (or one message took that long to
@@ -121,10 +136,16 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
 
   boost::asio::any_io_executor ex_;  // a strand
   const ConnConfig cfg_;
-  Stream stream_;                          // on ex_ only
-  boost::asio::steady_timer close_timer_;  // on ex_ only
-  std::optional<MaskSource> masks_;        // a client's masking keys; the writer's only
-  OnMessage on_message_;                   // set at start; owned by the reader
+  Stream stream_;                              // on ex_ only
+  boost::asio::steady_timer close_timer_;      // on ex_ only
+  boost::asio::steady_timer keepalive_timer_;  // on ex_ only
+  const bool client_;                          // dialed: inbound frames are unmasked
+  bool reading_ = false;                       // on ex_ only: the reader waits for bytes
+  bool pinging_ = false;                       // on ex_ only: our ping is being written
+  Clock::time_point wait_began_{};             // on ex_ only: the reader's wait for bytes began
+  Clock::time_point pinged_at_{};              // on ex_ only: our last keepalive ping
+  std::optional<MaskSource> masks_;            // a client's masking keys; the writer's only
+  OnMessage on_message_;                       // set at start; owned by the reader
   OnMessageAsync on_async_;
   OnClosed on_closed_;     // on ex_ only; called and dropped at teardown
   bool reported_ = false;  // on ex_ only: teardown ran

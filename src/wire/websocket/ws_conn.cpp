@@ -1,5 +1,5 @@
 // The live WebSocket connection of actr, for the data wire and the signaling link alike: start,
-// the bounded outbound queue, the reader, Beast's keepalive, and a close that is bounded in time.
+// the bounded outbound queue, the reader, the keepalive, and a close that is bounded in time.
 // The writer is in ws_writer.cpp. Beast translation unit.
 #include "beast_conn.hpp"
 
@@ -138,29 +138,68 @@ void BeastConn::launch(OnClosed on_closed) {
   on_closed_ = std::move(on_closed);
   auto self = shared_from_this();
   loops_.store(2);
+  arm_keepalive();
   asio::co_spawn(
       ex_, [self]() { return self->reader(); }, [](std::exception_ptr e) { report("reader", e); });
   asio::co_spawn(
       ex_, [self]() { return self->writer(); }, [](std::exception_ptr e) { report("writer", e); });
 }
 
+// Plain binary frames are taken straight from NetStream's input buffer, as many per socket read
+// as arrived: no Beast operation, post or copy per message. A frame Beast must see (control,
+// text, fragment, anything malformed or over the limit) goes to Beast's read of one message,
+// which is fed exactly that message's frames (net_stream.hpp).
 asio::awaitable<void> BeastConn::reader() {
   auto self = shared_from_this();
-  beast::flat_buffer buf;
+  auto& net = stream_.next_layer();
+  beast::flat_buffer buf;                   // a message Beast reads
   ByteCharge held{cfg_.read_budget.get()};  // the current message's bytes, until it is handled
   for (;;) {
     held.reset();
-    buf.clear();
-    if (buf.capacity() > kKeptReadBuffer) buf.shrink_to_fit();
+    net.end_lend();
+    net.trim(kKeptReadBuffer);
     // Reading never waits for the outbound queue: inbound answers and one-way messages add
     // nothing to it, and two ends that each stopped reading at a full queue would wait for each
     // other for ever. Work that does add to it waits in its handler (a send waiting for room),
     // which holds this reader, or under the node's in-flight leases.
-    const bool got = co_await read_message(buf, held);
-    if (!got) break;
-    const auto d = buf.cdata();
-    const ConstBytes data(static_cast<const std::uint8_t*>(d.data()), d.size());
-    const bool binary = stream_.got_binary();
+    ConstBytes data;
+    bool binary = true;
+    const std::size_t have = net.input_size();
+    // Once the connection failed, Beast reads what is left (it sees the closing handshake).
+    const auto f =
+        is_open() ? parse_frame(net.input(), have, !client_, cfg_.max_message_size) : FrameHead{FrameHead::Other};
+    if (f.kind == FrameHead::Data && have - f.header >= f.payload) {
+      const auto n = static_cast<std::size_t>(f.payload);
+      if (!charge(held, f.header + n)) break;
+      std::uint8_t* payload = net.input() + f.header;
+      if (f.mask != nullptr) apply_mask(payload, n, f.mask);
+      net.lend();  // the view stays valid while the handler runs, whatever Beast reads meanwhile
+      net.consume(f.header + n);
+      data = ConstBytes(payload, n);
+    } else if (f.kind != FrameHead::Other) {
+      // A message still arriving is charged as its bytes arrive: a trickling peer holds what it
+      // sent plus at most one read.
+      if (f.kind == FrameHead::Data && !charge(held, have)) break;
+      const std::size_t rest = f.kind == FrameHead::Data ? f.header + f.payload - have : 0;
+      begin_wait();
+      const auto ec = co_await net.fill(std::max(kFirstRead, std::min(rest, kReadChunk)));
+      reading_ = false;
+      if (ec) {
+        fail(map_error(ec), Ending::Normal);
+        break;
+      }
+      continue;
+    } else {
+      buf.clear();
+      if (buf.capacity() > kKeptReadBuffer) buf.shrink_to_fit();
+      begin_wait();
+      const bool got = co_await read_message(buf, held);
+      reading_ = false;
+      if (!got) break;
+      const auto d = buf.cdata();
+      data = ConstBytes(static_cast<const std::uint8_t*>(d.data()), d.size());
+      binary = stream_.got_binary();
+    }
     if (on_async_) {
       auto handled = co_await on_async_(data, binary);
       if (!handled) {
@@ -173,6 +212,7 @@ asio::awaitable<void> BeastConn::reader() {
       on_message_(data, binary);
     }
   }
+  net.end_lend();
   // The reader owns the message handlers; dropping them breaks the handler -> owner ->
   // connection cycle once nothing more can be delivered.
   on_message_ = nullptr;
@@ -191,19 +231,52 @@ asio::awaitable<bool> BeastConn::read_message(beast::flat_buffer& buf, ByteCharg
       else fail(map_error(ec), Ending::Normal);
       co_return false;
     }
-    if (!held.take(n)) {
-      if (cfg_.counters) cfg_.counters->refused.fetch_add(1);
-      static detail::LogLimiter full;
-      if (const auto nth = full.tick())
-        spdlog::info(
-            "actr: websocket message refused: the global reassembly budget ({} bytes) is full; closing 1013 "
-            "({} so far)",
-            cfg_.read_budget->limit(), nth);
-      fail(make_error_code(NetworkError::ResourceExhausted), Ending::TryAgain);
-      co_return false;
-    }
+    if (!charge(held, held.n + n)) co_return false;
   } while (!stream_.is_message_done());
   co_return true;
+}
+
+bool BeastConn::charge(ByteCharge& held, std::size_t n) {
+  if (n <= held.n || held.take(n - held.n)) return true;
+  if (cfg_.counters) cfg_.counters->refused.fetch_add(1);
+  static detail::LogLimiter full;
+  if (const auto nth = full.tick())
+    spdlog::info(
+        "actr: websocket message refused: the global reassembly budget ({} bytes) is full; closing 1013 "
+        "({} so far)",
+        cfg_.read_budget->limit(), nth);
+  fail(make_error_code(NetworkError::ResourceExhausted), Ending::TryAgain);
+  return false;
+}
+
+void BeastConn::arm_keepalive() {
+  keepalive_timer_.expires_after(cfg_.keepalive_interval / 4);
+  keepalive_timer_.async_wait([self = shared_from_this()](const Error& ec) {
+    if (!ec) self->keepalive_tick();
+  });
+}
+
+// A peer that went silent is pinged, as Beast did: its pong (or anything) counts as life. Only
+// time in which the reader waits for bytes is silence (a handler holding the reader is not). The
+// tick runs every quarter interval: a ping after 1 to 1.25 silent intervals, the peer declared
+// dead after 2 to 2.25.
+void BeastConn::keepalive_tick() {
+  if (reported_ || !is_open()) return;
+  if (reading_) {
+    const auto now = Clock::now();
+    const auto since = std::max(stream_.next_layer().last_read_at(), wait_began_);
+    if (now - since >= 2 * cfg_.keepalive_interval) {
+      spdlog::debug("actr: websocket peer silent for two keepalive intervals; closing");
+      fail(make_error_code(NetworkError::TimeoutError), Ending::Abort);
+      return;
+    }
+    if (now - since >= cfg_.keepalive_interval && pinged_at_ < since && !pinging_ && stream_.is_open()) {
+      pinging_ = true;
+      pinged_at_ = now;
+      stream_.async_ping({}, [self = shared_from_this()](const Error&) { self->pinging_ = false; });
+    }
+  }
+  arm_keepalive();
 }
 
 // Waits (bounded by `deadline`) for a message to leave the queue. The queue not moving for two
@@ -253,6 +326,7 @@ void BeastConn::let_go(std::size_t bytes, std::size_t count) {
 
 // The connection is dead (first failure won): close the stream as asked, then report once.
 void BeastConn::teardown(Ending how) {
+  keepalive_timer_.cancel();
   if (how == Ending::Abort) {
     kill_socket();
   } else {
@@ -303,6 +377,7 @@ void BeastConn::kill_socket() {
   stream_.next_layer().socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   stream_.next_layer().close_socket();
   close_timer_.cancel();
+  keepalive_timer_.cancel();
 }
 
 void BeastConn::loop_ended() {

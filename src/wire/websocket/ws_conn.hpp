@@ -71,8 +71,11 @@ enum class Ending {
 /// One live WebSocket connection. The stream lives on a strand (the executor it was dialed or
 /// accepted on); one reader and one writer loop run there and keep the connection alive until
 /// its socket closes. Outbound messages go through a bounded queue; the single writer packs what
-/// is queued into as few socket writes as possible. Keepalive: a ping after one
-/// `keepalive_interval` without inbound data, failure after two.
+/// is queued into as few socket writes as possible; the reader takes every whole binary frame a
+/// socket read brought before it reads again, and leaves control frames, text, fragments and
+/// protocol errors to Beast. Keepalive: while the reader waits for bytes and none arrive, a ping
+/// after one `keepalive_interval` and failure (`TimeoutError`) after two (each up to a quarter
+/// interval later); time a handler holds the reader is not silence.
 /// Backpressure on read: while the outbound queue is at `queue_limit` messages or `queue_bytes`
 /// bytes (counting what is being written), the next message is not read; a queue that makes no
 /// progress for two keepalive intervals meanwhile (the peer reads nothing) ends the connection

@@ -1,13 +1,16 @@
 #pragma once
-// Private: the WebSocket data frames the connection's writer serialises itself (RFC 6455 §5.2),
-// so a batch of messages becomes bytes in one output buffer without a Beast write operation per
-// message. Only whole binary messages (FIN set, opcode 2) are written this way; Beast still
-// writes control frames (ping, pong, close) and reads everything. Pure functions, no Beast: the
-// unit tests feed their output to Beast on both roles, and fuzz/fuzz_ws_frame.cpp checks them.
+// Private: the WebSocket data frames the connection serialises and parses itself (RFC 6455 §5.2),
+// so a batch of messages becomes bytes in one output buffer, and a read of many frames becomes
+// many messages, without a Beast operation per message. Only whole binary messages (FIN set,
+// opcode 2, no extension bits) are handled this way; everything else (control frames, text,
+// fragments, protocol errors, messages over the limit) stays Beast's. Pure functions, no Beast:
+// the unit tests check them against Beast on both roles, and fuzz/fuzz_ws_frame.cpp against a
+// decoder written from the RFC.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 
 namespace actr::ws {
 
@@ -69,6 +72,74 @@ inline void write_frame(std::uint8_t* out, const std::uint8_t* payload, std::siz
   const auto h = write_frame_header(out, n, mask);
   if (n > 0) std::memcpy(out + h, payload, n);
   if (mask != nullptr) apply_mask(out + h, n, mask);
+}
+
+/// What `parse_frame` found at the front of a read buffer.
+struct FrameHead {
+  enum Kind {
+    Incomplete,  // fewer bytes than the header needs: read more
+    Data,        // a whole binary message in one frame, valid for this role and within the limit
+    Other,       // anything else: Beast's to read (it answers control frames, reassembles
+                 // fragments, validates text and fails protocol errors)
+  };
+  Kind kind = Incomplete;
+  std::size_t header = 0;              // Data: header bytes, masking key included
+  std::uint64_t payload = 0;           // Data: payload bytes (the caller checks they have all arrived)
+  const std::uint8_t* mask = nullptr;  // Data from a client: its masking key (in the buffer)
+};
+
+/// Classifies the frame that starts at `p` (`n` bytes available). `from_client`: frames must be
+/// masked (we are the server), else they must not be. `Data` needs FIN, no RSV bits, opcode 2,
+/// the right mask bit, the shortest length encoding (§5.2) and `payload <= max_payload`; a frame
+/// that breaks any of these is `Other`, so Beast reports the error exactly as before.
+inline FrameHead parse_frame(const std::uint8_t* p, std::size_t n, bool from_client,
+                             std::uint64_t max_payload) noexcept {
+  FrameHead f;
+  if (n < 2) return f;
+  if (p[0] != 0x82 || ((p[1] & 0x80) != 0) != from_client) {
+    f.kind = FrameHead::Other;
+    return f;
+  }
+  const std::uint8_t len7 = p[1] & 0x7f;
+  const std::size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
+  const std::size_t header = 2 + ext + (from_client ? 4 : 0);
+  if (n < header) return f;
+  std::uint64_t len = len7;
+  if (ext > 0) {
+    len = 0;
+    for (std::size_t i = 0; i < ext; ++i) len = (len << 8) | p[2 + i];
+    const bool shortest = ext == 2 ? len >= 126 : len > 0xffff && (len >> 63) == 0;
+    if (!shortest) {
+      f.kind = FrameHead::Other;
+      return f;
+    }
+  }
+  if (len > max_payload) {
+    f.kind = FrameHead::Other;
+    return f;
+  }
+  f.kind = FrameHead::Data;
+  f.header = header;
+  f.payload = len;
+  f.mask = from_client ? p + 2 + ext : nullptr;
+  return f;
+}
+
+/// Bytes of the whole frame starting at `p`, once its header has arrived (any kind of frame;
+/// saturates at the largest value for a hostile 64-bit length); nothing while it is incomplete.
+inline std::optional<std::uint64_t> frame_extent(const std::uint8_t* p, std::size_t n) noexcept {
+  if (n < 2) return std::nullopt;
+  const std::uint8_t len7 = p[1] & 0x7f;
+  const std::size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
+  const std::size_t header = 2 + ext + ((p[1] & 0x80) != 0 ? 4 : 0);
+  if (n < header) return std::nullopt;
+  std::uint64_t len = len7;
+  if (ext > 0) {
+    len = 0;
+    for (std::size_t i = 0; i < ext; ++i) len = (len << 8) | p[2 + i];
+  }
+  const std::uint64_t top = ~std::uint64_t{0};
+  return len > top - header ? top : header + len;
 }
 
 /// A masking-key source for a client connection: xorshift64*, seeded per connection from the

@@ -41,10 +41,10 @@ using tcp = asio::ip::tcp;
 void configure(Stream& s, const ConnConfig& cfg) {
   websocket::stream_base::timeout t;
   t.handshake_timeout = cfg.handshake_timeout;
-  // Beast pings after half the idle timeout without inbound data and fails the read at the full
-  // timeout: one interval to ping, two intervals of silence to declare the peer dead.
-  t.idle_timeout = 2 * cfg.keepalive_interval;
-  t.keep_alive_pings = true;
+  // Keepalive is the connection's own (its reader takes most frames past Beast, so Beast cannot
+  // tell a silent peer from a busy one): ws_conn.cpp.
+  t.idle_timeout = websocket::stream_base::none();
+  t.keep_alive_pings = false;
   s.set_option(t);
   s.binary(true);
   s.auto_fragment(false);
@@ -166,6 +166,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> dial(std::string url, Heade
     for (const auto& [name, value] : headers) req.set(name, value);
   }));
   websocket::response_type res;
+  s.next_layer().read_mode(NetStream::ReadMode::HttpHead);  // frames behind the 101 are the reader's
   auto [hec] = co_await s.async_handshake(res, u->host + ":" + u->port, u->target, use_ec);
   // A gate that refuses our identity answers 401: typed, so callers can tell it from a dead peer.
   if (hec && res.result() == http::status::unauthorized) co_return make_error_code(NetworkError::AuthenticationError);
@@ -309,6 +310,7 @@ asio::awaitable<Result<std::shared_ptr<Connection>>> accept(tcp::socket sock, Co
   }
   ns.lowest().expires_never();
   ns.go_raw();
+  ns.unread(buf.cdata());  // frames a client sent right behind its request
   Stream s(std::move(ns));
   configure(s, cfg);
   auto [aec] = co_await s.async_accept(req, use_ec);
