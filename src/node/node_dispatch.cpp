@@ -1,14 +1,14 @@
 // The node's dispatch: requests and tells from the RPC queue to the handlers on an elastic pool
 // of workers, each request answered at most once per (peer, request_id) through the dedup cache;
 // stream chunks from their queues to the chunk handler.
+#include <actr/detail/log_limit.hpp>
 #include <actr/error.hpp>
 #include <actr/rpc_error_code.hpp>
-#include <actr/detail/log_limit.hpp>
 
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
-#include "node/outbound.hpp"
 #include "node/node_impl.hpp"
+#include "node/outbound.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -18,8 +18,8 @@ namespace actr {
 
 using namespace detail;
 using node::DedupEntry;
-using node::Inbound;
 using node::encode;
+using node::Inbound;
 
 namespace {
 // Dedup is per peer: two peers may well pick the same request_id, and one must never read the
@@ -65,7 +65,10 @@ asio::awaitable<void> Node::Impl::request_worker(bool permanent) {
       std::lock_guard lk(mu);
       ++workers.idle;
     }
-    auto in = co_await rpc_q.pop(permanent ? kNoDeadline : Clock::now() + cfg.request_worker_idle);
+    // A queue with work in it costs no wait (and no coroutine frame for one).
+    Result<Inbound> in = make_error_code(NetworkError::TimeoutError);
+    if (auto ready = rpc_q.try_pop()) in = std::move(*ready);
+    else in = co_await rpc_q.pop(permanent ? kNoDeadline : Clock::now() + cfg.request_worker_idle);
     bool grow = false, stop = false;
     {
       std::lock_guard lk(mu);
@@ -101,7 +104,9 @@ asio::awaitable<void> Node::Impl::request_worker(bool permanent) {
 asio::awaitable<void> Node::Impl::stream_worker(AsyncQueue<Inbound>& q) {
   auto self = shared_from_this();
   for (;;) {
-    auto in = co_await q.pop(kNoDeadline);
+    Result<Inbound> in = make_error_code(NetworkError::TimeoutError);
+    if (auto ready = q.try_pop()) in = std::move(*ready);
+    else in = co_await q.pop(kNoDeadline);
     if (!in) {
       if (in.error() == NetworkError::ChannelClosed || in.error() == NetworkCondition::Cancelled) co_return;
       continue;
@@ -206,7 +211,8 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   static detail::LogLimiter undelivered;  // a caller that hangs up before its answers, over and over
   if (!sent)
     if (const auto nth = undelivered.tick())
-      spdlog::info("actr: response to {} not delivered: {} ({} so far)", in.from.to_string(), sent.error().message(), nth);
+      spdlog::info("actr: response to {} not delivered: {} ({} so far)", in.from.to_string(), sent.error().message(),
+                   nth);
 }
 
 }  // namespace actr

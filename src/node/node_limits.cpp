@@ -48,14 +48,27 @@ void WorkLease::reset() noexcept {
   bytes_ = 0;
 }
 
+namespace {
+bool work_fits(const InboundWork& work, std::size_t bytes, const NodeLimits& lim) {
+  const auto n = work.count.load();
+  return n == 0 || (n < lim.inflight_per_connection && work.bytes.load() + bytes <= lim.inflight_bytes_per_connection);
+}
+}  // namespace
+
+Result<WorkLease> try_take_work(const std::shared_ptr<InboundWork>& work, std::size_t bytes, const NodeLimits& lim,
+                                const std::shared_ptr<ByteBudget>& global) {
+  if (!work_fits(*work, bytes, lim)) return make_error_code(NetworkError::QueueFull);
+  if (global && !global->try_acquire(bytes)) return make_error_code(NetworkError::ResourceExhausted);
+  work->count.fetch_add(1);
+  work->bytes.fetch_add(bytes);
+  return WorkLease(work, global, bytes);
+}
+
 boost::asio::awaitable<Result<WorkLease>> take_work(std::shared_ptr<InboundWork> work, std::size_t bytes,
                                                     const NodeLimits& lim, std::shared_ptr<ByteBudget> global,
                                                     bool wait, std::atomic<std::uint64_t>& waits) {
   // Only the wire's reader adds work, so what it sees fitting still fits when it adds.
-  auto fits = [&] {
-    const auto n = work->count.load();
-    return n == 0 || (n < lim.inflight_per_connection && work->bytes.load() + bytes <= lim.inflight_bytes_per_connection);
-  };
+  auto fits = [&] { return work_fits(*work, bytes, lim); };
   if (!fits()) {
     if (!wait) co_return make_error_code(NetworkError::QueueFull);
     waits.fetch_add(1, std::memory_order_relaxed);

@@ -48,6 +48,11 @@ boost::asio::awaitable<Result<WorkLease>> take_work(std::shared_ptr<InboundWork>
                                                     const NodeLimits& lim, std::shared_ptr<ByteBudget> global,
                                                     bool wait, std::atomic<std::uint64_t>& waits);
 
+/// `take_work` without waiting, for the common case: the lease when it fits now, `QueueFull`
+/// when `take_work` would have to wait, `ResourceExhausted` when `global` is full.
+Result<WorkLease> try_take_work(const std::shared_ptr<InboundWork>& work, std::size_t bytes, const NodeLimits& lim,
+                                const std::shared_ptr<ByteBudget>& global);
+
 /// The encoded RESPONSE refusing `request` with `why`, its handler never run.
 Bytes refusal(const pb::RpcEnvelope& request, Error why);
 

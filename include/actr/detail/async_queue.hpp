@@ -25,7 +25,11 @@ class AsyncQueue {
  public:
   explicit AsyncQueue(std::size_t capacity) : capacity_(capacity) {}
 
-  Result<void> try_push(T v) {
+  Result<void> try_push(T v) { return try_push_from(v); }
+
+  /// As `try_push`, but `v` is moved in only on success: refused, it is left to the caller (who
+  /// may then `push` it and wait).
+  Result<void> try_push_from(T& v) {
     {
       std::lock_guard lk(mu_);
       if (closed_) return make_error_code(NetworkError::ChannelClosed);
