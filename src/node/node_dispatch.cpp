@@ -1,14 +1,14 @@
 // The node's dispatch: requests and tells from the RPC queue to the handlers on an elastic pool
 // of workers, each request answered at most once per (peer, request_id) through the dedup cache;
 // stream chunks from their queues to the chunk handler.
-#include <actr/detail/log_limit.hpp>
 #include <actr/error.hpp>
 #include <actr/rpc_error_code.hpp>
+#include <actr/detail/log_limit.hpp>
 
 #include "detail/asio.hpp"
 #include "node/inbound.hpp"
-#include "node/node_impl.hpp"
 #include "node/outbound.hpp"
+#include "node/node_impl.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -18,8 +18,8 @@ namespace actr {
 
 using namespace detail;
 using node::DedupEntry;
-using node::encode;
 using node::Inbound;
+using node::encode;
 
 namespace {
 // Dedup is per peer: two peers may well pick the same request_id, and one must never read the
@@ -211,8 +211,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   static detail::LogLimiter undelivered;  // a caller that hangs up before its answers, over and over
   if (!sent)
     if (const auto nth = undelivered.tick())
-      spdlog::info("actr: response to {} not delivered: {} ({} so far)", in.from.to_string(), sent.error().message(),
-                   nth);
+      spdlog::info("actr: response to {} not delivered: {} ({} so far)", in.from.to_string(), sent.error().message(), nth);
 }
 
 }  // namespace actr

@@ -81,10 +81,7 @@ boost::asio::awaitable<Result<WorkLease>> take_work(std::shared_ptr<InboundWork>
       if (!w && w.error() != NetworkError::TimeoutError) co_return w.error();
     }
   }
-  if (global && !global->try_acquire(bytes)) co_return make_error_code(NetworkError::ResourceExhausted);
-  work->count.fetch_add(1);
-  work->bytes.fetch_add(bytes);
-  co_return WorkLease(std::move(work), std::move(global), bytes);
+  co_return try_take_work(work, bytes, lim, global);
 }
 
 Bytes refusal(const pb::RpcEnvelope& request, Error why) {

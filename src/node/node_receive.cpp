@@ -1,7 +1,7 @@
 // The node's receive path: one inbound frame, decoded and classified (inbound.cpp), goes to the
 // correlation (responses) or to a handler queue under the node's in-flight limits.
-#include <actr/detail/log_limit.hpp>
 #include <actr/error.hpp>
+#include <actr/detail/log_limit.hpp>
 
 #include "node/inbound.hpp"
 #include "node/node_impl.hpp"
@@ -13,8 +13,8 @@ namespace actr {
 using namespace detail;
 using node::Inbound;
 
-asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
-                                                   ConstBytes payload) {
+asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer,
+                                                   PayloadType pt, ConstBytes payload) {
   Inbound in{std::move(peer), pt, via, {}, {}, {}};
   // Work for a handler holds a lease until done: at the connection's budget this waits (the
   // peer is not read; latency-first drops), at the node's global budget it is refused.
@@ -31,19 +31,18 @@ asio::awaitable<Result<void>> Node::Impl::on_frame(const std::shared_ptr<WireHan
       n = ++stats.malformed;
     }
     if (detail::nth_is_logged(n))  // 1st, 2nd, 4th, 8th…: a flood cannot flood the log
-      spdlog::warn("actr: dropped an undecodable {} message from {} ({} so far)", to_string(pt), in.from.to_string(),
-                   n);
+      spdlog::warn("actr: dropped an undecodable {} message from {} ({} so far)", to_string(pt), in.from.to_string(), n);
     return ok();
   };
   switch (node::decode_inbound(pt, payload, in.env, in.chunk)) {
-    case node::InboundKind::Malformed:
-      co_return malformed();
+    case node::InboundKind::Malformed: co_return malformed();
     case node::InboundKind::Response: {
       const auto& id = in.env.request_id();
       RpcCorrelation::Completion c;
       if (in.env.has_error())
         c = correlation.complete_error(id, RemoteError{in.env.error().code(), in.env.error().message()});
-      else c = correlation.complete(id, Bytes(in.env.payload().begin(), in.env.payload().end()));
+      else
+        c = correlation.complete(id, Bytes(in.env.payload().begin(), in.env.payload().end()));
       std::lock_guard lk(mu);
       ++(c == RpcCorrelation::Completion::Orphan ? stats.orphans : stats.responses);
       co_return ok();  // an orphan is dropped, never treated as a request (H-RPC-1)

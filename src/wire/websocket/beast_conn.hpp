@@ -79,7 +79,7 @@ class BeastConn final : public Connection, public std::enable_shared_from_this<B
   // when the budget is out. False once refused.
   bool charge(ByteCharge& held, std::size_t n);
 
-  // Keepalive, on one timer per connection: a tick every half interval; while the reader waits
+  // Keepalive, on one timer per connection: a tick every quarter interval; while the reader waits
   // for bytes and none arrive, a ping after one interval and failure after two.
   void arm_keepalive();
   void keepalive_tick();

@@ -95,9 +95,12 @@ class NetStream {
   auto read_raw(const Buffers& b, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, const Buffers& bufs) {
-          if (sock_) sock_->async_read_some(bufs, std::move(handler));
-          else if (tls_) tls_->async_read_some(bufs, std::move(handler));
-          else tcp_->async_read_some(bufs, std::move(handler));
+          if (sock_)
+            sock_->async_read_some(bufs, std::move(handler));
+          else if (tls_)
+            tls_->async_read_some(bufs, std::move(handler));
+          else
+            tcp_->async_read_some(bufs, std::move(handler));
         },
         token, b);
   }
@@ -179,7 +182,8 @@ class NetStream {
             const auto at = pending_.size();
             pending_.resize(at + n);
             boost::asio::buffer_copy(boost::asio::buffer(pending_.data() + at, n), bufs);
-            boost::asio::post(get_executor(), boost::asio::append(std::move(handler), boost::system::error_code{}, n));
+            boost::asio::post(get_executor(),
+                              boost::asio::append(std::move(handler), boost::system::error_code{}, n));
           } else if (sock_) {
             // The token travels with the handler (associations kept) and is dropped once it ran:
             // while a copy lives, a direct write is in flight.
@@ -247,14 +251,18 @@ class NetStream {
   friend void beast_close_socket(NetStream& s) { s.close_socket(); }
 
   friend void teardown(boost::beast::role_type role, NetStream& s, boost::system::error_code& ec) {
-    if (s.tls_) boost::beast::teardown(role, *s.tls_, ec);
-    else boost::beast::websocket::teardown(role, s.socket(), ec);
+    if (s.tls_)
+      boost::beast::teardown(role, *s.tls_, ec);
+    else
+      boost::beast::websocket::teardown(role, s.socket(), ec);
   }
 
   template <class TeardownHandler>
   friend void async_teardown(boost::beast::role_type role, NetStream& s, TeardownHandler&& handler) {
-    if (s.tls_) boost::beast::async_teardown(role, *s.tls_, std::forward<TeardownHandler>(handler));
-    else boost::beast::websocket::async_teardown(role, s.socket(), std::forward<TeardownHandler>(handler));
+    if (s.tls_)
+      boost::beast::async_teardown(role, *s.tls_, std::forward<TeardownHandler>(handler));
+    else
+      boost::beast::websocket::async_teardown(role, s.socket(), std::forward<TeardownHandler>(handler));
   }
 
  private:
@@ -342,9 +350,12 @@ class NetStream {
     constexpr auto tok = boost::asio::as_tuple(boost::asio::use_awaitable);
     boost::system::error_code ec;
     std::size_t n = 0;
-    if (sock_) std::tie(ec, n) = co_await boost::asio::async_write(*sock_, bufs, tok);
-    else if (tls_) std::tie(ec, n) = co_await boost::asio::async_write(*tls_, bufs, tok);
-    else std::tie(ec, n) = co_await boost::asio::async_write(*tcp_, bufs, tok);
+    if (sock_)
+      std::tie(ec, n) = co_await boost::asio::async_write(*sock_, bufs, tok);
+    else if (tls_)
+      std::tie(ec, n) = co_await boost::asio::async_write(*tls_, bufs, tok);
+    else
+      std::tie(ec, n) = co_await boost::asio::async_write(*tcp_, bufs, tok);
     co_return ec;
   }
 

@@ -88,6 +88,25 @@ struct FrameHead {
   const std::uint8_t* mask = nullptr;  // Data from a client: its masking key (in the buffer)
 };
 
+/// The header of the frame that starts at `p` (`n` bytes available), once all of it has arrived:
+/// its size (masking key included) and the payload length as sent (any kind of frame).
+struct FrameLength {
+  std::size_t header = 0;
+  std::uint64_t payload = 0;
+};
+inline std::optional<FrameLength> frame_length(const std::uint8_t* p, std::size_t n) noexcept {
+  if (n < 2) return std::nullopt;
+  const std::uint8_t len7 = p[1] & 0x7f;
+  const std::size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
+  FrameLength f{2 + ext + ((p[1] & 0x80) != 0 ? 4 : 0), len7};
+  if (n < f.header) return std::nullopt;
+  if (ext > 0) {
+    f.payload = 0;
+    for (std::size_t i = 0; i < ext; ++i) f.payload = (f.payload << 8) | p[2 + i];
+  }
+  return f;
+}
+
 /// Classifies the frame that starts at `p` (`n` bytes available). `from_client`: frames must be
 /// masked (we are the server), else they must not be. `Data` needs FIN, no RSV bits, opcode 2,
 /// the right mask bit, the shortest length encoding (§5.2) and `payload <= max_payload`; a frame
@@ -100,46 +119,29 @@ inline FrameHead parse_frame(const std::uint8_t* p, std::size_t n, bool from_cli
     f.kind = FrameHead::Other;
     return f;
   }
+  const auto len = frame_length(p, n);
+  if (!len) return f;
   const std::uint8_t len7 = p[1] & 0x7f;
-  const std::size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
-  const std::size_t header = 2 + ext + (from_client ? 4 : 0);
-  if (n < header) return f;
-  std::uint64_t len = len7;
-  if (ext > 0) {
-    len = 0;
-    for (std::size_t i = 0; i < ext; ++i) len = (len << 8) | p[2 + i];
-    const bool shortest = ext == 2 ? len >= 126 : len > 0xffff && (len >> 63) == 0;
-    if (!shortest) {
-      f.kind = FrameHead::Other;
-      return f;
-    }
-  }
-  if (len > max_payload) {
+  const bool shortest =
+      len7 < 126 || (len7 == 126 ? len->payload >= 126 : len->payload > 0xffff && (len->payload >> 63) == 0);
+  if (!shortest || len->payload > max_payload) {
     f.kind = FrameHead::Other;
     return f;
   }
   f.kind = FrameHead::Data;
-  f.header = header;
-  f.payload = len;
-  f.mask = from_client ? p + 2 + ext : nullptr;
+  f.header = len->header;
+  f.payload = len->payload;
+  f.mask = from_client ? p + len->header - 4 : nullptr;
   return f;
 }
 
 /// Bytes of the whole frame starting at `p`, once its header has arrived (any kind of frame;
 /// saturates at the largest value for a hostile 64-bit length); nothing while it is incomplete.
 inline std::optional<std::uint64_t> frame_extent(const std::uint8_t* p, std::size_t n) noexcept {
-  if (n < 2) return std::nullopt;
-  const std::uint8_t len7 = p[1] & 0x7f;
-  const std::size_t ext = len7 < 126 ? 0 : len7 == 126 ? 2 : 8;
-  const std::size_t header = 2 + ext + ((p[1] & 0x80) != 0 ? 4 : 0);
-  if (n < header) return std::nullopt;
-  std::uint64_t len = len7;
-  if (ext > 0) {
-    len = 0;
-    for (std::size_t i = 0; i < ext; ++i) len = (len << 8) | p[2 + i];
-  }
+  const auto len = frame_length(p, n);
+  if (!len) return std::nullopt;
   const std::uint64_t top = ~std::uint64_t{0};
-  return len > top - header ? top : header + len;
+  return len->payload > top - len->header ? top : len->header + len->payload;
 }
 
 /// A masking-key source for a client connection: xorshift64*, seeded per connection from the
