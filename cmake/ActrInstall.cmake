@@ -1,4 +1,4 @@
-# `cmake --install`: headers, the static libraries, the generated protobuf headers, the `actr`
+# `cmake --install`: headers, the libraries (static unless BUILD_SHARED_LIBS), the generated protobuf headers, the `actr`
 # binary, the CMake package `actr_transport` (target actr::transport) and actr_transport.pc, under
 # CMAKE_INSTALL_PREFIX in the GNUInstallDirs layout. tests/install/ builds examples/ against it.
 include(CMakePackageConfigHelpers)
@@ -19,6 +19,12 @@ if(ACTR_SANITIZE)
   target_link_options(actr_base INTERFACE "$<INSTALL_INTERFACE:${ACTR_SANITIZE_LINK_FLAGS}>")
 endif()
 
+# Shared libraries are found beside each other and from bin/ without LD_LIBRARY_PATH.
+if(BUILD_SHARED_LIBS)
+  set_target_properties(actr PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+  set_target_properties(actr_base actr_transport PROPERTIES INSTALL_RPATH "$ORIGIN")
+endif()
+
 install(TARGETS actr_proto actr_base actr_transport EXPORT actr_transportTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
@@ -37,7 +43,7 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/actr_transportConfigVersi
 install(FILES ${PROJECT_BINARY_DIR}/actr_transportConfig.cmake ${PROJECT_BINARY_DIR}/actr_transportConfigVersion.cmake
         DESTINATION ${ACTR_CMAKE_DIR})
 
-# pkg-config: the libraries are static, so Libs names them all and Requires every package they use.
+# pkg-config: the libraries may be static, so Libs names them all and Requires every package they use.
 # The prefix is found from the .pc file's own place, so `cmake --install --prefix DIR` works.
 file(RELATIVE_PATH ACTR_PC_PREFIX_REL "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 string(REGEX REPLACE "/$" "" ACTR_PC_PREFIX_REL "${ACTR_PC_PREFIX_REL}")
