@@ -12,12 +12,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include <cstring>
-
 namespace actr {
 
 using namespace detail;
 using node::DedupEntry;
+using node::DedupKey;
 using node::Inbound;
 using node::encode;
 
@@ -25,21 +24,22 @@ namespace {
 // Dedup is per peer: two peers may well pick the same request_id, and one must never read the
 // other's answer. The key is the peer's fields — fixed-width numbers, then names that contain no
 // NUL, each ended by one — and then the request id (any bytes), so two different (peer, id) pairs
-// never meet. Built by appends into one reserved string (formatting the id as text showed in the
-// request path's profile).
-std::string dedup_key(const ActrId& peer, const std::string& request_id) {
-  std::string k;
+// never meet. Built by appends (formatting the id as text showed in the request path's profile).
+DedupKey dedup_key(const ActrId& peer, const std::string& request_id) {
+  DedupKey k;
   k.reserve(12 + peer.type.manufacturer.size() + peer.type.name.size() + peer.type.version.size() + 3 +
             request_id.size());
-  char num[12];
-  std::memcpy(num, &peer.serial_number, 8);
-  std::memcpy(num + 8, &peer.realm.realm_id, 4);
-  k.append(num, sizeof num);
+  const auto append = [&k](const void* p, std::size_t n) {
+    const auto* c = static_cast<const char*>(p);
+    k.insert(k.end(), c, c + n);
+  };
+  append(&peer.serial_number, 8);
+  append(&peer.realm.realm_id, 4);
   for (const auto* part : {&peer.type.manufacturer, &peer.type.name, &peer.type.version}) {
-    k += *part;
+    append(part->data(), part->size());
     k.push_back('\0');
   }
-  k += request_id;
+  append(request_id.data(), request_id.size());
   return k;
 }
 
@@ -128,7 +128,7 @@ void Node::Impl::expire_dedup_locked(Clock::time_point now) {
   while (!dedup_expiry.empty() &&
          (now - dedup_expiry.front()->completed > cfg.dedup_ttl || dedup_bytes > cfg.dedup_max_bytes)) {
     const auto& old = dedup_expiry.front();
-    if (auto it = dedup.find(std::string_view(old->key)); it != dedup.end() && it->second == old) dedup.erase(it);
+    if (auto it = dedup.find(old->key_view()); it != dedup.end() && it->second == old) dedup.erase(it);
     dedup_bytes -= old->charged;
     dedup_expiry.pop_front();
   }
@@ -136,27 +136,28 @@ void Node::Impl::expire_dedup_locked(Clock::time_point now) {
 
 asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
   const std::string id = in.env.request_id();
-  std::string key = dedup_key(in.from, id);
+  DedupKey key = dedup_key(in.from, id);
   std::shared_ptr<DedupEntry> entry;
   bool original = false;
   RequestHandler handler;
   {
     std::lock_guard lk(mu);
     expire_dedup_locked(Clock::now());
-    if (auto it = dedup.find(std::string_view(key)); it != dedup.end()) {
+    if (auto it = dedup.find(std::string_view(key.data(), key.size())); it != dedup.end()) {
       entry = it->second;
       ++stats.duplicates;
     } else {
       entry = std::make_shared<DedupEntry>();
       entry->key = std::move(key);
-      dedup.emplace(std::string_view(entry->key), entry);
+      dedup.emplace(entry->key_view(), entry);
       original = true;
       ++stats.requests;
     }
     handler = on_request;
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
-  std::shared_ptr<const Bytes> bytes;  // the answer, shared with the dedup cache
+  // The answer lives in the entry, which this coroutine holds: eviction cannot free it mid-send.
+  const Bytes* answer = nullptr;
   if (original) {
     pb::RpcEnvelope resp;
     resp.set_route_key(in.env.route_key());
@@ -173,20 +174,23 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
         r = make_error_code(NetworkError::Internal);
       }
     }
+    Bytes encoded;
     if (r) {
-      bytes = std::make_shared<const Bytes>(node::encode_envelope(resp, *r));
+      encoded = node::encode_envelope(resp, *r);
     } else {
       // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
       // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
       resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
       resp.mutable_error()->set_message(r.error().message());
-      bytes = std::make_shared<const Bytes>(encode(resp));
+      encoded = encode(resp);
     }
+    answer = &entry->response;
     {
       std::lock_guard lk(mu);
-      entry->response = bytes;
+      entry->response = std::move(encoded);
+      entry->answered = true;
       entry->completed = Clock::now();
-      entry->charged = kDedupEntryOverhead + entry->key.size() + bytes->size();
+      entry->charged = kDedupEntryOverhead + entry->key.size() + entry->response.size();
       dedup_bytes += entry->charged;
       dedup_expiry.push_back(entry);
       expire_dedup_locked(entry->completed);
@@ -198,8 +202,8 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       const auto seen = entry->done.version();
       {
         std::lock_guard lk(mu);
-        if (entry->response) {
-          bytes = entry->response;
+        if (entry->answered) {
+          answer = &entry->response;
           break;
         }
       }
@@ -207,7 +211,7 @@ asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
       if (!w) co_return;
     }
   }
-  auto sent = co_await reply(in, *bytes, deadline);
+  auto sent = co_await reply(in, *answer, deadline);
   static detail::LogLimiter undelivered;  // a caller that hangs up before its answers, over and over
   if (!sent)
     if (const auto nth = undelivered.tick())
