@@ -1,6 +1,6 @@
 #pragma once
 // Private: the pure first step of the node's receive path. The payload bytes of one inbound
-// frame are decoded for their PayloadType and classified; `Node::Impl::on_frame` acts on the
+// frame are decoded for their PayloadType and classified; `Node::Impl::receive_now` acts on the
 // result (queues, correlation, counters). No executor and no state, so it can be fuzzed alone.
 
 #include <actr/types.hpp>

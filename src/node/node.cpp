@@ -86,7 +86,10 @@ Node::Node(asio::any_io_executor ex, NodeConfig cfg) : impl_(std::make_shared<Im
       ++(rtc ? self->stats.frames_webrtc : self->stats.frames_websocket);
       (rtc ? self->stats.bytes_in_webrtc : self->stats.bytes_in_websocket) += payload.size();
     }
-    co_return co_await self->on_frame(wire, peer, pt, payload);
+    node::Inbound in{peer, pt, wire, {}, {}, {}};
+    auto done = self->receive_now(wire, payload, in);
+    if (done) co_return *done;
+    co_return co_await self->receive_later(wire, std::move(in), payload.size());
   };
   // A wire the peer opened to us (WebSocket gate, or WebRTC set up at its request) belongs to
   // that peer's transport from now on, like the wires we dial: one owner per peer. Only a node

@@ -134,88 +134,105 @@ void Node::Impl::expire_dedup_locked(Clock::time_point now) {
   }
 }
 
-asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
-  const std::string id = in.env.request_id();
-  DedupKey key = dedup_key(in.from, id);
-  std::shared_ptr<DedupEntry> entry;
-  bool original = false;
-  RequestHandler handler;
+// The synchronous steps of a request live outside handle_request, so its coroutine frame stays
+// within the ~1 KiB Asio recycles (GCC keeps every local of a coroutine in its frame, and a
+// larger frame is a trip through malloc's slow path per request).
+Node::Impl::Admitted Node::Impl::admit_request(const Inbound& in) {
+  DedupKey key = dedup_key(in.from, in.env.request_id());
+  Admitted a;
+  std::lock_guard lk(mu);
+  expire_dedup_locked(Clock::now());
+  if (auto it = dedup.find(std::string_view(key.data(), key.size())); it != dedup.end()) {
+    a.entry = it->second;
+    ++stats.duplicates;
+    return a;
+  }
+  a.entry = std::make_shared<DedupEntry>();
+  a.entry->key = std::move(key);
+  dedup.emplace(a.entry->key_view(), a.entry);
+  a.original = true;
+  a.handler = on_request;
+  ++stats.requests;
+  return a;
+}
+
+const Bytes& Node::Impl::answer_request(const Inbound& in, const std::shared_ptr<DedupEntry>& e, Result<Bytes> r) {
+  DedupEntry& entry = *e;
+  pb::RpcEnvelope resp;
+  resp.set_route_key(in.env.route_key());
+  resp.set_request_id(in.env.request_id());
+  resp.set_direction(pb::DIRECTION_RESPONSE);
+  resp.set_timeout_ms(0);
+  if (in.env.has_traceparent()) resp.set_traceparent(in.env.traceparent());
+  Bytes encoded;
+  if (r) {
+    encoded = node::encode_envelope(resp, *r);
+  } else {
+    // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
+    // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
+    resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
+    resp.mutable_error()->set_message(r.error().message());
+    encoded = encode(resp);
+  }
   {
     std::lock_guard lk(mu);
-    expire_dedup_locked(Clock::now());
-    if (auto it = dedup.find(std::string_view(key.data(), key.size())); it != dedup.end()) {
-      entry = it->second;
-      ++stats.duplicates;
-    } else {
-      entry = std::make_shared<DedupEntry>();
-      entry->key = std::move(key);
-      dedup.emplace(entry->key_view(), entry);
-      original = true;
-      ++stats.requests;
-    }
-    handler = on_request;
+    entry.response = std::move(encoded);
+    entry.answered = true;
+    entry.completed = Clock::now();
+    entry.charged = kDedupEntryOverhead + entry.key.size() + entry.response.size();
+    dedup_bytes += entry.charged;
+    dedup_expiry.push_back(e);
+    expire_dedup_locked(entry.completed);
   }
+  entry.done.notify();
+  return entry.response;
+}
+
+namespace {
+Error handler_threw(const Inbound& in, const std::exception& e) {
+  spdlog::error("actr: request handler for {} threw: {}", in.env.route_key(), e.what());
+  return make_error_code(NetworkError::Internal);
+}
+
+void log_undelivered(const Inbound& in, const Error& e) {
+  static detail::LogLimiter undelivered;  // a caller that hangs up before its answers, over and over
+  if (const auto nth = undelivered.tick())
+    spdlog::info("actr: response to {} not delivered: {} ({} so far)", in.from.to_string(), e.message(), nth);
+}
+}  // namespace
+
+asio::awaitable<void> Node::Impl::handle_request(Inbound in) {
+  Admitted a = admit_request(in);
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<std::int64_t>(in.env.timeout_ms(), 1));
   // The answer lives in the entry, which this coroutine holds: eviction cannot free it mid-send.
   const Bytes* answer = nullptr;
-  if (original) {
-    pb::RpcEnvelope resp;
-    resp.set_route_key(in.env.route_key());
-    resp.set_request_id(id);
-    resp.set_direction(pb::DIRECTION_RESPONSE);
-    resp.set_timeout_ms(0);
-    if (in.env.has_traceparent()) resp.set_traceparent(in.env.traceparent());
+  if (a.original) {
     Result<Bytes> r = make_error_code(NetworkError::NotImplemented);
-    if (handler) {
+    if (a.handler) {
       try {
-        r = co_await handler(in.from, in.env);
+        r = co_await a.handler(in.from, in.env);
       } catch (const std::exception& e) {
-        spdlog::error("actr: request handler for {} threw: {}", in.env.route_key(), e.what());
-        r = make_error_code(NetworkError::Internal);
+        r = handler_threw(in, e);
       }
     }
-    Bytes encoded;
-    if (r) {
-      encoded = node::encode_envelope(resp, *r);
-    } else {
-      // The caller gets a typed error instead of waiting for its deadline (H-RPC-2).
-      // actr HEAD's code table, so an actr caller reads the same error we mean (W13).
-      resp.mutable_error()->set_code(static_cast<std::uint32_t>(to_rpc_error_code(r.error())));
-      resp.mutable_error()->set_message(r.error().message());
-      encoded = encode(resp);
-    }
-    answer = &entry->response;
-    {
-      std::lock_guard lk(mu);
-      entry->response = std::move(encoded);
-      entry->answered = true;
-      entry->completed = Clock::now();
-      entry->charged = kDedupEntryOverhead + entry->key.size() + entry->response.size();
-      dedup_bytes += entry->charged;
-      dedup_expiry.push_back(entry);
-      expire_dedup_locked(entry->completed);
-    }
-    entry->done.notify();
+    answer = &answer_request(in, a.entry, std::move(r));
   } else {
     // A retry of a request still running: wait for the original's answer, never run it twice.
     for (;;) {
-      const auto seen = entry->done.version();
+      const auto seen = a.entry->done.version();
       {
         std::lock_guard lk(mu);
-        if (entry->answered) {
-          answer = &entry->response;
+        if (a.entry->answered) {
+          answer = &a.entry->response;
           break;
         }
       }
-      auto w = co_await entry->done.async_wait_change(seen, deadline);
+      auto w = co_await a.entry->done.async_wait_change(seen, deadline);
       if (!w) co_return;
     }
   }
   auto sent = co_await reply(in, *answer, deadline);
-  static detail::LogLimiter undelivered;  // a caller that hangs up before its answers, over and over
-  if (!sent)
-    if (const auto nth = undelivered.tick())
-      spdlog::info("actr: response to {} not delivered: {} ({} so far)", in.from.to_string(), sent.error().message(), nth);
+  if (!sent) log_undelivered(in, sent.error());
 }
 
 }  // namespace actr

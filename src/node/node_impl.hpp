@@ -117,13 +117,29 @@ struct Node::Impl : std::enable_shared_from_this<Impl> {
     ++(rtc ? stats.sent_webrtc : stats.sent_websocket);
     (rtc ? stats.bytes_out_webrtc : stats.bytes_out_websocket) += bytes;
   }
-  boost::asio::awaitable<Result<void>> on_frame(const std::shared_ptr<WireHandle>& via, ActrId peer, PayloadType pt,
-                                         ConstBytes payload);
+  // One inbound frame `payload`, from `in.from` as `in.pt`, on `via` (null: no wire budget).
+  // Handled without waiting when it can be: the result. Otherwise nullopt, and `in` (decoded,
+  // with its lease if it got one) goes to receive_later, which waits for a lease or queue room.
+  std::optional<Result<void>> receive_now(const std::shared_ptr<WireHandle>& via, ConstBytes payload,
+                                          node::Inbound& in);
+  boost::asio::awaitable<Result<void>> receive_later(std::shared_ptr<WireHandle> via, node::Inbound in,
+                                                     std::size_t bytes);
   boost::asio::awaitable<Result<void>> reply(const node::Inbound& in, ConstBytes bytes, Deadline deadline);
   void spawn_request_worker(bool permanent);
   boost::asio::awaitable<void> request_worker(bool permanent);
   boost::asio::awaitable<void> stream_worker(detail::AsyncQueue<node::Inbound>& q);
   boost::asio::awaitable<void> handle_request(node::Inbound in);
+  // handle_request's steps that do not wait. admit_request: the request's dedup entry, new
+  // (`original`, with the handler to run) or seen before. answer_request: encodes the handler's
+  // result as the response, stores it in `entry` for retries and wakes them; returns it.
+  struct Admitted {
+    std::shared_ptr<node::DedupEntry> entry;
+    bool original = false;
+    RequestHandler handler;
+  };
+  Admitted admit_request(const node::Inbound& in);
+  const Bytes& answer_request(const node::Inbound& in, const std::shared_ptr<node::DedupEntry>& entry,
+                              Result<Bytes> r);
   boost::asio::awaitable<Result<void>> send_with_retry(const ActrId& to, PayloadType pt, ConstBytes bytes,
                                                        Deadline deadline);
 };
