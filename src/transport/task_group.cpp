@@ -13,7 +13,7 @@ namespace actr::detail {
 
 struct TaskGroup::State {
   struct Task {
-    asio::strand<asio::any_io_executor> strand;
+    asio::any_io_executor strand;  // strand_of(ex_)
     std::shared_ptr<asio::cancellation_signal> signal;
     std::shared_ptr<std::atomic<bool>> cancelled;
     std::string name;
@@ -38,7 +38,7 @@ TaskGroup::TaskGroup(asio::any_io_executor ex) : ex_(std::move(ex)), state_(std:
 TaskGroup::~TaskGroup() { close(); }
 
 TaskGroup::TaskId TaskGroup::spawn(std::string name, Body body) {
-  auto strand = asio::make_strand(ex_);
+  auto strand = strand_of(ex_);
   auto signal = std::make_shared<asio::cancellation_signal>();
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   TaskId id = 0;

@@ -93,7 +93,7 @@ asio::awaitable<void> WebSocketServer::Impl::accept_loop() {
   auto self = shared_from_this();
   while (!closed.load()) {
     // Each connection gets its own strand; the socket is accepted straight onto it.
-    auto conn_strand = asio::make_strand(ex);
+    auto conn_strand = strand_of(ex);
     auto [ec, sock] = co_await acceptor.async_accept(conn_strand, use_ec);
     if (ec) {
       if (closed.load() || ec == asio::error::operation_aborted) co_return;

@@ -130,7 +130,7 @@ asio::awaitable<Result<void>> WsWire::connect() {
   if (!client_) co_return make_error_code(NetworkError::WebSocketClosed);
   // The connection lives on its own strand: run the dial there.
   try {
-    co_return co_await asio::co_spawn(asio::make_strand(ex_), dial(), asio::use_awaitable);
+    co_return co_await asio::co_spawn(strand_of(ex_), dial(), asio::use_awaitable);
   } catch (const std::system_error&) {
     co_return make_error_code(NetworkError::Cancelled);
   }
